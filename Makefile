@@ -1,0 +1,43 @@
+# The two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+GO    ?= go
+GOTEST_FLAGS ?= -race -count=1 -timeout 20m
+
+.PHONY: run test bench generate check-generated vet services build tidy
+
+## run: start the services if stopped, prepare the shards, and run the API and every worker
+run: services
+	$(GO) run ./cmd/devstack
+
+## test: vet, check generated code, and run every test against the real services
+test: services vet check-generated
+	$(GO) test $(GOTEST_FLAGS) ./...
+
+## bench: the benchmark suite, each figure beside its baseline from the same run
+bench: services
+	$(GO) run ./cmd/bench
+
+## generate: regenerate gqlgen's output from schema/*.graphqls
+generate:
+	$(GO) tool gqlgen generate
+
+## check-generated: fail when the committed generated code is not what generate produces
+check-generated:
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
+	  cp -r graph/generated graph/model resolvers $$tmp/ && \
+	  $(GO) tool gqlgen generate && \
+	  if ! diff -r $$tmp/generated graph/generated >/dev/null || ! diff -r $$tmp/model graph/model >/dev/null \
+	     || ! diff -r $$tmp/resolvers resolvers >/dev/null; then \
+	    echo "generated code is stale: run 'make generate' and commit the result" >&2; \
+	    rm -rf graph/generated graph/model resolvers; cp -r $$tmp/generated $$tmp/model graph/; cp -r $$tmp/resolvers .; \
+	    exit 1; \
+	  fi
+
+vet:
+	$(GO) vet ./...
+
+services:
+	@bash deploy/local/services.sh
+
+build:
+	$(GO) build ./...

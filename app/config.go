@@ -1,0 +1,125 @@
+// Package app is the startup code every binary shares: settings from the environment,
+// connecting to the shards and the brokers, preparing databases, and assembling the API and
+// the workers. Binaries under cmd/ stay a few lines each; end-to-end tests start the same
+// assemblies on port 0.
+package app
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config holds every setting. Each has a default that works with `make run`.
+type Config struct {
+	HTTPAddr           string
+	DatabaseShards     []string
+	RedisURL           string
+	RabbitMQURL        string
+	KafkaBrokers       []string
+	JWTSecret          string
+	AdminEmail         string
+	AdminPassword      string
+	PaymentFailureRate float64
+	ReservationTTL     time.Duration
+	// BcryptCost is the password hashing cost (BCRYPT_COST); 0 means bcrypt's default.
+	BcryptCost int
+}
+
+// DevJWTSecret is the secret used when JWT_SECRET is unset. Anyone can read it here, so a
+// warning is logged whenever it is in use.
+const DevJWTSecret = "flashsale-development-secret-do-not-use-in-production"
+
+// DefaultShards are the four local shard databases of `make run`.
+func DefaultShards() []string {
+	shards := make([]string, 4)
+	for i := range shards {
+		shards[i] = fmt.Sprintf("postgres://postgres@localhost:5432/flashsale_shard_%d?sslmode=disable", i)
+	}
+	return shards
+}
+
+// ConfigFromEnv reads the settings of ../shared/CONTRACT.md from the environment.
+func ConfigFromEnv() (Config, error) {
+	c := Config{
+		HTTPAddr:       env("HTTP_ADDR", ":8080"),
+		DatabaseShards: DefaultShards(),
+		RedisURL:       env("REDIS_URL", "redis://localhost:6379/0"),
+		RabbitMQURL:    env("RABBITMQ_URL", "amqp://guest:guest@localhost:5672/"),
+		JWTSecret:      env("JWT_SECRET", DevJWTSecret),
+		AdminEmail:     env("ADMIN_EMAIL", "admin@example.com"),
+		AdminPassword:  env("ADMIN_PASSWORD", "admin-password"),
+		ReservationTTL: 15 * time.Minute,
+	}
+	if s := os.Getenv("DATABASE_SHARDS"); s != "" {
+		c.DatabaseShards = splitList(s)
+	}
+	if s := os.Getenv("KAFKA_BROKERS"); s != "" {
+		c.KafkaBrokers = splitList(s)
+	}
+	var err error
+	if s := os.Getenv("PAYMENT_FAILURE_RATE"); s != "" {
+		if c.PaymentFailureRate, err = strconv.ParseFloat(s, 64); err != nil || c.PaymentFailureRate < 0 || c.PaymentFailureRate > 1 {
+			return c, fmt.Errorf("PAYMENT_FAILURE_RATE must be a number between 0 and 1, got %q", s)
+		}
+	}
+	if s := os.Getenv("RESERVATION_TTL"); s != "" {
+		if c.ReservationTTL, err = time.ParseDuration(s); err != nil || c.ReservationTTL <= 0 {
+			return c, fmt.Errorf("RESERVATION_TTL must be a positive duration such as 15m, got %q", s)
+		}
+	}
+	if s := os.Getenv("BCRYPT_COST"); s != "" {
+		if c.BcryptCost, err = strconv.Atoi(s); err != nil || c.BcryptCost < 4 || c.BcryptCost > 31 {
+			return c, fmt.Errorf("BCRYPT_COST must be between 4 and 31, got %q", s)
+		}
+	}
+	return c, nil
+}
+
+// LogValue masks secrets, so the config can be logged at start.
+func (c Config) LogValue() slog.Value {
+	shards := make([]string, len(c.DatabaseShards))
+	for i, s := range c.DatabaseShards {
+		shards[i] = redact(s)
+	}
+	return slog.GroupValue(
+		slog.String("http_addr", c.HTTPAddr),
+		slog.Any("database_shards", shards),
+		slog.String("redis_url", redact(c.RedisURL)),
+		slog.String("rabbitmq_url", redact(c.RabbitMQURL)),
+		slog.Any("kafka_brokers", c.KafkaBrokers),
+		slog.String("jwt_secret", "***"),
+		slog.String("admin_email", c.AdminEmail),
+		slog.Float64("payment_failure_rate", c.PaymentFailureRate),
+		slog.Duration("reservation_ttl", c.ReservationTTL),
+	)
+}
+
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "***"
+	}
+	return u.Redacted()
+}
+
+func env(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,181 @@
+// Package auth registers users, checks passwords and issues and verifies tokens: short-lived
+// HS256 access tokens and rotating refresh tokens whose reuse revokes their whole family.
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/flashsale/flashsale"
+)
+
+// Config holds the service's settings.
+type Config struct {
+	Secret     []byte        // HMAC key for access tokens
+	AccessTTL  time.Duration // default 15 minutes
+	RefreshTTL time.Duration // default 30 days
+	// BcryptCost is the password hashing cost; default bcrypt.DefaultCost. Tests and load
+	// generation lower it, since registering thousands of buyers is otherwise all hashing.
+	BcryptCost int
+}
+
+// Service implements flashsale.AuthService.
+type Service struct {
+	users  flashsale.UserStore
+	tokens flashsale.TokenStore
+	cfg    Config
+	log    *slog.Logger
+	now    func() time.Time
+	// dummyHash is compared against when an email is unknown, so that a login for an unknown
+	// email takes as long as one with a wrong password and does not reveal which emails exist.
+	dummyHash []byte
+}
+
+// NewService returns a service over the stores.
+func NewService(users flashsale.UserStore, tokens flashsale.TokenStore, cfg Config, log *slog.Logger) (*Service, error) {
+	if len(cfg.Secret) < 16 {
+		return nil, errors.New("auth: the token secret must have at least 16 bytes")
+	}
+	if cfg.AccessTTL == 0 {
+		cfg.AccessTTL = 15 * time.Minute
+	}
+	if cfg.RefreshTTL == 0 {
+		cfg.RefreshTTL = 30 * 24 * time.Hour
+	}
+	if cfg.BcryptCost == 0 {
+		cfg.BcryptCost = bcrypt.DefaultCost
+	}
+	dummy, err := bcrypt.GenerateFromPassword([]byte("not a real password"), cfg.BcryptCost)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	return &Service{users: users, tokens: tokens, cfg: cfg, log: log, now: time.Now, dummyHash: dummy}, nil
+}
+
+var _ flashsale.AuthService = (*Service)(nil)
+
+// Register creates a customer and signs them in.
+func (s *Service) Register(ctx context.Context, in flashsale.RegisterInput) (*flashsale.AuthPayload, error) {
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(in.Password), s.cfg.BcryptCost)
+	if err != nil {
+		return nil, fmt.Errorf("hash password: %w", err)
+	}
+	u := &flashsale.User{Email: in.Email, Name: in.Name, Role: flashsale.RoleCustomer, PasswordHash: string(hash)}
+	if err := s.users.CreateUser(ctx, u); err != nil {
+		return nil, err
+	}
+	return s.issue(ctx, u, newFamily())
+}
+
+// Login checks the password and signs the user in with a new token family.
+func (s *Service) Login(ctx context.Context, email, password string) (*flashsale.AuthPayload, error) {
+	denied := flashsale.Errorf(flashsale.EUNAUTHENTICATED, "wrong email or password")
+	if len(email) > flashsale.MaxEmailLen || len(password) > flashsale.MaxPasswordLen {
+		return nil, denied
+	}
+	u, err := s.users.FindUserByEmail(ctx, email)
+	if flashsale.ErrorCode(err) == flashsale.ENOTFOUND {
+		_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
+		return nil, denied
+	} else if err != nil {
+		return nil, err
+	}
+	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
+		return nil, denied
+	}
+	return s.issue(ctx, u, newFamily())
+}
+
+// Refresh spends a refresh token. Spending one twice means it leaked (or a client raced
+// itself): the whole family is revoked, so whoever holds the newer token must sign in again.
+func (s *Service) Refresh(ctx context.Context, token string) (*flashsale.AuthPayload, error) {
+	denied := flashsale.Errorf(flashsale.EUNAUTHENTICATED, "refresh token is invalid or expired; sign in again")
+	bucket, hash, ok := parseRefreshToken(token)
+	if !ok {
+		return nil, denied
+	}
+	t, spent, err := s.tokens.SpendRefreshToken(ctx, bucket, hash)
+	if flashsale.ErrorCode(err) == flashsale.ENOTFOUND {
+		return nil, denied
+	} else if err != nil {
+		return nil, err
+	}
+	if !spent {
+		if t.UsedAt != nil && t.RevokedAt == nil {
+			s.log.WarnContext(ctx, "refresh token reused; revoking its family", "user", t.UserID.String(), "family", t.FamilyID)
+			if err := s.tokens.RevokeFamily(ctx, t.UserID, t.FamilyID); err != nil {
+				return nil, err
+			}
+		}
+		return nil, denied
+	}
+	u, err := s.users.FindUserByID(ctx, t.UserID)
+	if flashsale.ErrorCode(err) == flashsale.ENOTFOUND {
+		return nil, denied
+	} else if err != nil {
+		return nil, err
+	}
+	return s.issue(ctx, u, t.FamilyID)
+}
+
+// issue signs an access token and stores a new refresh token in the family.
+func (s *Service) issue(ctx context.Context, u *flashsale.User, family string) (*flashsale.AuthPayload, error) {
+	access, err := s.signAccess(u)
+	if err != nil {
+		return nil, err
+	}
+	refresh, hash := newRefreshToken(u.ID.Bucket())
+	err = s.tokens.CreateRefreshToken(ctx, &flashsale.RefreshToken{
+		Hash: hash, UserID: u.ID, FamilyID: family, ExpiresAt: s.now().Add(s.cfg.RefreshTTL),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &flashsale.AuthPayload{AccessToken: access, RefreshToken: refresh, User: u}, nil
+}
+
+// AdminStore is what EnsureAdmin needs beyond a flashsale.UserStore.
+type AdminStore interface {
+	UpdateCredentials(ctx context.Context, id flashsale.UserID, role flashsale.Role, passwordHash string) error
+}
+
+// EnsureAdmin makes sure an admin account with the email and password exists: it creates
+// it, or promotes the existing user and sets the password when it no longer matches.
+func (s *Service) EnsureAdmin(ctx context.Context, admins AdminStore, email, password string) (*flashsale.User, error) {
+	u, err := s.users.FindUserByEmail(ctx, email)
+	if flashsale.ErrorCode(err) == flashsale.ENOTFOUND {
+		in := flashsale.RegisterInput{Email: email, Password: password, Name: "Admin"}
+		if err := in.Validate(); err != nil {
+			return nil, fmt.Errorf("admin account: %w", err)
+		}
+		hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cfg.BcryptCost)
+		if err != nil {
+			return nil, err
+		}
+		u = &flashsale.User{Email: in.Email, Name: in.Name, Role: flashsale.RoleAdmin, PasswordHash: string(hash)}
+		err = s.users.CreateUser(ctx, u)
+		if flashsale.ErrorCode(err) == flashsale.ECONFLICT { // another replica created it meanwhile
+			return s.EnsureAdmin(ctx, admins, email, password)
+		}
+		return u, err
+	} else if err != nil {
+		return nil, err
+	}
+	if u.Role == flashsale.RoleAdmin && bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) == nil {
+		return u, nil
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cfg.BcryptCost)
+	if err != nil {
+		return nil, err
+	}
+	u.Role, u.PasswordHash = flashsale.RoleAdmin, string(hash)
+	return u, admins.UpdateCredentials(ctx, u.ID, u.Role, u.PasswordHash)
+}

@@ -1,0 +1,61 @@
+// Command api serves the shop's GraphQL API. Run it with -prepare to create and migrate the
+// shard databases first (make run does); in Kubernetes a migration job does that instead.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/flashsale/flashsale/app"
+	"github.com/flashsale/flashsale/stores/postgres"
+)
+
+func main() {
+	log := app.NewLogger()
+	if err := run(log); err != nil {
+		log.Error("api stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(log *slog.Logger) error {
+	prepare := flag.Bool("prepare", false, "create and migrate the shard databases before starting")
+	seed := flag.Bool("seed-demo", false, "add a few demo products when the catalog is empty")
+	flag.Parse()
+	cfg, err := app.ConfigFromEnv()
+	if err != nil {
+		return err
+	}
+	log.Info("starting api", "config", cfg)
+	ctx, stop := app.SignalContext()
+	defer stop()
+	if *prepare {
+		if err := app.Prepare(ctx, cfg); err != nil {
+			return fmt.Errorf("prepare databases: %w", err)
+		}
+	}
+	api, err := app.NewAPI(ctx, cfg, log, postgres.Options{})
+	if err != nil {
+		return err
+	}
+	if *seed {
+		if err := app.SeedDemo(ctx, api, log); err != nil {
+			return err
+		}
+	}
+	if err := api.Start(); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-api.Done():
+		return err
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), app.ShutdownTimeout)
+	defer cancel()
+	return api.Shutdown(shutdownCtx)
+}

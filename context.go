@@ -1,0 +1,27 @@
+package flashsale
+
+import "context"
+
+type contextKey int
+
+const viewerKey contextKey = iota
+
+// NewContextWithViewer returns a context carrying the authenticated viewer.
+func NewContextWithViewer(ctx context.Context, v Viewer) context.Context {
+	return context.WithValue(ctx, viewerKey, v)
+}
+
+// ViewerFromContext returns the request's viewer and whether there is one.
+func ViewerFromContext(ctx context.Context) (Viewer, bool) {
+	v, ok := ctx.Value(viewerKey).(Viewer)
+	return v, ok
+}
+
+// RequireViewer returns the viewer, or UNAUTHENTICATED when the request has none.
+func RequireViewer(ctx context.Context) (Viewer, error) {
+	v, ok := ViewerFromContext(ctx)
+	if !ok {
+		return Viewer{}, Errorf(EUNAUTHENTICATED, "sign in first")
+	}
+	return v, nil
+}

@@ -1,0 +1,5 @@
+// Package graph serves the GraphQL API over HTTP and websockets: the gqlgen handler with its
+// transports, caches, limits and error presenter, the auth middleware and directives, and the
+// health and metrics endpoints. The code under generated/ and model/ is gqlgen's output and is
+// never edited by hand (`make generate`).
+package graph

@@ -1,0 +1,80 @@
+package graph
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics counts and times GraphQL operations. The label is the operation's kind and root
+// fields ("mutation:placeFlashSaleOrder"), not its client-chosen name, so that clients cannot
+// grow the label set without bound.
+type metrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flashsale_graphql_requests_total",
+			Help: "GraphQL operations by root fields and outcome.",
+		}, []string{"operation", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "flashsale_graphql_request_duration_seconds",
+			Help:    "GraphQL operation latency by root fields.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"operation"}),
+	}
+	reg.MustRegister(m.requests, m.latency)
+	return m
+}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.ResponseInterceptor
+} = (*metrics)(nil)
+
+func (*metrics) ExtensionName() string                   { return "Metrics" }
+func (*metrics) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (m *metrics) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	if !graphql.HasOperationContext(ctx) {
+		return next(ctx)
+	}
+	oc := graphql.GetOperationContext(ctx)
+	start := time.Now()
+	resp := next(ctx)
+	op := operationLabel(oc)
+	if oc.Operation != nil && oc.Operation.Operation == "subscription" {
+		return resp // a subscription's "latency" is its lifetime, counted elsewhere
+	}
+	outcome := "ok"
+	if resp == nil || len(resp.Errors) > 0 {
+		outcome = "error"
+	}
+	m.requests.WithLabelValues(op, outcome).Inc()
+	m.latency.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	return resp
+}
+
+func operationLabel(oc *graphql.OperationContext) string {
+	if oc.Operation == nil {
+		return "invalid"
+	}
+	var fields []string
+	for _, f := range graphql.CollectFields(oc, oc.Operation.SelectionSet, nil) {
+		fields = append(fields, f.Name)
+	}
+	sort.Strings(fields)
+	fields = slices.Compact(fields)
+	if len(fields) > 4 {
+		fields = append(fields[:4], "…")
+	}
+	return string(oc.Operation.Operation) + ":" + strings.Join(fields, ",")
+}

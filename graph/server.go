@@ -1,0 +1,101 @@
+package graph
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/graph/generated"
+	"github.com/flashsale/flashsale/resolvers"
+)
+
+// Config is what the GraphQL server needs.
+type Config struct {
+	Resolver *resolvers.Resolver
+	Auth     flashsale.AuthService
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+	// ComplexityLimit and MaxDepth default to the constants of the same names.
+	ComplexityLimit int
+	MaxDepth        int
+}
+
+// NewGraphQL returns the GraphQL handler: explicit transports (never NewDefaultServer), a
+// parsed-query cache, automatic persisted queries, complexity and depth limits, metrics, and
+// the error presenter.
+func NewGraphQL(cfg Config) *handler.Server {
+	if cfg.ComplexityLimit == 0 {
+		cfg.ComplexityLimit = ComplexityLimit
+	}
+	if cfg.MaxDepth == 0 {
+		cfg.MaxDepth = MaxDepth
+	}
+	schema := generated.NewExecutableSchema(generated.Config{
+		Resolvers:  cfg.Resolver,
+		Directives: generated.DirectiveRoot{HasRole: hasRole, Authenticated: authenticated},
+		Complexity: complexity(),
+	})
+	srv := handler.New(schema)
+	srv.AddTransport(transport.Websocket{
+		KeepAlivePingInterval: 10 * time.Second,
+		InitFunc:              websocketInit(cfg.Auth),
+		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
+			// Browsers send cookies with a cross-site websocket, but this API reads its token
+			// from connection_init, never from a cookie, so any origin is safe to accept.
+			InsecureSkipVerify: true,
+		}},
+	})
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.Use(extension.Introspection{})
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
+	srv.Use(depthLimit{max: cfg.MaxDepth})
+	if cfg.Registry != nil {
+		srv.Use(newMetrics(cfg.Registry))
+	}
+	srv.AroundFields(internalErrors(cfg.Log))
+	srv.SetErrorPresenter(presentError)
+	srv.SetRecoverFunc(recoverPanic(cfg.Log))
+	return srv
+}
+
+// websocketInit authenticates a websocket from the connection_init payload's Authorization.
+func websocketInit(auth flashsale.AuthService) transport.WebsocketInitFunc {
+	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		header := payload.Authorization()
+		if header == "" {
+			if s, ok := payload["authorization"].(string); ok {
+				header = s
+			}
+		}
+		if header == "" {
+			return ctx, &payload, nil
+		}
+		v, err := auth.Authenticate(ctx, bearer(header))
+		if err != nil {
+			return ctx, nil, err
+		}
+		return flashsale.NewContextWithViewer(ctx, v), &payload, nil
+	}
+}
+
+func bearer(header string) string {
+	if len(header) > 7 && strings.EqualFold(header[:7], "bearer ") {
+		return strings.TrimSpace(header[7:])
+	}
+	return strings.TrimSpace(header)
+}
+

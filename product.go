@@ -1,0 +1,105 @@
+package flashsale
+
+import (
+	"context"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Product is something the shop sells. Stock is the count of units for regular orders; units
+// promised to a flash sale are taken out of it when the sale is created.
+type Product struct {
+	ID          ProductID
+	Name        string
+	Description string
+	PriceCents  int
+	Stock       int
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Catalog limits.
+const (
+	MaxProductNameLen = 200
+	MaxDescriptionLen = 10_000
+	MaxPriceCents     = 1_000_000_000 // ten million in the shop's currency
+	MaxStock          = 100_000_000
+	DefaultPageSize   = 20
+	MaxPageSize       = 100
+)
+
+// ProductUpdate holds the fields to change; nil leaves a field as it is.
+type ProductUpdate struct {
+	Name        *string
+	Description *string
+	PriceCents  *int
+	Stock       *int
+}
+
+// Apply validates the update and applies it to p. BAD_USER_INPUT.
+func (u ProductUpdate) Apply(p *Product) error {
+	if u.Name != nil {
+		p.Name = strings.TrimSpace(*u.Name)
+	}
+	if u.Description != nil {
+		p.Description = *u.Description
+	}
+	if u.PriceCents != nil {
+		p.PriceCents = *u.PriceCents
+	}
+	if u.Stock != nil {
+		p.Stock = *u.Stock
+	}
+	return p.Validate()
+}
+
+// Validate checks a product's fields. BAD_USER_INPUT.
+func (p *Product) Validate() error {
+	switch {
+	case p.Name == "":
+		return Errorf(EINVALID, "name is required")
+	case utf8.RuneCountInString(p.Name) > MaxProductNameLen:
+		return Errorf(EINVALID, "name is longer than %d characters", MaxProductNameLen)
+	case utf8.RuneCountInString(p.Description) > MaxDescriptionLen:
+		return Errorf(EINVALID, "description is longer than %d characters", MaxDescriptionLen)
+	case p.PriceCents < 0:
+		return Errorf(EINVALID, "priceCents must not be negative")
+	case p.PriceCents > MaxPriceCents:
+		return Errorf(EINVALID, "priceCents must be at most %d", MaxPriceCents)
+	case p.Stock < 0:
+		return Errorf(EINVALID, "stock must not be negative")
+	case p.Stock > MaxStock:
+		return Errorf(EINVALID, "stock must be at most %d", MaxStock)
+	}
+	return nil
+}
+
+// PageSize checks a connection's `first` argument. BAD_USER_INPUT.
+func PageSize(first *int) (int, error) {
+	if first == nil {
+		return DefaultPageSize, nil
+	}
+	if *first < 0 || *first > MaxPageSize {
+		return 0, Errorf(EINVALID, "first must be between 0 and %d", MaxPageSize)
+	}
+	return *first, nil
+}
+
+// ProductStore keeps products on the shards of their ids.
+type ProductStore interface {
+	// CreateProduct inserts p with a fresh id. BAD_USER_INPUT.
+	CreateProduct(ctx context.Context, p *Product) error
+	// UpdateProduct applies u under a row lock and returns the new product. NOT_FOUND,
+	// BAD_USER_INPUT.
+	UpdateProduct(ctx context.Context, id ProductID, u ProductUpdate) (*Product, error)
+	// FindProductByID returns NOT_FOUND if there is no such product.
+	FindProductByID(ctx context.Context, id ProductID) (*Product, error)
+	// FindProductsByIDs returns one product or error per id, in the order of ids, with one
+	// statement per shard touched; a missing id gets NOT_FOUND.
+	FindProductsByIDs(ctx context.Context, ids []ProductID) ([]*Product, []error)
+	// ListProducts returns up to first products with ids after `after` (0: from the start)
+	// in id order, merged across shards, and whether more follow. It fails, naming the
+	// shard, if any shard fails: a page is never silently partial.
+	ListProducts(ctx context.Context, first int, after ProductID) ([]*Product, bool, error)
+}

@@ -1,0 +1,49 @@
+// Package resolvers holds the hand-written GraphQL resolvers. They stay thin: GraphQL
+// arguments in, one domain call, GraphQL types out. Rules live in the root package and in
+// auth/ and checkout/; storage lives in stores/.
+package resolvers
+
+import (
+	"encoding/base64"
+
+	"github.com/flashsale/flashsale"
+)
+
+// Resolver is the root resolver; its fields are everything the resolvers call.
+type Resolver struct {
+	Auth    flashsale.AuthService
+	Users   flashsale.UserStore
+	Catalog flashsale.ProductStore
+}
+
+// notImplemented answers operations whose issue has not landed yet.
+func notImplemented() error {
+	return flashsale.Errorf(flashsale.EINTERNAL, "not implemented yet")
+}
+
+// Cursors are opaque to clients: base64 of the public id of the last node on the page.
+func encodeCursor(id string) string { return base64.RawURLEncoding.EncodeToString([]byte(id)) }
+
+func decodeCursor[ID any](after *string, parse func(string) (ID, error)) (ID, error) {
+	var zero ID
+	if after == nil || *after == "" {
+		return zero, nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(*after)
+	if err != nil {
+		return zero, flashsale.Errorf(flashsale.EINVALID, "after is not a valid cursor")
+	}
+	id, err := parse(string(raw))
+	if err != nil {
+		return zero, flashsale.Errorf(flashsale.EINVALID, "after is not a valid cursor")
+	}
+	return id, nil
+}
+
+// nullIfNotFound turns NOT_FOUND into a null answer, as nullable lookups by id promise.
+func nullIfNotFound[T any](v *T, err error) (*T, error) {
+	if flashsale.ErrorCode(err) == flashsale.ENOTFOUND {
+		return nil, nil
+	}
+	return v, err
+}

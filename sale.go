@@ -1,0 +1,99 @@
+package flashsale
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// SaleStatus is where a flash sale stands; it follows the clock and the stock.
+type SaleStatus string
+
+// The statuses of a flash sale.
+const (
+	SaleScheduled SaleStatus = "SCHEDULED"
+	SaleActive    SaleStatus = "ACTIVE"
+	SaleSoldOut   SaleStatus = "SOLD_OUT"
+	SaleEnded     SaleStatus = "ENDED"
+)
+
+// MarshalGQL writes the status as a GraphQL enum.
+func (s SaleStatus) MarshalGQL(w io.Writer) { enumMarshal(w, string(s)) }
+
+// UnmarshalGQL reads a GraphQL enum.
+func (s *SaleStatus) UnmarshalGQL(v any) error {
+	str, err := enumUnmarshal(v, func(s string) bool {
+		switch SaleStatus(s) {
+		case SaleScheduled, SaleActive, SaleSoldOut, SaleEnded:
+			return true
+		}
+		return false
+	}, "flash sale status")
+	*s = SaleStatus(str)
+	return err
+}
+
+// FlashSale sells Quantity units of a product at SalePriceCents between StartsAt and EndsAt,
+// at most PerUserLimit to each buyer.
+type FlashSale struct {
+	ID             SaleID
+	ProductID      ProductID
+	SalePriceCents int
+	Quantity       int
+	PerUserLimit   int
+	StartsAt       time.Time
+	EndsAt         time.Time
+	CreatedAt      time.Time
+}
+
+// StatusAt is the sale's status at a moment, given the units it has left.
+func (s *FlashSale) StatusAt(now time.Time, remaining int) SaleStatus {
+	switch {
+	case now.Before(s.StartsAt):
+		return SaleScheduled
+	case !now.Before(s.EndsAt):
+		return SaleEnded
+	case remaining <= 0:
+		return SaleSoldOut
+	}
+	return SaleActive
+}
+
+// Validate checks a new sale. BAD_USER_INPUT.
+func (s *FlashSale) Validate(now time.Time) error {
+	switch {
+	case s.SalePriceCents < 0 || s.SalePriceCents > MaxPriceCents:
+		return Errorf(EINVALID, "salePriceCents must be between 0 and %d", MaxPriceCents)
+	case s.Quantity <= 0 || s.Quantity > MaxStock:
+		return Errorf(EINVALID, "quantity must be between 1 and %d", MaxStock)
+	case s.PerUserLimit <= 0 || s.PerUserLimit > s.Quantity:
+		return Errorf(EINVALID, "perUserLimit must be between 1 and the quantity")
+	case !s.EndsAt.After(s.StartsAt):
+		return Errorf(EINVALID, "endsAt must be after startsAt")
+	case !s.EndsAt.After(now):
+		return Errorf(EINVALID, "endsAt must be in the future")
+	case s.EndsAt.Sub(s.StartsAt) > 31*24*time.Hour:
+		return Errorf(EINVALID, "a flash sale lasts at most 31 days")
+	}
+	return nil
+}
+
+// SaleStore keeps flash sales on the shards of their ids.
+type SaleStore interface {
+	// CreateSale inserts s with a fresh id and takes its quantity out of the product's stock in
+	// the same transaction when both live on one shard. NOT_FOUND (product), CONFLICT (the
+	// product has too little stock).
+	CreateSale(ctx context.Context, s *FlashSale) error
+	// FindSaleByID returns NOT_FOUND if there is no such sale.
+	FindSaleByID(ctx context.Context, id SaleID) (*FlashSale, error)
+	// FindSalesByIDs returns one sale or error per id, in the order of ids.
+	FindSalesByIDs(ctx context.Context, ids []SaleID) ([]*FlashSale, []error)
+	// ListSales returns every sale whose window has not ended before `since`, across shards.
+	ListSales(ctx context.Context, since time.Time) ([]*FlashSale, error)
+}
+
+// StockUpdate is one reading of a live stock counter.
+type StockUpdate struct {
+	Remaining int
+	At        time.Time
+}

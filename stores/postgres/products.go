@@ -1,0 +1,112 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/flashsale/flashsale"
+)
+
+// ProductStore implements flashsale.ProductStore.
+type ProductStore struct{ db *DB }
+
+// NewProductStore returns a store over db.
+func NewProductStore(db *DB) *ProductStore { return &ProductStore{db: db} }
+
+var _ flashsale.ProductStore = (*ProductStore)(nil)
+
+const productColumns = `id, name, description, price_cents, stock, created_at, updated_at`
+
+func scanProduct(row pgx.Row) (*flashsale.Product, error) {
+	var p flashsale.Product
+	err := row.Scan(&p.ID, &p.Name, &p.Description, &p.PriceCents, &p.Stock, &p.CreatedAt, &p.UpdatedAt)
+	return &p, err
+}
+
+// CreateProduct inserts p in a random bucket.
+func (s *ProductStore) CreateProduct(ctx context.Context, p *flashsale.Product) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	bucket := flashsale.RandomBucket()
+	p.ID = flashsale.NewProductID(bucket)
+	err := s.db.poolFor(bucket).QueryRow(ctx,
+		`INSERT INTO products (id, bucket, name, description, price_cents, stock) VALUES ($1, $2, $3, $4, $5, $6)
+		 RETURNING created_at, updated_at`,
+		p.ID, bucket, p.Name, p.Description, p.PriceCents, p.Stock).Scan(&p.CreatedAt, &p.UpdatedAt)
+	if err != nil {
+		return fmt.Errorf("insert product: %w", err)
+	}
+	return nil
+}
+
+// UpdateProduct locks the row, applies u and writes it back in one transaction.
+func (s *ProductStore) UpdateProduct(ctx context.Context, id flashsale.ProductID, u flashsale.ProductUpdate) (*flashsale.Product, error) {
+	var p *flashsale.Product
+	err := pgx.BeginFunc(ctx, s.db.poolFor(id.Bucket()), func(tx pgx.Tx) error {
+		var err error
+		p, err = scanProduct(tx.QueryRow(ctx, `SELECT `+productColumns+` FROM products WHERE id = $1 FOR UPDATE`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return flashsale.Errorf(flashsale.ENOTFOUND, "product not found")
+		} else if err != nil {
+			return err
+		}
+		if err := u.Apply(p); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx,
+			`UPDATE products SET name = $2, description = $3, price_cents = $4, stock = $5, updated_at = now()
+			 WHERE id = $1 RETURNING updated_at`,
+			id, p.Name, p.Description, p.PriceCents, p.Stock).Scan(&p.UpdatedAt)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update product %d: %w", id, err)
+	}
+	return p, nil
+}
+
+// FindProductByID reads the one shard that holds the id's bucket.
+func (s *ProductStore) FindProductByID(ctx context.Context, id flashsale.ProductID) (*flashsale.Product, error) {
+	p, err := scanProduct(s.db.poolFor(id.Bucket()).QueryRow(ctx,
+		`SELECT `+productColumns+` FROM products WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, flashsale.Errorf(flashsale.ENOTFOUND, "product not found")
+	} else if err != nil {
+		return nil, fmt.Errorf("find product %d: %w", id, err)
+	}
+	return p, nil
+}
+
+// FindProductsByIDs sends one statement per shard touched.
+func (s *ProductStore) FindProductsByIDs(ctx context.Context, ids []flashsale.ProductID) ([]*flashsale.Product, []error) {
+	return findByIDs(ctx, s.db, ids, flashsale.ProductID.Bucket,
+		`SELECT `+productColumns+` FROM products WHERE id = ANY($1)`, scanProduct,
+		func(p *flashsale.Product) flashsale.ProductID { return p.ID }, "product")
+}
+
+// ListProducts asks every shard for its first first+1 products after the cursor and merges
+// them by id; ids grow with time, so the order is creation order and stable across pages.
+func (s *ProductStore) ListProducts(ctx context.Context, first int, after flashsale.ProductID) ([]*flashsale.Product, bool, error) {
+	pages, err := scatter(ctx, s.db, s.db.allShards(), func(ctx context.Context, shard int) ([]*flashsale.Product, error) {
+		rows, err := s.db.pools[shard].Query(ctx,
+			`SELECT `+productColumns+` FROM products WHERE id > $1 ORDER BY id LIMIT $2`, after, first+1)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*flashsale.Product, error) { return scanProduct(r) })
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("list products: %w", err)
+	}
+	all := slices.Concat(pages...)
+	slices.SortFunc(all, func(a, b *flashsale.Product) int { return cmp.Compare(a.ID, b.ID) })
+	if len(all) > first {
+		return all[:first], true, nil
+	}
+	return all, false, nil
+}
