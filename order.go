@@ -1,6 +1,7 @@
 package flashsale
 
 import (
+	"context"
 	"io"
 	"strings"
 	"time"
@@ -70,4 +71,39 @@ func ValidateOrderRequest(quantity int, idempotencyKey string) error {
 		return Errorf(EINVALID, "idempotencyKey is longer than %d bytes", MaxIdempotencyKeyLen)
 	}
 	return nil
+}
+
+// Pool returns the stock pool the order's units come from.
+func (o *Order) Pool() PoolKey {
+	if o.SaleID != 0 {
+		return SalePool(o.SaleID)
+	}
+	return ProductPool(o.ProductID)
+}
+
+// OrderStore keeps orders on their buyer's shard. Every write also writes the order's event
+// to the outbox in the same transaction.
+type OrderStore interface {
+	// CreateOrder inserts a PENDING order with its order.placed event. CONFLICT if the buyer
+	// already has an order with the idempotency key.
+	CreateOrder(ctx context.Context, o *Order) error
+	// FindOrderByID returns NOT_FOUND if there is no such order.
+	FindOrderByID(ctx context.Context, id OrderID) (*Order, error)
+	// FindOrderByIdempotencyKey returns the buyer's order made with the key. NOT_FOUND.
+	FindOrderByIdempotencyKey(ctx context.Context, user UserID, key string) (*Order, error)
+	// FindOrdersByIDs returns one order or error per id, in the order of ids, with one
+	// statement per shard touched; a missing id gets NOT_FOUND.
+	FindOrdersByIDs(ctx context.Context, ids []OrderID) ([]*Order, []error)
+	// ListUserOrders returns up to first of the user's orders older than `before` (0: the
+	// newest), newest first, and whether more follow. It reads one shard.
+	ListUserOrders(ctx context.Context, user UserID, first int, before OrderID) ([]*Order, bool, error)
+	// TransitionOrder moves an order to `to` if its status is one of `from`, with the event
+	// of the move, and returns the order as it now is. CONFLICT (with the order's current
+	// status in the message) if it was in none of them; NOT_FOUND.
+	TransitionOrder(ctx context.Context, id OrderID, from []OrderStatus, to OrderStatus) (*Order, error)
+	// HoldingOrders returns, across all shards, the holds of the orders that keep units of a
+	// pool (PENDING and PAID). A failing shard fails the call.
+	HoldingOrders(ctx context.Context, pool PoolKey) ([]Hold, error)
+	// StalePending returns up to limit PENDING orders created before `before`, across shards.
+	StalePending(ctx context.Context, before time.Time, limit int) ([]*Order, error)
 }

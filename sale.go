@@ -80,15 +80,15 @@ func (s *FlashSale) Validate(now time.Time) error {
 
 // SaleStore keeps flash sales on the shards of their ids.
 type SaleStore interface {
-	// CreateSale inserts s with a fresh id and takes its quantity out of the product's stock in
-	// the same transaction when both live on one shard. NOT_FOUND (product), CONFLICT (the
-	// product has too little stock).
+	// CreateSale inserts s with a fresh id in its product's bucket. The sale's quantity is an
+	// allocation of its own, apart from the product's regular stock. NOT_FOUND (product).
 	CreateSale(ctx context.Context, s *FlashSale) error
 	// FindSaleByID returns NOT_FOUND if there is no such sale.
 	FindSaleByID(ctx context.Context, id SaleID) (*FlashSale, error)
 	// FindSalesByIDs returns one sale or error per id, in the order of ids.
 	FindSalesByIDs(ctx context.Context, ids []SaleID) ([]*FlashSale, []error)
-	// ListSales returns every sale whose window has not ended before `since`, across shards.
+	// ListSales returns every sale whose window ends after `since`, across shards, in id
+	// order. A failing shard fails the call.
 	ListSales(ctx context.Context, since time.Time) ([]*FlashSale, error)
 }
 

@@ -24,13 +24,13 @@ func (r *mutationResolver) UpdateProduct(ctx context.Context, id string, input m
 	if err != nil {
 		return nil, err
 	}
-	return r.Catalog.UpdateProduct(ctx, pid, flashsale.ProductUpdate{
+	return r.Checkout.UpdateProduct(ctx, pid, flashsale.ProductUpdate{
 		Name: input.Name, Description: input.Description, PriceCents: input.PriceCents, Stock: input.Stock,
 	})
 }
 
 func (r *productResolver) Stock(ctx context.Context, obj *flashsale.Product) (int, error) {
-	return obj.Stock, nil
+	return r.Checkout.ProductRemaining(ctx, obj)
 }
 
 func (r *queryResolver) Product(ctx context.Context, id string) (*flashsale.Product, error) {

@@ -9,31 +9,70 @@ import (
 )
 
 func (r *mutationResolver) PlaceOrder(ctx context.Context, input model.PlaceOrderInput) (*flashsale.Order, error) {
-	return nil, notImplemented()
+	pid, err := flashsale.ParseProductID(input.ProductID)
+	if err != nil {
+		return nil, err
+	}
+	v, err := flashsale.RequireViewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.Checkout.PlaceOrder(ctx, v, pid, input.Quantity, input.IdempotencyKey)
 }
 
 func (r *mutationResolver) PlaceFlashSaleOrder(ctx context.Context, input model.PlaceFlashSaleOrderInput) (*flashsale.Order, error) {
-	return nil, notImplemented()
+	sid, err := flashsale.ParseSaleID(input.FlashSaleID)
+	if err != nil {
+		return nil, err
+	}
+	v, err := flashsale.RequireViewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.Checkout.PlaceFlashSaleOrder(ctx, v, sid, input.Quantity, input.IdempotencyKey)
 }
 
 func (r *mutationResolver) CancelOrder(ctx context.Context, id string) (*flashsale.Order, error) {
-	return nil, notImplemented()
+	oid, err := flashsale.ParseOrderID(id)
+	if err != nil {
+		return nil, err
+	}
+	v, err := flashsale.RequireViewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.Checkout.Cancel(ctx, v, oid)
 }
 
 func (r *orderResolver) User(ctx context.Context, obj *flashsale.Order) (*flashsale.User, error) {
-	return nil, notImplemented()
+	return r.Users.FindUserByID(ctx, obj.UserID)
 }
 
 func (r *orderResolver) Product(ctx context.Context, obj *flashsale.Order) (*flashsale.Product, error) {
-	return nil, notImplemented()
+	return r.Catalog.FindProductByID(ctx, obj.ProductID)
 }
 
 func (r *orderResolver) FlashSale(ctx context.Context, obj *flashsale.Order) (*flashsale.FlashSale, error) {
-	return nil, notImplemented()
+	if obj.SaleID == 0 {
+		return nil, nil
+	}
+	return r.Checkout.Sale(ctx, obj.SaleID)
 }
 
 func (r *queryResolver) Order(ctx context.Context, id string) (*flashsale.Order, error) {
-	return nil, notImplemented()
+	oid, err := flashsale.ParseOrderID(id)
+	if err != nil {
+		return nil, err
+	}
+	v, err := flashsale.RequireViewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o, err := nullIfNotFound(r.OrderStore.FindOrderByID(ctx, oid))
+	if o != nil && o.UserID != v.UserID && v.Role != flashsale.RoleAdmin {
+		return nil, nil // someone else's order answers as if it did not exist
+	}
+	return o, err
 }
 
 func (r *subscriptionResolver) OrderStatusChanged(ctx context.Context) (<-chan *flashsale.Order, error) {

@@ -6,6 +6,8 @@ package resolvers
 import (
 	"encoding/base64"
 
+	"github.com/flashsale/flashsale/checkout"
+
 	"github.com/flashsale/flashsale"
 )
 
@@ -14,6 +16,9 @@ type Resolver struct {
 	Auth    flashsale.AuthService
 	Users   flashsale.UserStore
 	Catalog flashsale.ProductStore
+	// OrderStore is not called Orders: that name is taken by User.orders' resolver method.
+	OrderStore flashsale.OrderStore
+	Checkout   *checkout.Service
 }
 
 // notImplemented answers operations whose issue has not landed yet.

@@ -9,27 +9,42 @@ import (
 )
 
 func (r *flashSaleResolver) Product(ctx context.Context, obj *flashsale.FlashSale) (*flashsale.Product, error) {
-	return nil, notImplemented()
+	return r.Catalog.FindProductByID(ctx, obj.ProductID)
 }
 
 func (r *flashSaleResolver) Remaining(ctx context.Context, obj *flashsale.FlashSale) (int, error) {
-	return 0, notImplemented()
+	return r.Checkout.SaleRemaining(ctx, obj)
 }
 
 func (r *flashSaleResolver) Status(ctx context.Context, obj *flashsale.FlashSale) (flashsale.SaleStatus, error) {
-	return "", notImplemented()
+	return r.Checkout.SaleStatus(ctx, obj)
 }
 
 func (r *mutationResolver) CreateFlashSale(ctx context.Context, input model.CreateFlashSaleInput) (*flashsale.FlashSale, error) {
-	return nil, notImplemented()
+	pid, err := flashsale.ParseProductID(input.ProductID)
+	if err != nil {
+		return nil, err
+	}
+	sale := &flashsale.FlashSale{
+		ProductID: pid, SalePriceCents: input.SalePriceCents, Quantity: input.Quantity,
+		PerUserLimit: input.PerUserLimit, StartsAt: input.StartsAt, EndsAt: input.EndsAt,
+	}
+	if err := r.Checkout.CreateSale(ctx, sale); err != nil {
+		return nil, err
+	}
+	return sale, nil
 }
 
 func (r *queryResolver) FlashSale(ctx context.Context, id string) (*flashsale.FlashSale, error) {
-	return nil, notImplemented()
+	sid, err := flashsale.ParseSaleID(id)
+	if err != nil {
+		return nil, err
+	}
+	return nullIfNotFound(r.Checkout.Sale(ctx, sid))
 }
 
 func (r *queryResolver) FlashSales(ctx context.Context, status *flashsale.SaleStatus) ([]*flashsale.FlashSale, error) {
-	return nil, notImplemented()
+	return r.Checkout.ListSales(ctx, status)
 }
 
 func (r *subscriptionResolver) FlashSaleStock(ctx context.Context, flashSaleID string) (<-chan *flashsale.StockUpdate, error) {

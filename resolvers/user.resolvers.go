@@ -29,7 +29,33 @@ func (r *queryResolver) Me(ctx context.Context) (*flashsale.User, error) {
 }
 
 func (r *userResolver) Orders(ctx context.Context, obj *flashsale.User, first *int, after *string) (*model.OrderConnection, error) {
-	return nil, notImplemented()
+	n, err := flashsale.PageSize(first)
+	if err != nil {
+		return nil, err
+	}
+	v, err := flashsale.RequireViewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if v.UserID != obj.ID && v.Role != flashsale.RoleAdmin {
+		return nil, flashsale.Errorf(flashsale.EFORBIDDEN, "only the user and admins see a user's orders")
+	}
+	cursor, err := decodeCursor(after, flashsale.ParseOrderID)
+	if err != nil {
+		return nil, err
+	}
+	orders, more, err := r.OrderStore.ListUserOrders(ctx, obj.ID, n, cursor)
+	if err != nil {
+		return nil, err
+	}
+	conn := &model.OrderConnection{PageInfo: &model.PageInfo{HasNextPage: more}}
+	for _, o := range orders {
+		conn.Edges = append(conn.Edges, &model.OrderEdge{Cursor: encodeCursor(o.ID.String()), Node: o})
+	}
+	if len(conn.Edges) > 0 {
+		conn.PageInfo.EndCursor = &conn.Edges[len(conn.Edges)-1].Cursor
+	}
+	return conn, nil
 }
 
 func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }

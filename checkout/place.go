@@ -1,0 +1,160 @@
+package checkout
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/flashsale/flashsale"
+)
+
+type termsFunc func(context.Context) (flashsale.PoolTerms, error)
+
+// PlaceFlashSaleOrder sells units of a flash sale to the viewer. SALE_NOT_ACTIVE, SOLD_OUT,
+// LIMIT_EXCEEDED, BAD_USER_INPUT, NOT_FOUND (sale). The same idempotency key from the same
+// buyer returns the same order.
+func (s *Service) PlaceFlashSaleOrder(ctx context.Context, v flashsale.Viewer, id flashsale.SaleID, quantity int, key string) (*flashsale.Order, error) {
+	if err := flashsale.ValidateOrderRequest(quantity, key); err != nil {
+		return nil, err
+	}
+	pool := flashsale.SalePool(id)
+	if s.soldOut.IsSoldOut(pool) {
+		// Deliberately no lookup of the key here: after a sell-out the stampede is answered
+		// from memory, and a buyer retrying an order placed before it finds the order in
+		// their orders list (README, "Known trade-offs").
+		return nil, errSoldOut
+	}
+	sale, err := s.Sale(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	o := &flashsale.Order{
+		ID: flashsale.NewOrderID(v.UserID), UserID: v.UserID, ProductID: sale.ProductID, SaleID: sale.ID,
+		Quantity: quantity, TotalCents: quantity * sale.SalePriceCents, IdempotencyKey: key,
+	}
+	return s.place(ctx, o, func(context.Context) (flashsale.PoolTerms, error) { return saleTerms(sale), nil })
+}
+
+// PlaceOrder sells units of a product's regular stock with the same guarantees.
+// SOLD_OUT, BAD_USER_INPUT, NOT_FOUND (product).
+func (s *Service) PlaceOrder(ctx context.Context, v flashsale.Viewer, id flashsale.ProductID, quantity int, key string) (*flashsale.Order, error) {
+	if err := flashsale.ValidateOrderRequest(quantity, key); err != nil {
+		return nil, err
+	}
+	p, err := s.products.FindProductByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	o := &flashsale.Order{
+		ID: flashsale.NewOrderID(v.UserID), UserID: v.UserID, ProductID: p.ID,
+		Quantity: quantity, TotalCents: quantity * p.PriceCents, IdempotencyKey: key,
+	}
+	return s.place(ctx, o, s.productTermsFunc(id))
+}
+
+func (s *Service) productTermsFunc(id flashsale.ProductID) termsFunc {
+	return func(ctx context.Context) (flashsale.PoolTerms, error) {
+		p, err := s.products.FindProductByID(ctx, id)
+		if err != nil {
+			return flashsale.PoolTerms{}, err
+		}
+		return productTerms(p), nil
+	}
+}
+
+var errSoldOut = flashsale.Errorf(flashsale.ESOLDOUT, "sold out")
+
+// place takes the units, then writes the order. From the moment units may be taken it runs on
+// a context detached from the client's: a buyer who hangs up must not leave a reservation
+// half done, so the insert or the release always runs to its end, bounded by WriteTimeout.
+func (s *Service) place(ctx context.Context, o *flashsale.Order, terms termsFunc) (*flashsale.Order, error) {
+	pool := o.Pool()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.WriteTimeout)
+	defer cancel()
+
+	hold := flashsale.Hold{OrderID: o.ID, UserID: o.UserID, Quantity: o.Quantity, IdempotencyKey: o.IdempotencyKey, At: s.now()}
+	res, err := s.reserve(ctx, pool, hold, terms)
+	if err != nil {
+		if flashsale.ErrorCode(err) == flashsale.ESOLDOUT {
+			s.soldOut.MarkSoldOut(pool)
+		}
+		return nil, err
+	}
+	if res.Duplicate {
+		return s.awaitOrder(ctx, res.OrderID)
+	}
+
+	err = s.orders.CreateOrder(ctx, o)
+	if flashsale.ErrorCode(err) == flashsale.ECONFLICT {
+		// PostgreSQL knew the key although Redis did not (Redis was rebuilt after a loss):
+		// ours was not written, so our units go back, and the earlier order is the answer.
+		s.release(ctx, pool, o.ID)
+		return s.orders.FindOrderByIdempotencyKey(ctx, o.UserID, o.IdempotencyKey)
+	} else if err != nil {
+		s.undo(ctx, pool, o, err)
+		return nil, err
+	}
+	s.publish(ctx, pool, res.Remaining)
+	return o, nil
+}
+
+// reserve takes the units, rebuilding the pool first if Redis has lost it.
+func (s *Service) reserve(ctx context.Context, pool flashsale.PoolKey, h flashsale.Hold, terms termsFunc) (flashsale.Reservation, error) {
+	res, err := s.inventory.Reserve(ctx, pool, h, h.At)
+	if errors.Is(err, flashsale.ErrPoolNotLoaded) {
+		if err := s.rebuild(ctx, pool, terms); err != nil {
+			return res, err
+		}
+		h.At = s.now()
+		res, err = s.inventory.Reserve(ctx, pool, h, h.At)
+	}
+	return res, err
+}
+
+// undo returns the units of an order whose insert failed, but only once it is sure the row
+// does not exist: a commit can succeed on the server after the client gave up waiting. When
+// it cannot tell, it leaves the hold to reconciliation, which checks again after OrphanGrace.
+func (s *Service) undo(ctx context.Context, pool flashsale.PoolKey, o *flashsale.Order, cause error) {
+	checkCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.WriteTimeout)
+	defer cancel()
+	_, err := s.orders.FindOrderByID(checkCtx, o.ID)
+	switch flashsale.ErrorCode(err) {
+	case flashsale.ENOTFOUND:
+		s.release(checkCtx, pool, o.ID)
+	case "":
+		s.log.WarnContext(ctx, "order insert reported an error but committed", "order", o.ID.String(), "err", cause)
+	default:
+		s.log.WarnContext(ctx, "order insert failed; leaving its hold to reconciliation",
+			"order", o.ID.String(), "err", cause, "check_err", err)
+	}
+}
+
+// release gives an order's units back and announces the new count.
+func (s *Service) release(ctx context.Context, pool flashsale.PoolKey, id flashsale.OrderID) {
+	released, remaining, err := s.inventory.Release(ctx, pool, id)
+	if err != nil {
+		s.log.WarnContext(ctx, "release hold; reconciliation will retry", "pool", string(pool), "order", id.String(), "err", err)
+		return
+	}
+	if released {
+		s.publish(ctx, pool, remaining)
+	}
+}
+
+// awaitOrder returns the order a duplicate key points at. Its first request may still be
+// writing it, so it waits for the row for up to the write timeout.
+func (s *Service) awaitOrder(ctx context.Context, id flashsale.OrderID) (*flashsale.Order, error) {
+	delay := 5 * time.Millisecond
+	for {
+		o, err := s.orders.FindOrderByID(ctx, id)
+		if flashsale.ErrorCode(err) != flashsale.ENOTFOUND {
+			return o, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, flashsale.Errorf(flashsale.ECONFLICT, "an order with this idempotency key is still being placed; try again")
+		case <-time.After(delay):
+			delay = min(2*delay, 100*time.Millisecond)
+		}
+	}
+}

@@ -1,0 +1,120 @@
+package checkout
+
+import (
+	"context"
+	"time"
+
+	"github.com/flashsale/flashsale"
+)
+
+// maxCachedSales bounds the sale cache; past it the cache starts over.
+const maxCachedSales = 10_000
+
+// CreateSale validates and stores a sale and loads its pool into Redis at once.
+// BAD_USER_INPUT, NOT_FOUND (product).
+func (s *Service) CreateSale(ctx context.Context, sale *flashsale.FlashSale) error {
+	if err := sale.Validate(s.now()); err != nil {
+		return err
+	}
+	if err := s.sales.CreateSale(ctx, sale); err != nil {
+		return err
+	}
+	// A new sale has no orders, so it needs no rebuild fence. If this load fails the pool is
+	// built on first use or by the reconciler before the sale starts.
+	if _, err := s.inventory.Load(ctx, flashsale.SalePool(sale.ID), saleTerms(sale), nil); err != nil {
+		s.log.WarnContext(ctx, "load new sale's pool", "sale", sale.ID.String(), "err", err)
+	}
+	s.cacheSale(sale)
+	return nil
+}
+
+func saleTerms(sale *flashsale.FlashSale) flashsale.PoolTerms {
+	return flashsale.PoolTerms{
+		Quantity: sale.Quantity, StartsAt: sale.StartsAt, EndsAt: sale.EndsAt, PerUserLimit: sale.PerUserLimit,
+	}
+}
+
+func productTerms(p *flashsale.Product) flashsale.PoolTerms {
+	return flashsale.PoolTerms{Quantity: p.Stock}
+}
+
+// Sale returns a sale through the in-process cache. NOT_FOUND.
+func (s *Service) Sale(ctx context.Context, id flashsale.SaleID) (*flashsale.FlashSale, error) {
+	s.salesMu.RLock()
+	sale := s.saleMap[id]
+	s.salesMu.RUnlock()
+	if sale != nil {
+		return sale, nil
+	}
+	sale, err := s.sales.FindSaleByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.cacheSale(sale)
+	return sale, nil
+}
+
+func (s *Service) cacheSale(sale *flashsale.FlashSale) {
+	s.salesMu.Lock()
+	defer s.salesMu.Unlock()
+	if len(s.saleMap) >= maxCachedSales {
+		clear(s.saleMap)
+	}
+	s.saleMap[sale.ID] = sale
+}
+
+// SaleRemaining returns a sale's live remaining count, rebuilding its pool if Redis lost it.
+func (s *Service) SaleRemaining(ctx context.Context, sale *flashsale.FlashSale) (int, error) {
+	return s.remaining(ctx, flashsale.SalePool(sale.ID), func(context.Context) (flashsale.PoolTerms, error) {
+		return saleTerms(sale), nil
+	})
+}
+
+// ProductRemaining returns a product's live regular stock.
+func (s *Service) ProductRemaining(ctx context.Context, p *flashsale.Product) (int, error) {
+	return s.remaining(ctx, flashsale.ProductPool(p.ID), func(context.Context) (flashsale.PoolTerms, error) {
+		return productTerms(p), nil
+	})
+}
+
+func (s *Service) remaining(ctx context.Context, pool flashsale.PoolKey, terms termsFunc) (int, error) {
+	n, err := s.inventory.Remaining(ctx, pool)
+	if err == flashsale.ErrPoolNotLoaded {
+		if err = s.rebuild(ctx, pool, terms); err == nil {
+			n, err = s.inventory.Remaining(ctx, pool)
+		}
+	}
+	return n, err
+}
+
+// SaleStatus is a sale's status now, from the clock and its live stock.
+func (s *Service) SaleStatus(ctx context.Context, sale *flashsale.FlashSale) (flashsale.SaleStatus, error) {
+	now := s.now()
+	if now.Before(sale.StartsAt) || !now.Before(sale.EndsAt) {
+		return sale.StatusAt(now, sale.Quantity), nil
+	}
+	n, err := s.SaleRemaining(ctx, sale)
+	if err != nil {
+		return "", err
+	}
+	return sale.StatusAt(now, n), nil
+}
+
+// ListSales returns the sales of the last day and the future, filtered by status if given.
+func (s *Service) ListSales(ctx context.Context, status *flashsale.SaleStatus) ([]*flashsale.FlashSale, error) {
+	sales, err := s.sales.ListSales(ctx, s.now().Add(-24*time.Hour))
+	if err != nil || status == nil {
+		return sales, err
+	}
+	var out []*flashsale.FlashSale
+	for _, sale := range sales {
+		st, err := s.SaleStatus(ctx, sale)
+		if err != nil {
+			return nil, err
+		}
+		if st == *status {
+			out = append(out, sale)
+		}
+	}
+	return out, nil
+}

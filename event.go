@@ -1,0 +1,61 @@
+package flashsale
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Order event types: the routing keys on RabbitMQ and the type field on Kafka.
+const (
+	EventOrderPlaced    = "order.placed"
+	EventOrderPaid      = "order.paid"
+	EventOrderCancelled = "order.cancelled"
+	EventOrderExpired   = "order.expired"
+)
+
+// OrderEvent says that an order was placed or changed status. It is written to the outbox in
+// the same transaction as the change, so it exists exactly when the change does; consumers
+// see it at least once and deduplicate by EventID.
+type OrderEvent struct {
+	EventID    string      `json:"eventId"`
+	Type       string      `json:"type"`
+	OrderID    OrderID     `json:"orderId"`
+	UserID     UserID      `json:"userId"`
+	ProductID  ProductID   `json:"productId"`
+	SaleID     SaleID      `json:"saleId,omitempty"`
+	Quantity   int         `json:"quantity"`
+	TotalCents int         `json:"totalCents"`
+	Status     OrderStatus `json:"status"`
+	At         time.Time   `json:"at"`
+}
+
+// NewOrderEvent returns the event of an order's current state.
+func NewOrderEvent(typ string, o *Order) OrderEvent {
+	return OrderEvent{
+		EventID: uuid.NewString(), Type: typ, OrderID: o.ID, UserID: o.UserID, ProductID: o.ProductID,
+		SaleID: o.SaleID, Quantity: o.Quantity, TotalCents: o.TotalCents, Status: o.Status, At: o.UpdatedAt,
+	}
+}
+
+// EventTypeFor returns the event type of a move to status.
+func EventTypeFor(status OrderStatus) string {
+	switch status {
+	case OrderPaid:
+		return EventOrderPaid
+	case OrderCancelled:
+		return EventOrderCancelled
+	case OrderExpired:
+		return EventOrderExpired
+	}
+	return EventOrderPlaced
+}
+
+// Priority is the event's queue priority: flash-sale orders are paid first, since their
+// buyers are watching a countdown.
+func (e OrderEvent) Priority() uint8 {
+	if e.SaleID != 0 {
+		return 5
+	}
+	return 1
+}

@@ -1,0 +1,221 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/flashsale/flashsale"
+)
+
+// OrderStore implements flashsale.OrderStore.
+type OrderStore struct{ db *DB }
+
+// NewOrderStore returns a store over db.
+func NewOrderStore(db *DB) *OrderStore { return &OrderStore{db: db} }
+
+var _ flashsale.OrderStore = (*OrderStore)(nil)
+
+const orderColumns = `id, user_id, product_id, coalesce(sale_id, 0), quantity, total_cents, status, idempotency_key, created_at, updated_at`
+
+func scanOrder(row pgx.Row) (*flashsale.Order, error) {
+	var o flashsale.Order
+	err := row.Scan(&o.ID, &o.UserID, &o.ProductID, &o.SaleID, &o.Quantity, &o.TotalCents, &o.Status,
+		&o.IdempotencyKey, &o.CreatedAt, &o.UpdatedAt)
+	return &o, err
+}
+
+// CreateOrder inserts the order and its order.placed event in one transaction on the buyer's
+// shard: the event exists if and only if the order does.
+func (s *OrderStore) CreateOrder(ctx context.Context, o *flashsale.Order) error {
+	if o.ID.Bucket() != o.UserID.Bucket() {
+		return fmt.Errorf("create order: order %d is not in its buyer's bucket", o.ID)
+	}
+	o.Status = flashsale.OrderPending
+	err := pgx.BeginFunc(ctx, s.db.poolFor(o.ID.Bucket()), func(tx pgx.Tx) error {
+		var saleID *flashsale.SaleID
+		if o.SaleID != 0 {
+			saleID = &o.SaleID
+		}
+		err := tx.QueryRow(ctx,
+			`INSERT INTO orders (id, bucket, user_id, product_id, sale_id, quantity, total_cents, status, idempotency_key)
+			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING created_at, updated_at`,
+			o.ID, o.ID.Bucket(), o.UserID, o.ProductID, saleID, o.Quantity, o.TotalCents, o.Status, o.IdempotencyKey).
+			Scan(&o.CreatedAt, &o.UpdatedAt)
+		if err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, flashsale.NewOrderEvent(flashsale.EventOrderPlaced, o))
+	})
+	if isUniqueViolation(err, "orders_user_idempotency") {
+		return flashsale.Errorf(flashsale.ECONFLICT, "an order with this idempotency key exists")
+	} else if err != nil {
+		return fmt.Errorf("insert order %d: %w", o.ID, err)
+	}
+	return nil
+}
+
+func insertEvent(ctx context.Context, tx pgx.Tx, e flashsale.OrderEvent) error {
+	payload, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx,
+		`INSERT INTO outbox (event_id, event_type, partition_key, priority, payload) VALUES ($1, $2, $3, $4, $5)`,
+		e.EventID, e.Type, e.ProductID.String(), int(e.Priority()), payload)
+	return err
+}
+
+// FindOrderByID reads the one shard that holds the id's bucket.
+func (s *OrderStore) FindOrderByID(ctx context.Context, id flashsale.OrderID) (*flashsale.Order, error) {
+	o, err := scanOrder(s.db.poolFor(id.Bucket()).QueryRow(ctx,
+		`SELECT `+orderColumns+` FROM orders WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, flashsale.Errorf(flashsale.ENOTFOUND, "order not found")
+	} else if err != nil {
+		return nil, fmt.Errorf("find order %d: %w", id, err)
+	}
+	return o, nil
+}
+
+// FindOrderByIdempotencyKey reads the buyer's shard.
+func (s *OrderStore) FindOrderByIdempotencyKey(ctx context.Context, user flashsale.UserID, key string) (*flashsale.Order, error) {
+	o, err := scanOrder(s.db.poolFor(user.Bucket()).QueryRow(ctx,
+		`SELECT `+orderColumns+` FROM orders WHERE user_id = $1 AND idempotency_key = $2`, user, key))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, flashsale.Errorf(flashsale.ENOTFOUND, "order not found")
+	} else if err != nil {
+		return nil, fmt.Errorf("find order by idempotency key: %w", err)
+	}
+	return o, nil
+}
+
+// FindOrdersByIDs sends one statement per shard touched.
+func (s *OrderStore) FindOrdersByIDs(ctx context.Context, ids []flashsale.OrderID) ([]*flashsale.Order, []error) {
+	return findByIDs(ctx, s.db, ids, flashsale.OrderID.Bucket,
+		`SELECT `+orderColumns+` FROM orders WHERE id = ANY($1)`, scanOrder,
+		func(o *flashsale.Order) flashsale.OrderID { return o.ID }, "order")
+}
+
+// ListUserOrders reads the user's shard; ids grow with time, so id order is age order.
+func (s *OrderStore) ListUserOrders(ctx context.Context, user flashsale.UserID, first int, before flashsale.OrderID) ([]*flashsale.Order, bool, error) {
+	if before == 0 {
+		before = 1<<63 - 1
+	}
+	rows, err := s.db.poolFor(user.Bucket()).Query(ctx,
+		`SELECT `+orderColumns+` FROM orders WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`,
+		user, before, first+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("list orders of user %d: %w", user, err)
+	}
+	orders, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*flashsale.Order, error) { return scanOrder(r) })
+	if err != nil {
+		return nil, false, fmt.Errorf("list orders of user %d: %w", user, err)
+	}
+	if len(orders) > first {
+		return orders[:first], true, nil
+	}
+	return orders, false, nil
+}
+
+// TransitionOrder updates the status only from an expected one, so of two racing moves (a
+// payment and an expiry, say) exactly one wins, and writes the move's event with it.
+func (s *OrderStore) TransitionOrder(ctx context.Context, id flashsale.OrderID, from []flashsale.OrderStatus, to flashsale.OrderStatus) (*flashsale.Order, error) {
+	var o *flashsale.Order
+	err := pgx.BeginFunc(ctx, s.db.poolFor(id.Bucket()), func(tx pgx.Tx) error {
+		var err error
+		o, err = scanOrder(tx.QueryRow(ctx,
+			`UPDATE orders SET status = $3, updated_at = now() WHERE id = $1 AND status = ANY($2)
+			 RETURNING `+orderColumns, id, from, to))
+		if errors.Is(err, pgx.ErrNoRows) {
+			current, err := scanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = $1`, id))
+			if errors.Is(err, pgx.ErrNoRows) {
+				return flashsale.Errorf(flashsale.ENOTFOUND, "order not found")
+			} else if err != nil {
+				return err
+			}
+			return flashsale.Errorf(flashsale.ECONFLICT, "order is %s, not %s", current.Status, joinStatuses(from))
+		} else if err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, flashsale.NewOrderEvent(flashsale.EventTypeFor(to), o))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("move order %d to %s: %w", id, to, err)
+	}
+	return o, nil
+}
+
+func joinStatuses(ss []flashsale.OrderStatus) string {
+	parts := make([]string, len(ss))
+	for i, s := range ss {
+		parts[i] = string(s)
+	}
+	return strings.Join(parts, " or ")
+}
+
+// HoldingOrders scatters to every shard: a pool's buyers live everywhere.
+func (s *OrderStore) HoldingOrders(ctx context.Context, pool flashsale.PoolKey) ([]flashsale.Hold, error) {
+	query, arg, err := holdingQuery(pool)
+	if err != nil {
+		return nil, err
+	}
+	lists, err := scatter(ctx, s.db, s.db.allShards(), func(ctx context.Context, shard int) ([]flashsale.Hold, error) {
+		rows, err := s.db.pools[shard].Query(ctx, query, arg)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (flashsale.Hold, error) {
+			var h flashsale.Hold
+			err := r.Scan(&h.OrderID, &h.UserID, &h.Quantity, &h.IdempotencyKey, &h.At)
+			return h, err
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read holding orders of %s: %w", pool, err)
+	}
+	return slices.Concat(lists...), nil
+}
+
+func holdingQuery(pool flashsale.PoolKey) (string, int64, error) {
+	const cols = `SELECT id, user_id, quantity, idempotency_key, created_at FROM orders WHERE status IN ('PENDING', 'PAID') AND `
+	kind, id, _ := strings.Cut(string(pool), ":")
+	switch kind {
+	case "sale":
+		sid, err := flashsale.ParseSaleID(id)
+		return cols + `sale_id = $1`, int64(sid), err
+	case "prd":
+		pid, err := flashsale.ParseProductID(id)
+		return cols + `sale_id IS NULL AND product_id = $1`, int64(pid), err
+	}
+	return "", 0, fmt.Errorf("unknown pool %q", pool)
+}
+
+// StalePending scatters to every shard and returns the oldest first.
+func (s *OrderStore) StalePending(ctx context.Context, before time.Time, limit int) ([]*flashsale.Order, error) {
+	lists, err := scatter(ctx, s.db, s.db.allShards(), func(ctx context.Context, shard int) ([]*flashsale.Order, error) {
+		rows, err := s.db.pools[shard].Query(ctx,
+			`SELECT `+orderColumns+` FROM orders WHERE status = 'PENDING' AND created_at < $1 ORDER BY created_at LIMIT $2`,
+			before, limit)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*flashsale.Order, error) { return scanOrder(r) })
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find stale pending orders: %w", err)
+	}
+	all := slices.Concat(lists...)
+	slices.SortFunc(all, func(a, b *flashsale.Order) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	if len(all) > limit {
+		all = all[:limit]
+	}
+	return all, nil
+}
+

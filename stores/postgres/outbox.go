@@ -1,0 +1,99 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// OutboxRow is one event waiting in a shard's outbox.
+type OutboxRow struct {
+	ID       int64
+	EventID  string
+	Type     string
+	Key      string // partition key: the product id
+	Priority uint8
+	Payload  []byte
+}
+
+// Destination is where a relay sends outbox rows; each has its own "sent" column.
+type Destination string
+
+// The destinations of the outbox.
+const (
+	ToRabbitMQ Destination = "published_at"
+	ToKafka    Destination = "streamed_at"
+)
+
+// Outbox reads and marks the outbox tables of every shard.
+type Outbox struct{ db *DB }
+
+// NewOutbox returns the outbox over db.
+func NewOutbox(db *DB) *Outbox { return &Outbox{db: db} }
+
+// Relay claims up to limit unsent rows of a shard for dest (FOR UPDATE SKIP LOCKED, so relay
+// replicas share the work instead of sending the same rows), calls send with them and marks
+// them sent in the same transaction only if send succeeded. If send fails, or the process
+// dies before the commit, the rows stay unsent and are sent again: at least once, never lost.
+func (o *Outbox) Relay(ctx context.Context, shard int, dest Destination, limit int, send func(context.Context, []OutboxRow) error) (int, error) {
+	if dest != ToRabbitMQ && dest != ToKafka {
+		return 0, fmt.Errorf("outbox: unknown destination %q", dest)
+	}
+	n := 0
+	err := pgx.BeginFunc(ctx, o.db.pools[shard], func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx,
+			`SELECT id, event_id::text, event_type, partition_key, priority, payload FROM outbox
+			 WHERE `+string(dest)+` IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
+		if err != nil {
+			return err
+		}
+		batch, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutboxRow, error) {
+			var row OutboxRow
+			err := r.Scan(&row.ID, &row.EventID, &row.Type, &row.Key, &row.Priority, &row.Payload)
+			return row, err
+		})
+		if err != nil || len(batch) == 0 {
+			return err
+		}
+		if err := send(ctx, batch); err != nil {
+			return err
+		}
+		ids := make([]int64, len(batch))
+		for i, r := range batch {
+			ids[i] = r.ID
+		}
+		n = len(batch)
+		_, err = tx.Exec(ctx, `UPDATE outbox SET `+string(dest)+` = now() WHERE id = ANY($1)`, ids)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("relay outbox of shard %d to %s: %w", shard, dest, err)
+	}
+	return n, nil
+}
+
+// Backlog returns the number of rows not yet sent to dest on every shard.
+func (o *Outbox) Backlog(ctx context.Context, dest Destination) (int, error) {
+	counts, err := scatter(ctx, o.db, o.db.allShards(), func(ctx context.Context, shard int) (int, error) {
+		var n int
+		err := o.db.pools[shard].QueryRow(ctx, `SELECT count(*) FROM outbox WHERE `+string(dest)+` IS NULL`).Scan(&n)
+		return n, err
+	})
+	total := 0
+	for _, c := range counts {
+		total += c
+	}
+	return total, err
+}
+
+// Prune deletes rows sent to every destination before `before`.
+func (o *Outbox) Prune(ctx context.Context, before time.Time) error {
+	_, err := scatter(ctx, o.db, o.db.allShards(), func(ctx context.Context, shard int) (struct{}, error) {
+		_, err := o.db.pools[shard].Exec(ctx,
+			`DELETE FROM outbox WHERE published_at < $1 AND streamed_at < $1`, before)
+		return struct{}{}, err
+	})
+	return err
+}

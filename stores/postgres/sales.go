@@ -1,0 +1,87 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/flashsale/flashsale"
+)
+
+// SaleStore implements flashsale.SaleStore.
+type SaleStore struct{ db *DB }
+
+// NewSaleStore returns a store over db.
+func NewSaleStore(db *DB) *SaleStore { return &SaleStore{db: db} }
+
+var _ flashsale.SaleStore = (*SaleStore)(nil)
+
+const saleColumns = `id, product_id, sale_price_cents, quantity, per_user_limit, starts_at, ends_at, created_at`
+
+func scanSale(row pgx.Row) (*flashsale.FlashSale, error) {
+	var s flashsale.FlashSale
+	err := row.Scan(&s.ID, &s.ProductID, &s.SalePriceCents, &s.Quantity, &s.PerUserLimit, &s.StartsAt, &s.EndsAt, &s.CreatedAt)
+	return &s, err
+}
+
+// CreateSale puts the sale in its product's bucket, so the foreign key to the product holds
+// on one shard.
+func (s *SaleStore) CreateSale(ctx context.Context, sale *flashsale.FlashSale) error {
+	bucket := sale.ProductID.Bucket()
+	sale.ID = flashsale.NewSaleID(bucket)
+	err := s.db.poolFor(bucket).QueryRow(ctx,
+		`INSERT INTO flash_sales (id, bucket, product_id, sale_price_cents, quantity, per_user_limit, starts_at, ends_at)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING created_at`,
+		sale.ID, bucket, sale.ProductID, sale.SalePriceCents, sale.Quantity, sale.PerUserLimit, sale.StartsAt, sale.EndsAt).
+		Scan(&sale.CreatedAt)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23503" { // foreign_key_violation
+		return flashsale.Errorf(flashsale.ENOTFOUND, "product not found")
+	} else if err != nil {
+		return fmt.Errorf("insert flash sale: %w", err)
+	}
+	return nil
+}
+
+// FindSaleByID reads the one shard that holds the id's bucket.
+func (s *SaleStore) FindSaleByID(ctx context.Context, id flashsale.SaleID) (*flashsale.FlashSale, error) {
+	sale, err := scanSale(s.db.poolFor(id.Bucket()).QueryRow(ctx,
+		`SELECT `+saleColumns+` FROM flash_sales WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, flashsale.Errorf(flashsale.ENOTFOUND, "flash sale not found")
+	} else if err != nil {
+		return nil, fmt.Errorf("find flash sale %d: %w", id, err)
+	}
+	return sale, nil
+}
+
+// FindSalesByIDs sends one statement per shard touched.
+func (s *SaleStore) FindSalesByIDs(ctx context.Context, ids []flashsale.SaleID) ([]*flashsale.FlashSale, []error) {
+	return findByIDs(ctx, s.db, ids, flashsale.SaleID.Bucket,
+		`SELECT `+saleColumns+` FROM flash_sales WHERE id = ANY($1)`, scanSale,
+		func(s *flashsale.FlashSale) flashsale.SaleID { return s.ID }, "flash sale")
+}
+
+// ListSales scatters to every shard and merges by id.
+func (s *SaleStore) ListSales(ctx context.Context, since time.Time) ([]*flashsale.FlashSale, error) {
+	lists, err := scatter(ctx, s.db, s.db.allShards(), func(ctx context.Context, shard int) ([]*flashsale.FlashSale, error) {
+		rows, err := s.db.pools[shard].Query(ctx,
+			`SELECT `+saleColumns+` FROM flash_sales WHERE ends_at > $1 ORDER BY id`, since)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*flashsale.FlashSale, error) { return scanSale(r) })
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list flash sales: %w", err)
+	}
+	all := slices.Concat(lists...)
+	slices.SortFunc(all, func(a, b *flashsale.FlashSale) int { return cmp.Compare(a.ID, b.ID) })
+	return all, nil
+}

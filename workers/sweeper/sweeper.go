@@ -1,0 +1,64 @@
+// Package sweeper runs the periodic upkeep of orders and stock: expiring PENDING orders past
+// their reservation TTL, and reconciling the Redis pools with PostgreSQL. Every step is safe
+// to run from several replicas at once (status moves are conditional, releases idempotent).
+package sweeper
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Checkout is what the sweeper drives.
+type Checkout interface {
+	ExpireStale(ctx context.Context, limit int) (int, error)
+	Reconcile(ctx context.Context) error
+}
+
+// Config sets the intervals; zero values take the defaults.
+type Config struct {
+	ExpireEvery    time.Duration // default 5s
+	ReconcileEvery time.Duration // default 10s
+}
+
+// Run expires and reconciles until ctx ends, starting with a reconcile so that pools lost
+// while nothing ran are rebuilt before buyers arrive.
+func Run(ctx context.Context, c Checkout, cfg Config, log *slog.Logger) {
+	if cfg.ExpireEvery == 0 {
+		cfg.ExpireEvery = 5 * time.Second
+	}
+	if cfg.ReconcileEvery == 0 {
+		cfg.ReconcileEvery = 10 * time.Second
+	}
+	expire := time.NewTicker(cfg.ExpireEvery)
+	defer expire.Stop()
+	reconcile := time.NewTicker(cfg.ReconcileEvery)
+	defer reconcile.Stop()
+	doReconcile := func() {
+		if err := c.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("reconcile", "err", err)
+		}
+	}
+	doReconcile()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-expire.C:
+			for { // drain the backlog in batches
+				n, err := c.ExpireStale(ctx, 500)
+				if err != nil && ctx.Err() == nil {
+					log.Warn("expire stale orders", "err", err)
+				}
+				if n > 0 {
+					log.Info("expired stale orders", "count", n)
+				}
+				if n < 500 || err != nil {
+					break
+				}
+			}
+		case <-reconcile.C:
+			doReconcile()
+		}
+	}
+}
