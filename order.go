@@ -97,6 +97,9 @@ type OrderStore interface {
 	// ListUserOrders returns up to first of the user's orders older than `before` (0: the
 	// newest), newest first, and whether more follow. It reads one shard.
 	ListUserOrders(ctx context.Context, user UserID, first int, before OrderID) ([]*Order, bool, error)
+	// ListOrdersOfUsers returns the newest `first` orders of each user (and whether each has
+	// more), in the order of users, with one statement per shard touched.
+	ListOrdersOfUsers(ctx context.Context, users []UserID, first int) ([][]*Order, []bool, []error)
 	// TransitionOrder moves an order to `to` if its status is one of `from`, with the event
 	// of the move, and returns the order as it now is. CONFLICT (with the order's current
 	// status in the message) if it was in none of them; NOT_FOUND.

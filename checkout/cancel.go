@@ -56,4 +56,3 @@ func (s *Service) ExpireStale(ctx context.Context, limit int) (int, error) {
 	}
 	return n, nil
 }
-

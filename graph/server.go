@@ -16,6 +16,7 @@ import (
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/graph/generated"
+	"github.com/flashsale/flashsale/graph/loaders"
 	"github.com/flashsale/flashsale/resolvers"
 )
 
@@ -25,6 +26,9 @@ type Config struct {
 	Auth     flashsale.AuthService
 	Log      *slog.Logger
 	Registry prometheus.Registerer
+	// Stores feed the per-response dataloaders; NoBatching turns batching off (benchmarks).
+	Stores     loaders.Stores
+	NoBatching bool
 	// ComplexityLimit and MaxDepth default to the constants of the same names.
 	ComplexityLimit int
 	MaxDepth        int
@@ -66,6 +70,7 @@ func NewGraphQL(cfg Config) *handler.Server {
 	if cfg.Registry != nil {
 		srv.Use(newMetrics(cfg.Registry))
 	}
+	srv.AroundResponses(loaders.PerResponse(cfg.Stores, !cfg.NoBatching))
 	srv.AroundFields(internalErrors(cfg.Log))
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic(cfg.Log))
@@ -98,4 +103,3 @@ func bearer(header string) string {
 	}
 	return strings.TrimSpace(header)
 }
-

@@ -5,6 +5,7 @@ import (
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/graph/generated"
+	"github.com/flashsale/flashsale/graph/loaders"
 	"github.com/flashsale/flashsale/graph/model"
 )
 
@@ -38,7 +39,7 @@ func (r *queryResolver) Product(ctx context.Context, id string) (*flashsale.Prod
 	if err != nil {
 		return nil, err
 	}
-	return nullIfNotFound(r.Catalog.FindProductByID(ctx, pid))
+	return nullIfNotFound(loaders.For(ctx).Products.Load(ctx, pid)())
 }
 
 func (r *queryResolver) Products(ctx context.Context, first *int, after *string) (*model.ProductConnection, error) {

@@ -5,11 +5,12 @@ import (
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/graph/generated"
+	"github.com/flashsale/flashsale/graph/loaders"
 	"github.com/flashsale/flashsale/graph/model"
 )
 
 func (r *flashSaleResolver) Product(ctx context.Context, obj *flashsale.FlashSale) (*flashsale.Product, error) {
-	return r.Catalog.FindProductByID(ctx, obj.ProductID)
+	return loaders.For(ctx).Products.Load(ctx, obj.ProductID)()
 }
 
 func (r *flashSaleResolver) Remaining(ctx context.Context, obj *flashsale.FlashSale) (int, error) {

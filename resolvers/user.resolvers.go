@@ -5,6 +5,7 @@ import (
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/graph/generated"
+	"github.com/flashsale/flashsale/graph/loaders"
 	"github.com/flashsale/flashsale/graph/model"
 )
 
@@ -25,7 +26,7 @@ func (r *queryResolver) Me(ctx context.Context) (*flashsale.User, error) {
 	if !ok {
 		return nil, nil
 	}
-	return nullIfNotFound(r.Users.FindUserByID(ctx, v.UserID))
+	return nullIfNotFound(loaders.For(ctx).Users.Load(ctx, v.UserID)())
 }
 
 func (r *userResolver) Orders(ctx context.Context, obj *flashsale.User, first *int, after *string) (*model.OrderConnection, error) {
@@ -44,7 +45,15 @@ func (r *userResolver) Orders(ctx context.Context, obj *flashsale.User, first *i
 	if err != nil {
 		return nil, err
 	}
-	orders, more, err := r.OrderStore.ListUserOrders(ctx, obj.ID, n, cursor)
+	var orders []*flashsale.Order
+	var more bool
+	if cursor == 0 { // first pages of many users batch together
+		var page loaders.OrderPage
+		page, err = loaders.For(ctx).UserOrders.Load(ctx, loaders.UserOrdersKey{User: obj.ID, First: n})()
+		orders, more = page.Orders, page.More
+	} else {
+		orders, more, err = r.OrderStore.ListUserOrders(ctx, obj.ID, n, cursor)
+	}
 	if err != nil {
 		return nil, err
 	}

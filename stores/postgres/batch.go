@@ -61,4 +61,3 @@ func findByIDs[ID comparable, T any](
 	}
 	return values, errs
 }
-

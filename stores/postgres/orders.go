@@ -219,3 +219,45 @@ func (s *OrderStore) StalePending(ctx context.Context, before time.Time, limit i
 	return all, nil
 }
 
+// ListOrdersOfUsers reads each shard once for all its users, taking each user's newest
+// first+1 orders with a window function.
+func (s *OrderStore) ListOrdersOfUsers(ctx context.Context, users []flashsale.UserID, first int) ([][]*flashsale.Order, []bool, []error) {
+	lists := make([][]*flashsale.Order, len(users))
+	more := make([]bool, len(users))
+	errs := make([]error, len(users))
+	groups := groupByShard(s.db, users, flashsale.UserID.Bucket)
+	shards := sortedShards(groups)
+	parallel(len(shards), func(i int) {
+		positions := groups[shards[i]]
+		keys := make([]flashsale.UserID, len(positions))
+		for j, p := range positions {
+			keys[j] = users[p]
+		}
+		rows, err := s.db.pools[shards[i]].Query(ctx,
+			`SELECT `+orderColumns+` FROM (
+			   SELECT *, row_number() OVER (PARTITION BY user_id ORDER BY id DESC) AS n
+			   FROM orders WHERE user_id = ANY($1)) o
+			 WHERE n <= $2 ORDER BY user_id, id DESC`, keys, first+1)
+		var byUser map[flashsale.UserID][]*flashsale.Order
+		if err == nil {
+			var orders []*flashsale.Order
+			orders, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*flashsale.Order, error) { return scanOrder(r) })
+			byUser = make(map[flashsale.UserID][]*flashsale.Order)
+			for _, o := range orders {
+				byUser[o.UserID] = append(byUser[o.UserID], o)
+			}
+		}
+		for _, p := range positions {
+			if err != nil {
+				errs[p] = fmt.Errorf("list orders of user %d on shard %d: %w", users[p], shards[i], err)
+				continue
+			}
+			list := byUser[users[p]]
+			if len(list) > first {
+				list, more[p] = list[:first], true
+			}
+			lists[p] = list
+		}
+	})
+	return lists, more, errs
+}
