@@ -48,7 +48,7 @@ func parseID(prefix, s string) (int64, error) {
 	return v, nil
 }
 
-var prefixNames = map[string]string{"usr": "user", "prd": "product", "sal": "flash sale", "ord": "order"}
+var prefixNames = map[string]string{"usr": "user", "prd": "product", "sal": "flash sale", "ord": "order", "ntf": "notification"}
 
 func truncate(s string, n int) string {
 	if len(s) <= n {

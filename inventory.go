@@ -74,6 +74,9 @@ type Inventory interface {
 	// SetQuantity changes a pool's quantity (a product's stock was edited). CONFLICT if the
 	// new quantity is below the units held. ErrPoolNotLoaded.
 	SetQuantity(ctx context.Context, pool PoolKey, quantity int) (remaining int, err error)
+	// Attempts returns how many reservations the pool was asked for, granted or not (the
+	// analytics' conversion rate). ErrPoolNotLoaded.
+	Attempts(ctx context.Context, pool PoolKey) (int, error)
 	// Forget deletes a pool (tests, and pools whose sale ended long ago).
 	Forget(ctx context.Context, pool PoolKey) error
 }

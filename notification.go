@@ -1,6 +1,9 @@
 package flashsale
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Notification is a message to a buyer about one of their orders, kept on the buyer's shard.
 type Notification struct {
@@ -36,3 +39,22 @@ type MinuteStats struct {
 	Units        int
 	RevenueCents int
 }
+
+// NotificationReader reads a user's notifications.
+type NotificationReader interface {
+	// ListNotifications returns up to first notifications older than `before` (0: the
+	// newest), newest first, and whether more follow. It reads one shard.
+	ListNotifications(ctx context.Context, user UserID, first int, before int64) ([]*Notification, bool, error)
+}
+
+// StatsReader reads a flash sale's figures.
+type StatsReader interface {
+	// SaleStats returns the figures counted so far (zero figures for a sale with none).
+	SaleStats(ctx context.Context, sale SaleID) (*SaleStats, error)
+}
+
+// NotificationIDString is the public form of a notification id.
+func NotificationIDString(id int64) string { return formatID("ntf", id) }
+
+// ParseNotificationID reads the public form of a notification id.
+func ParseNotificationID(s string) (int64, error) { return parseID("ntf", s) }

@@ -2,6 +2,7 @@ package checkout
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/flashsale/flashsale"
@@ -117,4 +118,22 @@ func (s *Service) ListSales(ctx context.Context, status *flashsale.SaleStatus) (
 		}
 	}
 	return out, nil
+}
+
+// SaleStats returns a sale's figures with its attempts and conversion.
+func (s *Service) SaleStats(ctx context.Context, id flashsale.SaleID) (*flashsale.SaleStats, error) {
+	if s.stats == nil {
+		return &flashsale.SaleStats{}, nil
+	}
+	st, err := s.stats.SaleStats(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if st.Attempts, err = s.inventory.Attempts(ctx, flashsale.SalePool(id)); err != nil && !errors.Is(err, flashsale.ErrPoolNotLoaded) {
+		return nil, err
+	}
+	if st.Attempts > 0 {
+		st.Conversion = float64(st.Orders) / float64(st.Attempts)
+	}
+	return st, nil
 }

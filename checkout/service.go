@@ -69,6 +69,7 @@ type Service struct {
 	inventory flashsale.Inventory
 	stock     flashsale.StockEvents
 	soldOut   SoldOutMemo
+	stats     flashsale.StatsReader
 	cfg       Config
 	log       *slog.Logger
 	now       func() time.Time
@@ -88,6 +89,7 @@ type Deps struct {
 	Inventory flashsale.Inventory
 	Stock     flashsale.StockEvents
 	SoldOut   SoldOutMemo
+	Stats     flashsale.StatsReader // optional
 	Log       *slog.Logger
 }
 
@@ -95,7 +97,7 @@ type Deps struct {
 func New(d Deps, cfg Config) *Service {
 	return &Service{
 		sales: d.Sales, products: d.Products, orders: d.Orders, inventory: d.Inventory,
-		stock: d.Stock, soldOut: d.SoldOut, log: d.Log, cfg: cfg.withDefaults(), now: time.Now,
+		stock: d.Stock, soldOut: d.SoldOut, stats: d.Stats, log: d.Log, cfg: cfg.withDefaults(), now: time.Now,
 		saleMap: map[flashsale.SaleID]*flashsale.FlashSale{},
 	}
 }

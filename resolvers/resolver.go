@@ -4,6 +4,7 @@
 package resolvers
 
 import (
+	"context"
 	"encoding/base64"
 
 	"github.com/flashsale/flashsale/checkout"
@@ -19,6 +20,20 @@ type Resolver struct {
 	// OrderStore is not called Orders: that name is taken by User.orders' resolver method.
 	OrderStore flashsale.OrderStore
 	Checkout   *checkout.Service
+	// Notifications reads the notifications the notification worker stored.
+	NotificationReader flashsale.NotificationReader
+}
+
+// requireSelfOrAdmin lets a user see their own things, and admins everyone's.
+func requireSelfOrAdmin(ctx context.Context, owner flashsale.UserID) error {
+	v, err := flashsale.RequireViewer(ctx)
+	if err != nil {
+		return err
+	}
+	if v.UserID != owner && v.Role != flashsale.RoleAdmin {
+		return flashsale.Errorf(flashsale.EFORBIDDEN, "only the user and admins see this")
+	}
+	return nil
 }
 
 // notImplemented answers operations whose issue has not landed yet.

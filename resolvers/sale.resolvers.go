@@ -21,6 +21,10 @@ func (r *flashSaleResolver) Status(ctx context.Context, obj *flashsale.FlashSale
 	return r.Checkout.SaleStatus(ctx, obj)
 }
 
+func (r *flashSaleResolver) Stats(ctx context.Context, obj *flashsale.FlashSale) (*flashsale.SaleStats, error) {
+	return r.Checkout.SaleStats(ctx, obj.ID)
+}
+
 func (r *mutationResolver) CreateFlashSale(ctx context.Context, input model.CreateFlashSaleInput) (*flashsale.FlashSale, error) {
 	pid, err := flashsale.ParseProductID(input.ProductID)
 	if err != nil {

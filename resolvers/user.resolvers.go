@@ -21,6 +21,14 @@ func (r *mutationResolver) RefreshToken(ctx context.Context, refreshToken string
 	return r.Auth.Refresh(ctx, refreshToken)
 }
 
+func (r *notificationResolver) ID(ctx context.Context, obj *flashsale.Notification) (string, error) {
+	return flashsale.NotificationIDString(obj.ID), nil
+}
+
+func (r *notificationResolver) Order(ctx context.Context, obj *flashsale.Notification) (*flashsale.Order, error) {
+	return loaders.For(ctx).Orders.Load(ctx, obj.OrderID)()
+}
+
 func (r *queryResolver) Me(ctx context.Context) (*flashsale.User, error) {
 	v, ok := flashsale.ViewerFromContext(ctx)
 	if !ok {
@@ -34,12 +42,8 @@ func (r *userResolver) Orders(ctx context.Context, obj *flashsale.User, first *i
 	if err != nil {
 		return nil, err
 	}
-	v, err := flashsale.RequireViewer(ctx)
-	if err != nil {
+	if err := requireSelfOrAdmin(ctx, obj.ID); err != nil {
 		return nil, err
-	}
-	if v.UserID != obj.ID && v.Role != flashsale.RoleAdmin {
-		return nil, flashsale.Errorf(flashsale.EFORBIDDEN, "only the user and admins see a user's orders")
 	}
 	cursor, err := decodeCursor(after, flashsale.ParseOrderID)
 	if err != nil {
@@ -67,14 +71,43 @@ func (r *userResolver) Orders(ctx context.Context, obj *flashsale.User, first *i
 	return conn, nil
 }
 
+func (r *userResolver) Notifications(ctx context.Context, obj *flashsale.User, first *int, after *string) (*model.NotificationConnection, error) {
+	n, err := flashsale.PageSize(first)
+	if err != nil {
+		return nil, err
+	}
+	if err := requireSelfOrAdmin(ctx, obj.ID); err != nil {
+		return nil, err
+	}
+	cursor, err := decodeCursor(after, flashsale.ParseNotificationID)
+	if err != nil {
+		return nil, err
+	}
+	list, more, err := r.NotificationReader.ListNotifications(ctx, obj.ID, n, cursor)
+	if err != nil {
+		return nil, err
+	}
+	conn := &model.NotificationConnection{PageInfo: &model.PageInfo{HasNextPage: more}}
+	for _, n := range list {
+		conn.Edges = append(conn.Edges, &model.NotificationEdge{Cursor: encodeCursor(flashsale.NotificationIDString(n.ID)), Node: n})
+	}
+	if len(conn.Edges) > 0 {
+		conn.PageInfo.EndCursor = &conn.Edges[len(conn.Edges)-1].Cursor
+	}
+	return conn, nil
+}
+
 func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
+
+func (r *Resolver) Notification() generated.NotificationResolver { return &notificationResolver{r} }
 
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
 func (r *Resolver) User() generated.UserResolver { return &userResolver{r} }
 
 type (
-	mutationResolver struct{ *Resolver }
-	queryResolver    struct{ *Resolver }
-	userResolver     struct{ *Resolver }
+	mutationResolver     struct{ *Resolver }
+	notificationResolver struct{ *Resolver }
+	queryResolver        struct{ *Resolver }
+	userResolver         struct{ *Resolver }
 )

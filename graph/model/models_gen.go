@@ -27,6 +27,16 @@ type CreateProductInput struct {
 type Mutation struct {
 }
 
+type NotificationConnection struct {
+	Edges    []*NotificationEdge `json:"edges"`
+	PageInfo *PageInfo           `json:"pageInfo"`
+}
+
+type NotificationEdge struct {
+	Cursor string                  `json:"cursor"`
+	Node   *flashsale.Notification `json:"node"`
+}
+
 type OrderConnection struct {
 	Edges    []*OrderEdge `json:"edges"`
 	PageInfo *PageInfo    `json:"pageInfo"`
