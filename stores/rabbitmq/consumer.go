@@ -1,0 +1,319 @@
+package rabbitmq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+const (
+	// defaultPrefetch is how many unacked messages the broker hands a consumer when its
+	// config says nothing: enough to hide the round trip between an ack and the next
+	// delivery, few enough that a crashed consumer holds up little.
+	defaultPrefetch = 10
+	// backoffMin and backoffMax bound the wait between a consumer's reconnects, which doubles
+	// while the broker stays unreachable.
+	backoffMin = 100 * time.Millisecond
+	backoffMax = 30 * time.Second
+	// forwardTimeout bounds forwarding a failed message to a delay or dead-letter queue. It
+	// does not end with the consumer's context, so that a handler's failure just before a
+	// shutdown is still counted instead of the message being handled again from scratch.
+	forwardTimeout = 10 * time.Second
+)
+
+// ConsumerConfig configures Consume.
+type ConsumerConfig struct {
+	// URL is the broker's AMQP URL.
+	URL string
+	// Queue is the main queue to consume, declared by DeclareTopology.
+	Queue string
+	// Prefetch caps the messages the broker hands over before they are acked; zero means 10.
+	// Keep it at least Concurrency, or some handlers sit idle.
+	Prefetch int
+	// Concurrency is how many handlers run at once; zero means 1, which handles messages in
+	// the order the broker delivers them: highest priority first, then oldest first.
+	Concurrency int
+	// MaxAttempts is how many times a message is handled before it is parked in the
+	// dead-letter queue; zero means DefaultMaxAttempts.
+	MaxAttempts int
+	// Delays are the queue's retry delays, as given to DeclareTopology; nil means
+	// DefaultDelays. An empty, non-nil list retries at once through the main queue.
+	Delays []time.Duration
+	// Handler handles one message. Returning nil acks it; an error (or a panic) schedules
+	// another attempt. ctx is Consume's: when it ends the handler should return, and the
+	// message is requeued for another consumer unless the handler returned nil. Messages can
+	// arrive more than once, so Handler deduplicates by Delivery.MessageID.
+	Handler func(ctx context.Context, d Delivery) error
+	// Log receives the consumer's logs; nil means slog.Default().
+	Log *slog.Logger
+}
+
+// consumer is one Consume call.
+type consumer struct {
+	cfg    ConsumerConfig
+	delays []time.Duration
+	log    *slog.Logger
+}
+
+// errDeliveriesClosed ends a session whose delivery channel amqp091 closed.
+var errDeliveriesClosed = errors.New("delivery channel closed")
+
+// Consume consumes cfg.Queue with manual acks until ctx ends, then returns nil once its
+// handlers have returned. It returns an error at once only for an invalid cfg: it
+// reconnects with backoff after losing its connection, and waits for a missing queue to
+// be declared.
+//
+// A message whose handler fails is copied, with HeaderAttempt incremented, to the delay
+// queue of its attempt, from which the broker sends it back to the main queue; after
+// MaxAttempts it is copied to the dead-letter queue with HeaderLastError. The original is
+// acked only once the broker has confirmed the copy, so a message may be duplicated but
+// is never lost.
+func Consume(ctx context.Context, cfg ConsumerConfig) error {
+	c, err := newConsumer(cfg)
+	if err != nil {
+		return fmt.Errorf("rabbitmq: consume %s: %w", cfg.Queue, err)
+	}
+	wait := backoffMin
+	for {
+		consumed, err := c.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if consumed {
+			wait = backoffMin
+		}
+		// Jitter spreads the reconnects of the many consumers that lost the same broker.
+		pause := wait/2 + rand.N(wait/2+1)
+		c.log.Warn("rabbitmq: consumer disconnected; reconnecting", "err", err, "after", pause)
+		t := time.NewTimer(pause)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		}
+		wait = min(2*wait, backoffMax)
+	}
+}
+
+// newConsumer checks cfg and fills in its defaults.
+func newConsumer(cfg ConsumerConfig) (*consumer, error) {
+	switch {
+	case cfg.URL == "":
+		return nil, errors.New("no URL")
+	case cfg.Queue == "":
+		return nil, errors.New("no queue")
+	case cfg.Handler == nil:
+		return nil, errors.New("no handler")
+	case cfg.Prefetch < 0 || cfg.Concurrency < 0 || cfg.MaxAttempts < 0:
+		return nil, errors.New("negative Prefetch, Concurrency or MaxAttempts")
+	}
+	if cfg.Prefetch == 0 {
+		cfg.Prefetch = defaultPrefetch
+	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = 1
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	delays := delaysOrDefault(cfg.Delays)
+	if err := validateDelays(delays); err != nil {
+		return nil, err
+	}
+	return &consumer{cfg: cfg, delays: delays, log: cfg.Log.With("queue", cfg.Queue)}, nil
+}
+
+// session consumes over one connection until ctx ends or the connection fails. consumed
+// reports whether it got as far as consuming, which resets the reconnect backoff.
+func (c *consumer) session(ctx context.Context) (consumed bool, err error) {
+	conn, err := dial(ctx, c.cfg.URL, "flashsale consumer "+c.cfg.Queue)
+	if err != nil {
+		return false, err
+	}
+	// Until consuming starts, ending ctx abandons the connection, the only way to interrupt
+	// a setup call the broker does not answer. Afterwards shutdown is gentler: handlers
+	// finish and nack before the connection closes.
+	aborted := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(aborted)
+		closeConn(conn, 0)
+	})
+	l, err := c.setup(conn)
+	if !stop() {
+		<-aborted
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		closeConn(conn, closeTimeout) // at once if the abort above closed it
+		if l.fwd != nil {
+			<-l.fwd.done
+		}
+		return false, err
+	}
+	defer func() {
+		closeConn(conn, closeTimeout)
+		<-l.fwd.done
+	}()
+	c.log.Info("rabbitmq: consuming", "prefetch", c.cfg.Prefetch, "concurrency", c.cfg.Concurrency)
+
+	// sessCtx stops the workers taking new messages when ctx ends or one of them fails.
+	sessCtx, stopSession := context.WithCancelCause(ctx)
+	defer stopSession(nil)
+	var wg sync.WaitGroup
+	for range c.cfg.Concurrency {
+		wg.Go(func() {
+			if err := c.work(ctx, sessCtx, l.deliveries, l.fwd); err != nil {
+				stopSession(err)
+			}
+		})
+	}
+	wg.Wait()
+
+	err = context.Cause(sessCtx)
+	if errors.Is(err, errDeliveriesClosed) {
+		select {
+		case e := <-l.closed:
+			if e != nil {
+				err = fmt.Errorf("channel closed: %w", e)
+			}
+		default:
+			// The channel is open, so the broker cancelled the consumer: the queue was
+			// deleted, for instance.
+			err = errors.New("the broker cancelled the consumer")
+		}
+	}
+	return true, err
+}
+
+// link is what setup opens on a connection.
+type link struct {
+	fwd        *confirmer
+	deliveries <-chan amqp.Delivery
+	closed     chan *amqp.Error // tells why the consuming channel closed
+}
+
+// setup opens the channel that forwards failed messages and the channel that consumes. On
+// error, l.fwd may still need waiting for once the connection is closed.
+func (c *consumer) setup(conn *amqp.Connection) (l link, err error) {
+	l.fwd, err = newConfirmer(conn)
+	if err != nil {
+		return l, fmt.Errorf("forwarding channel: %w", err)
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		return l, fmt.Errorf("open channel: %w", err)
+	}
+	l.closed = ch.NotifyClose(make(chan *amqp.Error, 1))
+	if err := ch.Qos(c.cfg.Prefetch, 0, false); err != nil {
+		return l, fmt.Errorf("set prefetch: %w", err)
+	}
+	l.deliveries, err = ch.Consume(c.cfg.Queue, "", false, false, false, false, nil)
+	if err != nil {
+		return l, fmt.Errorf("consume: %w", err)
+	}
+	return l, nil
+}
+
+// work handles deliveries until sessCtx ends or the channel fails.
+func (c *consumer) work(ctx, sessCtx context.Context, deliveries <-chan amqp.Delivery, fwd *confirmer) error {
+	for {
+		select {
+		case <-sessCtx.Done():
+			return nil
+		case d, ok := <-deliveries:
+			if !ok {
+				return errDeliveriesClosed
+			}
+			if sessCtx.Err() != nil {
+				// select picked the delivery over the stop: hand it back untouched.
+				d.Nack(false, true)
+				return nil
+			}
+			if err := c.handle(ctx, d, fwd); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// handle runs the handler on d and acks, forwards or requeues d. An error means the channel
+// is unusable and d was left unacked, so the broker will deliver it again.
+func (c *consumer) handle(ctx context.Context, d amqp.Delivery, fwd *confirmer) error {
+	del := newDelivery(d)
+	log := c.log.With("message_id", del.MessageID, "attempt", del.Attempt)
+	herr := c.call(ctx, del, log)
+	if herr == nil {
+		if err := d.Ack(false); err != nil {
+			return fmt.Errorf("ack message %q: %w", del.MessageID, err)
+		}
+		return nil
+	}
+	if ctx.Err() != nil {
+		// The consumer is stopping, likely the very reason the handler failed: requeue the
+		// message for another consumer rather than count the attempt.
+		log.Info("rabbitmq: consumer stopping; requeueing message", "err", herr)
+		if err := d.Nack(false, true); err != nil {
+			return fmt.Errorf("requeue message %q: %w", del.MessageID, err)
+		}
+		return nil
+	}
+
+	key, headers := c.next(del, herr, log)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), forwardTimeout)
+	defer cancel()
+	// Through the default exchange, which routes by queue name.
+	if err := fwd.publish(fctx, []outgoing{{key: key, msg: forwardCopy(d, headers)}}); err != nil {
+		return fmt.Errorf("forward message %q to %s: %w", del.MessageID, key, err)
+	}
+	if err := d.Ack(false); err != nil {
+		return fmt.Errorf("ack message %q after forwarding it: %w", del.MessageID, err)
+	}
+	return nil
+}
+
+// call runs the handler, turning a panic into an error so that one bad message cannot
+// take the worker down.
+func (c *consumer) call(ctx context.Context, d Delivery, log *slog.Logger) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("rabbitmq: handler panicked", "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("handler panicked: %v", r)
+		}
+	}()
+	return c.cfg.Handler(ctx, d)
+}
+
+// next returns the queue a message whose handler failed with herr goes to, and the headers
+// to set on its copy.
+func (c *consumer) next(d Delivery, herr error, log *slog.Logger) (queue string, headers amqp.Table) {
+	msg := herr.Error()
+	if len(msg) > maxErrorHeader {
+		msg = strings.ToValidUTF8(msg[:maxErrorHeader], "")
+	}
+	if d.Attempt >= c.cfg.MaxAttempts {
+		log.Error("rabbitmq: handler failed on the last attempt; dead-lettering the message", "err", herr)
+		return DeadQueueName(c.cfg.Queue), amqp.Table{HeaderAttempt: int32(d.Attempt), HeaderLastError: msg}
+	}
+	headers = amqp.Table{HeaderAttempt: int32(d.Attempt + 1), HeaderLastError: msg}
+	if len(c.delays) == 0 {
+		log.Warn("rabbitmq: handler failed; retrying", "err", herr)
+		return c.cfg.Queue, headers
+	}
+	delay := c.delays[min(d.Attempt, len(c.delays))-1]
+	log.Warn("rabbitmq: handler failed; retrying later", "err", herr, "delay", delay)
+	return RetryQueueName(c.cfg.Queue, delay), headers
+}
