@@ -20,10 +20,8 @@ import (
 
 // API is the GraphQL server with everything it is connected to.
 type API struct {
-	Config Config
-	Log    *slog.Logger
-	DB     *postgres.DB
-	Auth   *auth.Service
+	*Deps
+	Auth *auth.Service
 
 	listener net.Listener
 	server   *http.Server
@@ -44,17 +42,18 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 	if cfg.JWTSecret == DevJWTSecret {
 		log.Warn("JWT_SECRET is not set: using the development secret; set it in production")
 	}
-	a := &API{Config: cfg, Log: log}
+	deps, err := OpenDeps(ctx, cfg, log, dbOpts)
+	if err != nil {
+		return nil, err
+	}
+	a := &API{Deps: deps}
 	defer func() {
 		if err != nil {
 			a.close()
 		}
 	}()
-	if a.DB, err = postgres.Open(ctx, cfg.DatabaseShards, dbOpts); err != nil {
-		return nil, err
-	}
 	users := postgres.NewUserStore(a.DB)
-	a.Auth, err = auth.NewService(users, postgres.NewTokenStore(a.DB), auth.Config{
+	a.Auth, err = auth.NewService(a.Stores.Users, postgres.NewTokenStore(a.DB), auth.Config{
 		Secret: []byte(cfg.JWTSecret), BcryptCost: cfg.BcryptCost,
 	}, log)
 	if err != nil {
@@ -67,17 +66,21 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gql := graph.NewGraphQL(graph.Config{
-		Resolver: &resolvers.Resolver{Auth: a.Auth, Users: users, Catalog: postgres.NewProductStore(a.DB)},
+		Resolver: &resolvers.Resolver{
+			Auth: a.Auth, Users: a.Stores.Users, Catalog: a.Stores.Products, OrderStore: a.Stores.Orders,
+			Checkout: a.Checkout, NotificationReader: postgres.NewNotificationStore(a.DB),
+		},
 		Auth:     a.Auth,
 		Log:      log,
 		Registry: reg,
+		Stores:   a.Stores,
 	})
 	handler := graph.NewHTTPHandler(graph.HTTPConfig{
 		GraphQL:  gql,
 		Auth:     a.Auth,
 		Log:      log,
 		Gatherer: reg,
-		Checks:   map[string]graph.Check{"postgres": a.DB.Ping},
+		Checks:   checks(a.checks()),
 	})
 	a.server = &http.Server{
 		Handler:           handler,
@@ -111,22 +114,32 @@ func (a *API) URL() string {
 // Done is closed with the server's error if it stops serving on its own.
 func (a *API) Done() <-chan error { return a.served }
 
-// Shutdown stops accepting requests, waits for those in flight (until ctx ends) and closes
-// every connection to the dependencies.
-func (a *API) Shutdown(ctx context.Context) error {
-	var err error
-	if a.server != nil && a.listener != nil {
-		err = a.server.Shutdown(ctx)
-		if serveErr := <-a.served; !errors.Is(serveErr, http.ErrServerClosed) {
-			err = errors.Join(err, serveErr)
-		}
+// StopServing stops accepting requests and waits for those in flight (until ctx ends); the
+// connections stay open for workers sharing them.
+func (a *API) StopServing(ctx context.Context) error {
+	if a.server == nil || a.listener == nil {
+		return nil
 	}
+	err := a.server.Shutdown(ctx)
+	if serveErr := <-a.served; !errors.Is(serveErr, http.ErrServerClosed) {
+		err = errors.Join(err, serveErr)
+	}
+	return err
+}
+
+// Shutdown stops serving and closes every connection to the dependencies.
+func (a *API) Shutdown(ctx context.Context) error {
+	err := a.StopServing(ctx)
 	a.close()
 	return err
 }
 
-func (a *API) close() {
-	if a.DB != nil {
-		a.DB.Close()
+func (a *API) close() { a.Deps.Close() }
+
+func checks(m map[string]func(context.Context) error) map[string]graph.Check {
+	out := make(map[string]graph.Check, len(m))
+	for k, v := range m {
+		out[k] = v
 	}
+	return out
 }

@@ -28,6 +28,18 @@ type Config struct {
 	ReservationTTL     time.Duration
 	// BcryptCost is the password hashing cost (BCRYPT_COST); 0 means bcrypt's default.
 	BcryptCost int
+	// Namespace prefixes every Redis key, RabbitMQ exchange and queue and Kafka topic and
+	// group (NAMESPACE; empty in production). Tests give each run its own, and so can two
+	// shops sharing one Redis.
+	Namespace string
+	// NotifyWebhookURL, when set, receives every notification (NOTIFY_WEBHOOK_URL), signed
+	// with NotifyWebhookSecret (NOTIFY_WEBHOOK_SECRET, default JWT_SECRET).
+	NotifyWebhookURL    string
+	NotifyWebhookSecret string
+	// PaymentLatency and PaymentTimeoutRate shape the mock payment gateway
+	// (PAYMENT_LATENCY, default 20ms; PAYMENT_TIMEOUT_RATE, default 0).
+	PaymentLatency     time.Duration
+	PaymentTimeoutRate float64
 }
 
 // DevJWTSecret is the secret used when JWT_SECRET is unset. Anyone can read it here, so a
@@ -54,7 +66,11 @@ func ConfigFromEnv() (Config, error) {
 		AdminEmail:     env("ADMIN_EMAIL", "admin@example.com"),
 		AdminPassword:  env("ADMIN_PASSWORD", "admin-password"),
 		ReservationTTL: 15 * time.Minute,
+		Namespace:      os.Getenv("NAMESPACE"),
+		PaymentLatency: 20 * time.Millisecond,
 	}
+	c.NotifyWebhookURL = os.Getenv("NOTIFY_WEBHOOK_URL")
+	c.NotifyWebhookSecret = env("NOTIFY_WEBHOOK_SECRET", c.JWTSecret)
 	if s := os.Getenv("DATABASE_SHARDS"); s != "" {
 		c.DatabaseShards = splitList(s)
 	}
@@ -70,6 +86,16 @@ func ConfigFromEnv() (Config, error) {
 	if s := os.Getenv("RESERVATION_TTL"); s != "" {
 		if c.ReservationTTL, err = time.ParseDuration(s); err != nil || c.ReservationTTL <= 0 {
 			return c, fmt.Errorf("RESERVATION_TTL must be a positive duration such as 15m, got %q", s)
+		}
+	}
+	if s := os.Getenv("PAYMENT_LATENCY"); s != "" {
+		if c.PaymentLatency, err = time.ParseDuration(s); err != nil || c.PaymentLatency < 0 {
+			return c, fmt.Errorf("PAYMENT_LATENCY must be a duration such as 20ms, got %q", s)
+		}
+	}
+	if s := os.Getenv("PAYMENT_TIMEOUT_RATE"); s != "" {
+		if c.PaymentTimeoutRate, err = strconv.ParseFloat(s, 64); err != nil || c.PaymentTimeoutRate < 0 || c.PaymentTimeoutRate > 1 {
+			return c, fmt.Errorf("PAYMENT_TIMEOUT_RATE must be a number between 0 and 1, got %q", s)
 		}
 	}
 	if s := os.Getenv("BCRYPT_COST"); s != "" {
@@ -96,6 +122,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("admin_email", c.AdminEmail),
 		slog.Float64("payment_failure_rate", c.PaymentFailureRate),
 		slog.Duration("reservation_ttl", c.ReservationTTL),
+		slog.String("namespace", c.Namespace),
+		slog.String("notify_webhook_url", redact(c.NotifyWebhookURL)),
 	)
 }
 
@@ -123,3 +151,26 @@ func splitList(s string) []string {
 	}
 	return out
 }
+
+// Names derived from the namespace.
+func (c Config) redisPrefix() string {
+	if c.Namespace == "" {
+		return ""
+	}
+	return c.Namespace + ":"
+}
+
+func (c Config) name(base string) string {
+	if c.Namespace == "" {
+		return base
+	}
+	return c.Namespace + "." + base
+}
+
+// The brokers' names: one exchange of order events with a queue per consuming worker, and
+// one Kafka topic of the same events for analytics.
+func (c Config) ordersExchange() string     { return c.name("flashsale.orders") }
+func (c Config) paymentsQueue() string      { return c.name("flashsale.orders.payments") }
+func (c Config) notificationsQueue() string { return c.name("flashsale.orders.notifications") }
+func (c Config) eventsTopic() string        { return c.name("flashsale.order-events") }
+func (c Config) analyticsGroup() string     { return c.name("flashsale.analytics") }

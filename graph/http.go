@@ -34,20 +34,27 @@ type HTTPConfig struct {
 
 // NewHTTPHandler routes /query, the playground, health, readiness and metrics.
 func NewHTTPHandler(cfg HTTPConfig) http.Handler {
-	mux := http.NewServeMux()
+	mux := OpsMux(cfg.Checks, cfg.Gatherer)
 	mux.Handle("/query", withAuth(cfg.Auth, http.MaxBytesHandler(cfg.GraphQL, MaxBodyBytes)))
 	mux.Handle("GET /{$}", playground.Handler("Flash sale", "/query"))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Write([]byte("ok\n"))
-	})
-	mux.Handle("GET /readyz", readiness(cfg.Checks))
-	if cfg.Gatherer != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
-	}
 	for pattern, h := range cfg.Extra {
 		mux.Handle(pattern, h)
 	}
 	return withRequestLog(cfg.Log, mux)
+}
+
+// OpsMux serves what every process serves for its operators: /healthz (alive), /readyz
+// (every dependency reachable) and /metrics (Prometheus). Workers serve only this.
+func OpsMux(checks map[string]Check, gatherer prometheus.Gatherer) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.Handle("GET /readyz", readiness(checks))
+	if gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	}
+	return mux
 }
 
 // withAuth puts the viewer of a valid bearer token in the context. A request with an invalid

@@ -23,6 +23,7 @@ func main() {
 
 func run(log *slog.Logger) error {
 	prepare := flag.Bool("prepare", false, "create and migrate the shard databases before starting")
+	prepareOnly := flag.Bool("prepare-only", false, "with -prepare: exit once the databases are ready (a migration job)")
 	seed := flag.Bool("seed-demo", false, "add a few demo products when the catalog is empty")
 	flag.Parse()
 	cfg, err := app.ConfigFromEnv()
@@ -35,6 +36,10 @@ func run(log *slog.Logger) error {
 	if *prepare {
 		if err := app.Prepare(ctx, cfg); err != nil {
 			return fmt.Errorf("prepare databases: %w", err)
+		}
+		if *prepareOnly {
+			log.Info("databases prepared")
+			return nil
 		}
 	}
 	api, err := app.NewAPI(ctx, cfg, log, postgres.Options{})

@@ -1,7 +1,8 @@
-// Command devstack is `make run`: on one machine it prepares the shard databases, seeds the
-// admin and demo data, and runs the API and every worker in one process until Ctrl-C, which
-// stops them all cleanly. In production each of those runs as its own binary (cmd/api,
-// cmd/*-worker), scaled on its own.
+// Command devstack is `make run`: on one machine it prepares the shard databases, starts an
+// embedded Kafka-protocol broker when KAFKA_BROKERS is empty, seeds the admin and demo data,
+// and runs the API and every worker in one process until Ctrl-C, which stops them all
+// cleanly. In production each runs as its own binary (cmd/api, cmd/relay, cmd/*-worker),
+// scaled on its own.
 package main
 
 import (
@@ -9,9 +10,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 
 	"github.com/flashsale/flashsale/app"
+	"github.com/flashsale/flashsale/stores/kafka"
 	"github.com/flashsale/flashsale/stores/postgres"
+	"github.com/flashsale/flashsale/workers/sweeper"
 )
 
 func main() {
@@ -33,6 +37,19 @@ func run(log *slog.Logger) error {
 	if err := app.Prepare(ctx, cfg); err != nil {
 		return fmt.Errorf("prepare databases: %w", err)
 	}
+	brokers := cfg.KafkaBrokers
+	if len(brokers) == 0 {
+		embedded, err := kafka.StartEmbedded(ctx, log)
+		if err != nil {
+			return err
+		}
+		defer embedded.Close()
+		brokers = embedded.Brokers()
+		log.Info("embedded Kafka-protocol broker", "brokers", brokers)
+	}
+	if err := app.PrepareBrokers(ctx, cfg, brokers); err != nil {
+		return err
+	}
 	api, err := app.NewAPI(ctx, cfg, log, postgres.Options{})
 	if err != nil {
 		return err
@@ -43,14 +60,36 @@ func run(log *slog.Logger) error {
 	if err := api.Start(); err != nil {
 		return err
 	}
+
+	// The workers share the API's connections here; each is its own binary in production.
+	workCtx, stopWork := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	d := api.Deps
+	wg.Go(func() { app.RunRelays(workCtx, d, brokers) })
+	wg.Go(func() { app.RunSweeper(workCtx, d, sweeper.Config{}) })
+	wg.Go(func() { logErr(log, "payments", app.RunPayments(workCtx, d, app.PaymentsConfig{})) })
+	wg.Go(func() { logErr(log, "notifications", app.RunNotifications(workCtx, d)) })
+	wg.Go(func() { logErr(log, "analytics", app.RunAnalytics(workCtx, d, brokers)) })
 	log.Info("ready: open the playground", "url", "http://localhost"+cfg.HTTPAddr+"/")
+
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
 	case err := <-api.Done():
-		return err
+		log.Error("api stopped", "err", err)
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), app.ShutdownTimeout)
 	defer cancel()
-	return api.Shutdown(shutdownCtx)
+	// Stop taking requests first, then let the workers finish what they hold.
+	err = api.StopServing(shutdownCtx)
+	stopWork()
+	wg.Wait()
+	api.Deps.Close()
+	return err
+}
+
+func logErr(log *slog.Logger, worker string, err error) {
+	if err != nil {
+		log.Error("worker stopped", "worker", worker, "err", err)
+	}
 }

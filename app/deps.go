@@ -1,0 +1,103 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/checkout"
+	"github.com/flashsale/flashsale/graph/loaders"
+	"github.com/flashsale/flashsale/stores/postgres"
+	"github.com/flashsale/flashsale/stores/redis"
+)
+
+// Deps are the connections and stores every binary shares.
+type Deps struct {
+	Config    Config
+	Log       *slog.Logger
+	DB        *postgres.DB
+	Redis     goredis.UniversalClient
+	Inventory *redis.Inventory
+	SoldOut   *redis.SoldOutCache
+	StockBus  *redis.StockBus
+	// Stores read through the Redis cache; Raw reads PostgreSQL directly.
+	Stores   loaders.Stores
+	Raw      loaders.Stores
+	Checkout *checkout.Service
+}
+
+// soldOutMemory is how long a process trusts its memory that a pool sold out without hearing
+// otherwise: pub/sub announces stock coming back, and this bounds the harm of a lost message.
+const soldOutMemory = 2 * time.Second
+
+// OpenDeps connects to PostgreSQL and Redis and assembles the stores and the checkout.
+// The databases must be prepared.
+func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.Options) (_ *Deps, err error) {
+	d := &Deps{Config: cfg, Log: log}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	if d.DB, err = postgres.Open(ctx, cfg.DatabaseShards, dbOpts); err != nil {
+		return nil, err
+	}
+	if d.Redis, err = OpenRedis(ctx, cfg.RedisURL); err != nil {
+		return nil, err
+	}
+	prefix := cfg.redisPrefix()
+	d.Inventory = redis.NewInventory(d.Redis, prefix)
+	d.SoldOut = redis.NewSoldOutCache(soldOutMemory)
+	d.StockBus = redis.NewStockBus(d.Redis, prefix, redis.StockBusOptions{SoldOut: d.SoldOut, Log: log})
+
+	d.Raw = loaders.Stores{
+		Users:    postgres.NewUserStore(d.DB),
+		Products: postgres.NewProductStore(d.DB),
+		Sales:    postgres.NewSaleStore(d.DB),
+		Orders:   postgres.NewOrderStore(d.DB),
+	}
+	cacheCfg := redis.CacheConfig{Prefix: prefix}
+	d.Stores = loaders.Stores{
+		Users:    redis.NewUserCache(d.Raw.Users, d.Redis, cacheCfg, log),
+		Products: redis.NewProductCache(d.Raw.Products, d.Redis, cacheCfg, log),
+		Sales:    redis.NewSaleCache(d.Raw.Sales, d.Redis, cacheCfg, log),
+		Orders:   d.Raw.Orders, // orders change with every payment; they are read by id from one shard
+	}
+	d.Checkout = checkout.New(checkout.Deps{
+		Sales:     d.Stores.Sales,
+		Products:  d.Stores.Products,
+		Orders:    d.Stores.Orders,
+		Inventory: d.Inventory,
+		Stock:     d.StockBus,
+		SoldOut:   d.SoldOut,
+		Stats:     postgres.NewStatsStore(d.DB),
+		Log:       log,
+	}, checkout.Config{ReservationTTL: cfg.ReservationTTL})
+	return d, nil
+}
+
+// Ping checks PostgreSQL and Redis.
+func (d *Deps) checks() map[string]func(context.Context) error {
+	return map[string]func(context.Context) error{
+		"postgres": d.DB.Ping,
+		"redis":    func(ctx context.Context) error { return d.Redis.Ping(ctx).Err() },
+	}
+}
+
+// Close closes every connection.
+func (d *Deps) Close() {
+	if d.StockBus != nil {
+		d.StockBus.Close()
+	}
+	if d.Redis != nil {
+		d.Redis.Close()
+	}
+	if d.DB != nil {
+		d.DB.Close()
+	}
+}
+
+var _ flashsale.Inventory = (*redis.Inventory)(nil)

@@ -1,0 +1,167 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/graph"
+	"github.com/flashsale/flashsale/stores/kafka"
+	"github.com/flashsale/flashsale/stores/postgres"
+	"github.com/flashsale/flashsale/stores/rabbitmq"
+	"github.com/flashsale/flashsale/workers/analytics"
+	"github.com/flashsale/flashsale/workers/notifications"
+	"github.com/flashsale/flashsale/workers/payments"
+	"github.com/flashsale/flashsale/workers/relay"
+	"github.com/flashsale/flashsale/workers/sweeper"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Topology declares the order-events exchange with a queue for each RabbitMQ worker.
+func (c Config) Topology() rabbitmq.Topology {
+	return rabbitmq.Topology{
+		Exchange: c.ordersExchange(),
+		Queues: []rabbitmq.Queue{
+			{Name: c.paymentsQueue(), RoutingKeys: []string{flashsale.EventOrderPlaced}},
+			{Name: c.notificationsQueue(), RoutingKeys: []string{"order.#"}},
+		},
+	}
+}
+
+// EventsTopicPartitions is the order-events topic's partition count: the most analytics
+// workers that can share the work.
+const EventsTopicPartitions = 8
+
+// PrepareBrokers declares the RabbitMQ topology and creates the Kafka topic.
+func PrepareBrokers(ctx context.Context, cfg Config, kafkaBrokers []string) error {
+	if err := rabbitmq.Declare(ctx, cfg.RabbitMQURL, cfg.Topology()); err != nil {
+		return fmt.Errorf("declare RabbitMQ topology: %w", err)
+	}
+	if err := kafka.CreateTopic(ctx, kafkaBrokers, cfg.eventsTopic(), EventsTopicPartitions); err != nil {
+		return fmt.Errorf("create Kafka topic: %w", err)
+	}
+	return nil
+}
+
+// RunRelays sends the outbox to RabbitMQ (with publisher confirms) and to Kafka until ctx
+// ends. Each destination has its own loop, so an outage of one never holds back the other.
+func RunRelays(ctx context.Context, d *Deps, kafkaBrokers []string) {
+	pub := rabbitmq.NewPublisher(d.Config.RabbitMQURL, d.Config.ordersExchange(), d.Log)
+	defer pub.Close()
+	producer := kafka.NewProducer(kafkaBrokers, d.Config.eventsTopic(), d.Log)
+	defer producer.Close()
+
+	toRabbit := relay.SinkFunc(func(ctx context.Context, rows []postgres.OutboxRow) error {
+		msgs := make([]rabbitmq.Message, len(rows))
+		for i, r := range rows {
+			msgs[i] = rabbitmq.Message{ID: r.EventID, RoutingKey: r.Type, Body: r.Payload, Priority: r.Priority}
+		}
+		return pub.Publish(ctx, msgs...)
+	})
+	toKafka := relay.SinkFunc(func(ctx context.Context, rows []postgres.OutboxRow) error {
+		msgs := make([]kafka.Message, len(rows))
+		for i, r := range rows {
+			msgs[i] = kafka.Message{Key: []byte(r.Key), Value: r.Payload, Headers: map[string]string{"type": r.Type, "event-id": r.EventID}}
+		}
+		return producer.Send(ctx, msgs...)
+	})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		relay.New(d.DB, postgres.ToKafka, toKafka, relay.Config{}, d.Log).Run(ctx)
+	}()
+	relay.New(d.DB, postgres.ToRabbitMQ, toRabbit, relay.Config{}, d.Log).Run(ctx)
+	<-done
+}
+
+// RunSweeper expires stale orders and reconciles stock pools until ctx ends.
+func RunSweeper(ctx context.Context, d *Deps, cfg sweeper.Config) {
+	sweeper.Run(ctx, d.Checkout, cfg, d.Log.With("worker", "sweeper"))
+}
+
+// eventHandler decodes an order event from a RabbitMQ delivery for a worker.
+func eventHandler(handle func(context.Context, flashsale.OrderEvent) error) func(context.Context, rabbitmq.Delivery) error {
+	return func(ctx context.Context, m rabbitmq.Delivery) error {
+		var e flashsale.OrderEvent
+		if err := json.Unmarshal(m.Body, &e); err != nil {
+			// A message that cannot be read never will be: let it go to the dead letters.
+			return fmt.Errorf("decode order event %s: %w", m.MessageID, err)
+		}
+		return handle(ctx, e)
+	}
+}
+
+// PaymentsConfig sizes the payment worker.
+type PaymentsConfig struct {
+	Concurrency int // charges in flight; default 32 (the gateway is slow, not busy)
+}
+
+// RunPayments charges placed orders until ctx ends.
+func RunPayments(ctx context.Context, d *Deps, pc PaymentsConfig) error {
+	if pc.Concurrency == 0 {
+		pc.Concurrency = 32
+	}
+	gw := payments.NewGateway(postgres.NewChargeLedger(d.DB), payments.GatewayConfig{
+		Latency: d.Config.PaymentLatency, FailureRate: d.Config.PaymentFailureRate, TimeoutRate: d.Config.PaymentTimeoutRate,
+	})
+	w := payments.NewWorker(gw, d.Raw.Orders, d.Checkout, d.Log.With("worker", "payments"))
+	return rabbitmq.Consume(ctx, rabbitmq.ConsumerConfig{
+		URL: d.Config.RabbitMQURL, Queue: d.Config.paymentsQueue(),
+		Prefetch: 2 * pc.Concurrency, Concurrency: pc.Concurrency,
+		Handler: eventHandler(w.Handle), Log: d.Log.With("worker", "payments"),
+	})
+}
+
+// RunNotifications notifies buyers until ctx ends.
+func RunNotifications(ctx context.Context, d *Deps) error {
+	var sink notifications.Sink = notifications.LogSink{Log: d.Log.With("sink", "log")}
+	if d.Config.NotifyWebhookURL != "" {
+		sink = notifications.WebhookSink{URL: d.Config.NotifyWebhookURL, Secret: []byte(d.Config.NotifyWebhookSecret)}
+	}
+	w := notifications.NewWorker(postgres.NewNotificationStore(d.DB), sink, d.Log.With("worker", "notifications"))
+	return rabbitmq.Consume(ctx, rabbitmq.ConsumerConfig{
+		URL: d.Config.RabbitMQURL, Queue: d.Config.notificationsQueue(), Prefetch: 32, Concurrency: 8,
+		Handler: eventHandler(w.Handle), Log: d.Log.With("worker", "notifications"),
+	})
+}
+
+// RunAnalytics counts sale figures from Kafka until ctx ends.
+func RunAnalytics(ctx context.Context, d *Deps, kafkaBrokers []string) error {
+	w := analytics.NewWorker(postgres.NewStatsStore(d.DB))
+	return kafka.Consume(ctx, kafka.ConsumerConfig{
+		Brokers: kafkaBrokers, Topic: d.Config.eventsTopic(), GroupID: d.Config.analyticsGroup(),
+		Log: d.Log.With("worker", "analytics"),
+		Handler: func(ctx context.Context, m kafka.Message) error {
+			var e flashsale.OrderEvent
+			if err := json.Unmarshal(m.Value, &e); err != nil {
+				return fmt.Errorf("%w: decode order event: %v", kafka.ErrPoison, err)
+			}
+			return w.Handle(ctx, e)
+		},
+	})
+}
+
+// ServeOps serves a worker's /healthz, /readyz and /metrics on addr until ctx ends.
+func ServeOps(ctx context.Context, addr string, d *Deps, extra map[string]func(context.Context) error) error {
+	all := d.checks()
+	for k, v := range extra {
+		all[k] = v
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := &http.Server{Addr: addr, Handler: graph.OpsMux(checks(all), reg), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdownCtx)
+	}()
+	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+		return err
+	}
+	return nil
+}
