@@ -1,0 +1,135 @@
+package checkout_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/checkout"
+	"github.com/flashsale/flashsale/internal/testenv"
+	"github.com/flashsale/flashsale/stores/postgres"
+	"github.com/flashsale/flashsale/stores/redis"
+)
+
+// harness is a checkout service on fresh shards and a Redis key prefix of its own.
+type harness struct {
+	t        testing.TB
+	svc      *checkout.Service
+	db       *postgres.DB
+	redis    goredis.UniversalClient
+	inv      *redis.Inventory
+	orders   *postgres.OrderStore
+	products *postgres.ProductStore
+	users    *postgres.UserStore
+	clock    *clock
+}
+
+// testConfig keeps the fences short so tests of rebuilds and orphans run in milliseconds;
+// the ordering the invariants rely on (fence > write timeout, grace > write timeout) holds.
+var testConfig = checkout.Config{
+	ReservationTTL: time.Minute,
+	WriteTimeout:   2 * time.Second,
+	RebuildFence:   300 * time.Millisecond,
+	OrphanGrace:    5 * time.Second,
+}
+
+type clock struct{ offset time.Duration }
+
+func (c *clock) now() time.Time { return time.Now().Add(c.offset) }
+
+// newHarness uses the shared Redis under a prefix of the test's own, or the given client
+// (a private redis-server, for tests that flush it).
+func newHarness(t testing.TB, client goredis.UniversalClient, prefix string) *harness {
+	t.Helper()
+	if client == nil {
+		client, prefix = testenv.Redis(t)
+	}
+	db, _ := testenv.DB(t, 4, postgres.Options{})
+	h := &harness{
+		t: t, db: db, redis: client, inv: redis.NewInventory(client, prefix),
+		orders: postgres.NewOrderStore(db), products: postgres.NewProductStore(db), users: postgres.NewUserStore(db),
+		clock: &clock{},
+	}
+	bus := redis.NewStockBus(client, prefix, redis.StockBusOptions{})
+	t.Cleanup(bus.Close)
+	h.svc = checkout.New(checkout.Deps{
+		Sales: postgres.NewSaleStore(db), Products: h.products, Orders: h.orders, Inventory: h.inv,
+		Stock: bus, SoldOut: redis.NewSoldOutCache(time.Second),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}, testConfig)
+	h.svc.SetClock(h.clock.now)
+	return h
+}
+
+// buyers inserts n customers (with a dummy password hash: nobody logs in here).
+func (h *harness) buyers(n int) []flashsale.Viewer {
+	h.t.Helper()
+	vs := make([]flashsale.Viewer, n)
+	prefix := testenv.Name()
+	for i := range vs {
+		u := &flashsale.User{Email: fmt.Sprintf("%s-%d@example.test", prefix, i), Name: "Buyer", Role: flashsale.RoleCustomer, PasswordHash: "x"}
+		if err := h.users.CreateUser(context.Background(), u); err != nil {
+			h.t.Fatalf("create buyer: %v", err)
+		}
+		vs[i] = flashsale.Viewer{UserID: u.ID, Role: u.Role}
+	}
+	return vs
+}
+
+// sale creates a product and a sale of it that is active now.
+func (h *harness) sale(quantity, perUserLimit int) *flashsale.FlashSale {
+	h.t.Helper()
+	now := h.clock.now()
+	return h.saleAt(quantity, perUserLimit, now.Add(-time.Minute), now.Add(time.Hour))
+}
+
+func (h *harness) saleAt(quantity, perUserLimit int, starts, ends time.Time) *flashsale.FlashSale {
+	h.t.Helper()
+	ctx := context.Background()
+	p := &flashsale.Product{Name: "Gadget", PriceCents: 2000, Stock: 10}
+	if err := h.products.CreateProduct(ctx, p); err != nil {
+		h.t.Fatalf("create product: %v", err)
+	}
+	s := &flashsale.FlashSale{ProductID: p.ID, SalePriceCents: 999, Quantity: quantity, PerUserLimit: perUserLimit, StartsAt: starts, EndsAt: ends}
+	if err := h.svc.CreateSale(ctx, s); err != nil {
+		h.t.Fatalf("create sale: %v", err)
+	}
+	return s
+}
+
+// held returns the units that PENDING and PAID orders of the pool hold, from PostgreSQL.
+func (h *harness) held(pool flashsale.PoolKey) (units, orders int) {
+	h.t.Helper()
+	holds, err := h.orders.HoldingOrders(context.Background(), pool)
+	if err != nil {
+		h.t.Fatalf("read holding orders: %v", err)
+	}
+	for _, hd := range holds {
+		units += hd.Quantity
+	}
+	return units, len(holds)
+}
+
+// assertConserved checks the invariants of a sale: remaining + held = quantity in Redis and
+// in PostgreSQL alike, and nothing oversold.
+func (h *harness) assertConserved(s *flashsale.FlashSale) {
+	h.t.Helper()
+	pool := flashsale.SalePool(s.ID)
+	remaining, err := h.inv.Remaining(context.Background(), pool)
+	if err != nil {
+		h.t.Fatalf("remaining: %v", err)
+	}
+	units, _ := h.held(pool)
+	if units > s.Quantity {
+		h.t.Errorf("oversold: orders hold %d units of a sale of %d", units, s.Quantity)
+	}
+	if got, want := remaining+units, s.Quantity; got != want {
+		h.t.Errorf("stock not conserved: remaining %d + held %d = %d, want %d", remaining, units, got, want)
+	}
+}

@@ -1,0 +1,197 @@
+package checkout_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/flashsale/flashsale"
+)
+
+func TestConcurrentBuyersGetExactlyTheStock(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil, "")
+	const buyers, attempts, quantity, workers = 1000, 5000, 100, 256
+	vs := h.buyers(buyers)
+	sale := h.sale(quantity, 1)
+
+	var mu sync.Mutex
+	winners := map[flashsale.UserID]int{}
+	codes := map[string]int{}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= attempts {
+					return
+				}
+				v := vs[i%buyers]
+				o, err := h.svc.PlaceFlashSaleOrder(context.Background(), v, sale.ID, 1, fmt.Sprintf("attempt-%d", i))
+				mu.Lock()
+				if err == nil {
+					winners[o.UserID]++
+				} else {
+					codes[flashsale.ErrorCode(err)]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+
+	if got, want := len(winners), quantity; got != want {
+		t.Errorf("distinct buyers with an order = %d, want %d", got, want)
+	}
+	for u, n := range winners {
+		if n != 1 {
+			t.Errorf("buyer %s got %d orders, want 1 (per-user limit)", u, n)
+		}
+	}
+	for code, n := range codes {
+		if code != flashsale.ESOLDOUT && code != flashsale.ELIMITEXCEEDED {
+			t.Errorf("%d attempts failed with %s, want only SOLD_OUT or LIMIT_EXCEEDED", n, code)
+		}
+	}
+	units, orders := h.held(flashsale.SalePool(sale.ID))
+	if units != quantity || orders != quantity {
+		t.Errorf("PostgreSQL holds %d orders for %d units, want %d and %d", orders, units, quantity, quantity)
+	}
+	h.assertConserved(sale)
+}
+
+func TestSameIdempotencyKeyGivesOneOrder(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil, "")
+	v := h.buyers(1)[0]
+	sale := h.sale(10, 5)
+
+	ids := make([]flashsale.OrderID, 50)
+	errs := make([]error, 50)
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Go(func() {
+			o, err := h.svc.PlaceFlashSaleOrder(context.Background(), v, sale.ID, 1, "the-same-key")
+			if err == nil {
+				ids[i] = o.ID
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i := range ids {
+		if errs[i] != nil {
+			t.Fatalf("attempt %d: %v", i, errs[i])
+		}
+		if ids[i] != ids[0] {
+			t.Errorf("attempt %d got order %s, want %s", i, ids[i], ids[0])
+		}
+	}
+	if units, orders := h.held(flashsale.SalePool(sale.ID)); units != 1 || orders != 1 {
+		t.Errorf("orders = %d holding %d units, want 1 and 1", orders, units)
+	}
+	h.assertConserved(sale)
+}
+
+func TestOrderOutsideTheWindowIsRefused(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil, "")
+	v := h.buyers(1)[0]
+	now := time.Now()
+	tests := []struct {
+		name         string
+		starts, ends time.Time
+	}{
+		{"before the start", now.Add(time.Hour), now.Add(2 * time.Hour)},
+		{"after the end", now.Add(-2 * time.Hour), now.Add(-time.Hour)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h.clock.offset = 0
+			// A sale cannot be created already over, so the clock moves instead.
+			sale := h.saleAt(5, 1, now.Add(time.Hour), now.Add(2*time.Hour))
+			if tt.starts.Before(now) {
+				h.clock.offset = 3 * time.Hour
+			}
+			_, err := h.svc.PlaceFlashSaleOrder(context.Background(), v, sale.ID, 1, "k-"+tt.name)
+			if got, want := flashsale.ErrorCode(err), flashsale.ESALENOTACTIVE; got != want {
+				t.Errorf("code = %q, want %q (err %v)", got, want, err)
+			}
+		})
+	}
+}
+
+func TestInvalidOrderRequests(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil, "")
+	v := h.buyers(1)[0]
+	sale := h.sale(5, 1)
+	tests := []struct {
+		name     string
+		sale     flashsale.SaleID
+		quantity int
+		key      string
+		want     string
+	}{
+		{"zero quantity", sale.ID, 0, "k", flashsale.EINVALID},
+		{"negative quantity", sale.ID, -3, "k", flashsale.EINVALID},
+		{"empty key", sale.ID, 1, "  ", flashsale.EINVALID},
+		{"huge key", sale.ID, 1, string(make([]byte, 500)), flashsale.EINVALID},
+		{"unknown sale", flashsale.NewSaleID(3), 1, "k", flashsale.ENOTFOUND},
+		{"above the per-user limit", sale.ID, 2, "k2", flashsale.ELIMITEXCEEDED},
+		{"more than the stock", sale.ID, 6, "k3", flashsale.ELIMITEXCEEDED},
+	}
+	for _, tt := range tests {
+		_, err := h.svc.PlaceFlashSaleOrder(context.Background(), v, tt.sale, tt.quantity, tt.key)
+		if got := flashsale.ErrorCode(err); got != tt.want {
+			t.Errorf("%s: code = %q, want %q (err %v)", tt.name, got, tt.want, err)
+		}
+	}
+	h.assertConserved(sale)
+}
+
+func TestRegularOrdersSellProductStockOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil, "")
+	vs := h.buyers(40)
+	p := &flashsale.Product{Name: "Mug", PriceCents: 1200, Stock: 25}
+	if err := h.products.CreateProduct(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	for i, v := range vs {
+		wg.Go(func() {
+			o, err := h.svc.PlaceOrder(context.Background(), v, p.ID, 1, fmt.Sprint("k", i))
+			if err == nil {
+				ok.Add(1)
+				if o.TotalCents != 1200 {
+					t.Errorf("total = %d, want 1200", o.TotalCents)
+				}
+			} else if flashsale.ErrorCode(err) != flashsale.ESOLDOUT {
+				t.Errorf("buyer %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if got, want := ok.Load(), int64(25); got != want {
+		t.Errorf("orders = %d, want %d", got, want)
+	}
+	remaining, err := h.svc.ProductRemaining(context.Background(), p)
+	if err != nil || remaining != 0 {
+		t.Errorf("remaining = %d, %v; want 0", remaining, err)
+	}
+	// Raising the stock sells again; lowering it below what is held is refused.
+	more := 30
+	if _, err := h.svc.UpdateProduct(context.Background(), p.ID, flashsale.ProductUpdate{Stock: &more}); err != nil {
+		t.Fatalf("raise stock: %v", err)
+	}
+	less := 10
+	if _, err := h.svc.UpdateProduct(context.Background(), p.ID, flashsale.ProductUpdate{Stock: &less}); flashsale.ErrorCode(err) != flashsale.ECONFLICT {
+		t.Errorf("lower stock below held: err = %v, want CONFLICT", err)
+	}
+}
