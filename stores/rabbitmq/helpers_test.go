@@ -55,21 +55,8 @@ func testTopology(tb testing.TB, url string, delays []time.Duration) (Topology, 
 
 func deleteTopology(tb testing.TB, url string, top Topology) {
 	tb.Helper()
-	ch := rawChannel(tb, url)
-	for _, q := range top.Queues {
-		names := []string{q.Name, DeadQueueName(q.Name)}
-		for _, d := range delaysOrDefault(q.Delays) {
-			names = append(names, RetryQueueName(q.Name, d))
-		}
-		for _, name := range names {
-			if _, err := ch.QueueDelete(name, false, false, false); err != nil {
-				tb.Errorf("delete queue %s: %v", name, err)
-				return
-			}
-		}
-	}
-	if err := ch.ExchangeDelete(top.Exchange, false, false); err != nil {
-		tb.Errorf("delete exchange %s: %v", top.Exchange, err)
+	if err := Delete(testCtx(tb, waitTimeout), url, top); err != nil {
+		tb.Error(err)
 	}
 }
 

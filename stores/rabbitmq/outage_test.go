@@ -12,31 +12,23 @@ import (
 	"time"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
-	"github.com/prometheus/client_golang/prometheus"
 	amqp "github.com/rabbitmq/amqp091-go"
-	"github.com/rs/zerolog"
 
 	"github.com/flashsale/flashsale/internal/testenv"
 )
 
-// startProxy puts an in-process Toxiproxy on a free port in front of the broker at url, and
-// returns it with the URL that goes through it. The test cuts the proxy, never the shared
-// broker.
+// startProxy puts a Toxiproxy in front of the broker at url and returns it with the URL that
+// goes through it.
 func startProxy(tb testing.TB, url string) (*toxiproxy.Proxy, string) {
 	tb.Helper()
 	uri, err := amqp.ParseURI(url)
 	if err != nil {
 		tb.Fatalf("parse %s: %v", url, err)
 	}
-	upstream := net.JoinHostPort(uri.Host, strconv.Itoa(uri.Port))
-	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
-	port := testenv.FreePort(tb)
-	proxy := toxiproxy.NewProxy(srv, testenv.Name(), net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), upstream)
-	if err := proxy.Start(); err != nil {
-		tb.Fatalf("start toxiproxy: %v", err)
-	}
-	tb.Cleanup(proxy.Stop)
-	uri.Host, uri.Port = "127.0.0.1", port
+	proxy, listen := testenv.Proxy(tb, net.JoinHostPort(uri.Host, strconv.Itoa(uri.Port)))
+	host, port, _ := net.SplitHostPort(listen)
+	uri.Host = host
+	uri.Port, _ = strconv.Atoi(port)
 	return proxy, uri.String()
 }
 

@@ -199,3 +199,32 @@ func Declare(ctx context.Context, url string, t Topology) error {
 	closeConn(conn, closeTimeout)
 	return err
 }
+
+// Delete removes a topology's queues (main, delay and dead-letter) and its exchange, with
+// whatever messages they hold. Tests clean up with it; so can an operator retiring a stream.
+func Delete(ctx context.Context, url string, t Topology) error {
+	conn, err := dial(ctx, url, "flashsale topology delete "+t.Exchange)
+	if err != nil {
+		return fmt.Errorf("rabbitmq: delete topology of %s: %w", t.Exchange, err)
+	}
+	defer closeConn(conn, closeTimeout)
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("rabbitmq: delete topology of %s: %w", t.Exchange, err)
+	}
+	for _, q := range t.Queues {
+		names := []string{q.Name, DeadQueueName(q.Name)}
+		for _, d := range delaysOrDefault(q.Delays) {
+			names = append(names, RetryQueueName(q.Name, d))
+		}
+		for _, name := range names {
+			if _, err := ch.QueueDelete(name, false, false, false); err != nil {
+				return fmt.Errorf("rabbitmq: delete queue %s: %w", name, err)
+			}
+		}
+	}
+	if err := ch.ExchangeDelete(t.Exchange, false, false); err != nil {
+		return fmt.Errorf("rabbitmq: delete exchange %s: %w", t.Exchange, err)
+	}
+	return nil
+}

@@ -1,0 +1,149 @@
+package relay_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/internal/testenv"
+	"github.com/flashsale/flashsale/stores/postgres"
+	"github.com/flashsale/flashsale/stores/rabbitmq"
+	"github.com/flashsale/flashsale/workers/relay"
+)
+
+// With RabbitMQ unreachable, orders are still accepted (they only touch PostgreSQL), their
+// events wait in the outbox, and once RabbitMQ is back every one is published.
+func TestRelayCatchesUpAfterRabbitMQOutage(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	db, _ := testenv.DB(t, 2, postgres.Options{})
+	url := testenv.RabbitURL(t)
+	name := testenv.Name()
+	top := rabbitmq.Topology{Exchange: name + ".orders", Queues: []rabbitmq.Queue{{Name: name + ".all", RoutingKeys: []string{"order.#"}}}}
+	if err := rabbitmq.Declare(ctx, url, top); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rabbitmq.Delete(context.Background(), url, top) })
+
+	uri, _ := amqp.ParseURI(url)
+	proxy, listen := testenv.Proxy(t, net.JoinHostPort(uri.Host, strconv.Itoa(uri.Port)))
+	host, port, _ := net.SplitHostPort(listen)
+	uri.Host = host
+	uri.Port, _ = strconv.Atoi(port)
+	pub := rabbitmq.NewPublisher(uri.String(), top.Exchange, log)
+	t.Cleanup(func() { pub.Close() })
+	sink := relay.SinkFunc(func(ctx context.Context, rows []postgres.OutboxRow) error {
+		msgs := make([]rabbitmq.Message, len(rows))
+		for i, r := range rows {
+			msgs[i] = rabbitmq.Message{ID: r.EventID, RoutingKey: r.Type, Body: r.Payload, Priority: r.Priority}
+		}
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		return pub.Publish(ctx, msgs...)
+	})
+
+	proxy.Stop() // RabbitMQ is down from the start
+	relayCtx, stopRelay := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		relay.New(db, postgres.ToRabbitMQ, sink, relay.Config{PollInterval: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}, log).Run(relayCtx)
+	})
+	t.Cleanup(func() { stopRelay(); wg.Wait() })
+
+	const n = 40
+	want := placeOrders(t, db, n)
+	outbox := postgres.NewOutbox(db)
+	time.Sleep(500 * time.Millisecond) // the relay keeps trying meanwhile
+	if backlog, err := outbox.Backlog(ctx, postgres.ToRabbitMQ); err != nil || backlog != n {
+		t.Fatalf("backlog during the outage = %d, %v; want %d", backlog, err, n)
+	}
+
+	if err := proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	var mu sync.Mutex
+	consumeCtx, stopConsume := context.WithCancel(ctx)
+	consumed := make(chan struct{})
+	defer func() { stopConsume(); <-consumed }()
+	go func() {
+		defer close(consumed)
+		rabbitmq.Consume(consumeCtx, rabbitmq.ConsumerConfig{URL: url, Queue: top.Queues[0].Name, Log: log,
+			Handler: func(_ context.Context, d rabbitmq.Delivery) error {
+				mu.Lock()
+				got[d.MessageID] = true
+				mu.Unlock()
+				return nil
+			}})
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		done := len(got) >= n
+		mu.Unlock()
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the outage %d of %d events arrived", len(got), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for id := range want {
+		if !got[id] {
+			t.Errorf("event %s never arrived", id)
+		}
+	}
+	if backlog, err := outbox.Backlog(ctx, postgres.ToRabbitMQ); err != nil || backlog != 0 {
+		t.Errorf("backlog after catching up = %d, %v; want 0", backlog, err)
+	}
+}
+
+// placeOrders writes n orders (each with its order.placed event) and returns the event ids.
+func placeOrders(t *testing.T, db *postgres.DB, n int) map[string]bool {
+	t.Helper()
+	ctx := context.Background()
+	users, orders := postgres.NewUserStore(db), postgres.NewOrderStore(db)
+	ids := map[string]bool{}
+	prefix := testenv.Name()
+	for i := range n {
+		u := &flashsale.User{Email: fmt.Sprintf("%s-%d@example.test", prefix, i), Name: "B", Role: flashsale.RoleCustomer, PasswordHash: "x"}
+		if err := users.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		o := &flashsale.Order{ID: flashsale.NewOrderID(u.ID), UserID: u.ID, ProductID: flashsale.NewProductID(1), Quantity: 1, TotalCents: 100, IdempotencyKey: "k"}
+		if err := orders.CreateOrder(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The event ids are the outbox's; read them back.
+	for shard := range db.Shards() {
+		rows, err := db.Pool(shard).Query(ctx, `SELECT event_id::text FROM outbox`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id string
+			rows.Scan(&id)
+			ids[id] = true
+		}
+		rows.Close()
+	}
+	if len(ids) != n {
+		t.Fatalf("outbox holds %d events, want %d", len(ids), n)
+	}
+	return ids
+}
