@@ -1,6 +1,7 @@
 package flashsale
 
 import (
+	"context"
 	"time"
 
 	"github.com/google/uuid"
@@ -58,4 +59,11 @@ func (e OrderEvent) Priority() uint8 {
 		return 5
 	}
 	return 1
+}
+
+// OrderUpdates carries order changes between processes, so that a buyer's open subscription
+// on any API replica hears of a payment made by a worker elsewhere.
+type OrderUpdates interface {
+	// PublishOrder announces an order's new state.
+	PublishOrder(ctx context.Context, o *Order) error
 }

@@ -33,6 +33,7 @@ func (s *Service) Transition(ctx context.Context, id flashsale.OrderID, from []f
 	if !to.HoldsStock() {
 		s.release(context.WithoutCancel(ctx), o.Pool(), o.ID)
 	}
+	s.announce(ctx, o)
 	return o, nil
 }
 

@@ -95,6 +95,7 @@ func (s *Service) place(ctx context.Context, o *flashsale.Order, terms termsFunc
 		return nil, err
 	}
 	s.publish(ctx, pool, res.Remaining)
+	s.announce(ctx, o)
 	return o, nil
 }
 

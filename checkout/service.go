@@ -70,6 +70,7 @@ type Service struct {
 	stock     flashsale.StockEvents
 	soldOut   SoldOutMemo
 	stats     flashsale.StatsReader
+	updates   flashsale.OrderUpdates
 	cfg       Config
 	log       *slog.Logger
 	now       func() time.Time
@@ -89,7 +90,8 @@ type Deps struct {
 	Inventory flashsale.Inventory
 	Stock     flashsale.StockEvents
 	SoldOut   SoldOutMemo
-	Stats     flashsale.StatsReader // optional
+	Stats     flashsale.StatsReader  // optional
+	Updates   flashsale.OrderUpdates // optional: live order status for subscriptions
 	Log       *slog.Logger
 }
 
@@ -97,7 +99,7 @@ type Deps struct {
 func New(d Deps, cfg Config) *Service {
 	return &Service{
 		sales: d.Sales, products: d.Products, orders: d.Orders, inventory: d.Inventory,
-		stock: d.Stock, soldOut: d.SoldOut, stats: d.Stats, log: d.Log, cfg: cfg.withDefaults(), now: time.Now,
+		stock: d.Stock, soldOut: d.SoldOut, stats: d.Stats, updates: d.Updates, log: d.Log, cfg: cfg.withDefaults(), now: time.Now,
 		saleMap: map[flashsale.SaleID]*flashsale.FlashSale{},
 	}
 }
@@ -115,5 +117,16 @@ func (s *Service) publish(ctx context.Context, pool flashsale.PoolKey, remaining
 	}
 	if err := s.stock.PublishStock(ctx, pool, remaining); err != nil {
 		s.log.WarnContext(ctx, "publish stock update", "pool", string(pool), "err", err)
+	}
+}
+
+// announce tells subscribed buyers about an order's new state; a failure only delays a
+// live display.
+func (s *Service) announce(ctx context.Context, o *flashsale.Order) {
+	if s.updates == nil {
+		return
+	}
+	if err := s.updates.PublishOrder(ctx, o); err != nil {
+		s.log.WarnContext(ctx, "publish order update", "order", o.ID.String(), "err", err)
 	}
 }
