@@ -64,7 +64,7 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres
 		Users:    redis.NewUserCache(d.Raw.Users, d.Redis, cacheCfg, log),
 		Products: redis.NewProductCache(d.Raw.Products, d.Redis, cacheCfg, log),
 		Sales:    redis.NewSaleCache(d.Raw.Sales, d.Redis, cacheCfg, log),
-		Orders:   d.Raw.Orders, // orders change with every payment; they are read by id from one shard
+		Orders:   redis.NewOrderCache(d.Raw.Orders, d.Redis, cacheCfg, log),
 	}
 	d.Checkout = checkout.New(checkout.Deps{
 		Sales:     d.Stores.Sales,

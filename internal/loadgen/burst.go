@@ -1,0 +1,61 @@
+package loadgen
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+)
+
+const placeMutation = `mutation($input: PlaceFlashSaleOrderInput!) {
+  placeFlashSaleOrder(input: $input) { id quantity }
+}`
+
+// burst makes cfg.Attempts placeFlashSaleOrder calls, one unit each with a fresh idempotency
+// key, attempt i on behalf of buyer i mod len(buyers), cfg.Concurrency at a time. It returns
+// every attempt (those never made because ctx ended are not done) and the time from the
+// first call to the last answer.
+func burst(ctx context.Context, c *Client, cfg Config, saleID string, buyers []buyer, progress io.Writer) ([]attempt, time.Duration) {
+	atts := make([]attempt, cfg.Attempts)
+	var done, accepted atomic.Int64
+	start := time.Now()
+	stop := ticker(progress, func() string {
+		n := done.Load()
+		return fmt.Sprintf("burst: %d/%d attempts, %d accepted, %.0f/s", n, cfg.Attempts, accepted.Load(), perSecond(int(n), time.Since(start)))
+	})
+	forEach(ctx, cfg.Attempts, cfg.Concurrency, func(i int) {
+		b := i % len(buyers)
+		vars := map[string]any{"input": map[string]any{
+			"flashSaleId":    saleID,
+			"quantity":       1,
+			"idempotencyKey": fmt.Sprintf("lg-%s-%d", cfg.RunID, i),
+		}}
+		var out struct {
+			PlaceFlashSaleOrder struct {
+				ID       string `json:"id"`
+				Quantity int    `json:"quantity"`
+			} `json:"placeFlashSaleOrder"`
+		}
+		t0 := time.Now()
+		err := c.Do(ctx, buyers[b].token, placeMutation, vars, &out)
+		t1 := time.Now()
+		a := attempt{done: true, buyer: b, latency: t1.Sub(t0), at: t1}
+		switch o := out.PlaceFlashSaleOrder; {
+		case ErrorCode(err) == CodeCanceled:
+			return // the run is stopping; this attempt tells nothing about the shop
+		case err != nil:
+			a.code = ErrorCode(err)
+		case o.ID == "":
+			a.code = CodeBadResponse
+		default:
+			a.orderID, a.units = o.ID, o.Quantity
+			accepted.Add(1)
+		}
+		atts[i] = a
+		done.Add(1)
+	})
+	elapsed := time.Since(start)
+	stop()
+	return atts, elapsed
+}

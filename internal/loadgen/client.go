@@ -1,0 +1,235 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Codes for failures that carry no GraphQL extensions.code. They are counted beside the
+// contract's codes (SOLD_OUT, LIMIT_EXCEEDED, …) in Result.Rejections.
+const (
+	// CodeTransport: no HTTP answer (connection refused or reset, DNS, TLS).
+	CodeTransport = "TRANSPORT"
+	// CodeTimeout: no answer within the request timeout.
+	CodeTimeout = "TIMEOUT"
+	// CodeBadResponse: a 200 answer that is not a GraphQL JSON response. A non-JSON answer
+	// with another status is counted as HTTP_<status> instead (HTTP_502, HTTP_503, …).
+	CodeBadResponse = "BAD_RESPONSE"
+	// CodeNoCode: a GraphQL error without extensions.code, which the contract forbids.
+	CodeNoCode = "NO_CODE"
+	// CodeCanceled: the caller's context was canceled before the answer came.
+	CodeCanceled = "CANCELED"
+)
+
+// maxBody bounds how much of a response is read.
+const maxBody = 8 << 20
+
+// Error is a failed GraphQL call: the extensions.code and message of the first GraphQL error
+// of the response, or one of the Code* constants above when there was none.
+type Error struct {
+	Code    string
+	Message string
+	// Status is the HTTP status, 0 when no answer came.
+	Status int
+	// Err is the transport error behind a CodeTransport, CodeTimeout or CodeCanceled.
+	Err error
+}
+
+// Error implements the error interface.
+func (e *Error) Error() string {
+	if e.Status != 0 {
+		return fmt.Sprintf("graphql: %s (HTTP %d): %s", e.Code, e.Status, e.Message)
+	}
+	return fmt.Sprintf("graphql: %s: %s", e.Code, e.Message)
+}
+
+// Unwrap returns the transport error, if any.
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrorCode returns the code of err: the Code of an *Error in its chain, "" for nil, and
+// CodeTransport for any other error.
+func ErrorCode(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Code
+	}
+	return CodeTransport
+}
+
+// Client posts GraphQL operations to one endpoint over one shared, pooled http.Client.
+type Client struct {
+	endpoint string
+	http     *http.Client
+}
+
+// NewClient returns a client for the /query endpoint of baseURL (which may already end in
+// /query), with connections pooled for conns concurrent requests and each request bounded
+// by timeout. It refuses any host but the loopback: a load generator must never be pointed
+// at a machine it does not own.
+func NewClient(baseURL string, conns int, timeout time.Duration) (*Client, error) {
+	endpoint, err := queryEndpoint(baseURL)
+	if err != nil {
+		return nil, err
+	}
+	if conns < 1 {
+		conns = 1
+	}
+	tr := &http.Transport{
+		Proxy:               nil, // never through a proxy from the environment: straight to the target
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        conns,
+		MaxIdleConnsPerHost: conns,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	return &Client{
+		endpoint: endpoint,
+		http: &http.Client{
+			Transport: tr,
+			Timeout:   timeout,
+			// A redirect could lead off the loopback; take the 3xx as the answer instead.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}, nil
+}
+
+// Endpoint returns the URL operations are posted to.
+func (c *Client) Endpoint() string { return c.endpoint }
+
+// Close drops the client's idle connections.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+// queryEndpoint checks that raw is an http(s) URL on the loopback and returns its /query URL.
+func queryEndpoint(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("parse url %q: %w", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("url %q: want an http:// or https:// URL", raw)
+	}
+	if !isLoopback(u.Hostname()) {
+		return "", fmt.Errorf("url %q: host %q is not the loopback; loadgen only targets this machine", raw, u.Hostname())
+	}
+	if !strings.HasSuffix(u.Path, "/query") {
+		u.Path = strings.TrimSuffix(u.Path, "/") + "/query"
+	}
+	u.RawQuery, u.Fragment = "", ""
+	return u.String(), nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+type gqlRequest struct {
+	Query     string         `json:"query"`
+	Variables map[string]any `json:"variables,omitempty"`
+}
+
+type gqlError struct {
+	Message    string `json:"message"`
+	Extensions struct {
+		Code string `json:"code"`
+	} `json:"extensions"`
+}
+
+type gqlResponse struct {
+	Data   json.RawMessage `json:"data"`
+	Errors []gqlError      `json:"errors"`
+}
+
+// Do posts query with vars, with the bearer token unless it is "", and decodes the response's
+// data into out (unless out is nil). A response with errors returns an *Error carrying the
+// first one's extensions.code; so does a failure to get an answer, with a Code* constant.
+func (c *Client) Do(ctx context.Context, token, query string, vars map[string]any, out any) error {
+	body, err := json.Marshal(gqlRequest{Query: query, Variables: vars})
+	if err != nil {
+		return fmt.Errorf("encode request: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("new request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return transportError(ctx, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	// Drain what is left so the connection goes back to the pool.
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if err != nil {
+		return transportError(ctx, err)
+	}
+	var r gqlResponse
+	if err := json.Unmarshal(raw, &r); err != nil {
+		code := CodeBadResponse
+		if resp.StatusCode != http.StatusOK {
+			code = fmt.Sprintf("HTTP_%d", resp.StatusCode)
+		}
+		return &Error{Code: code, Status: resp.StatusCode, Message: fmt.Sprintf("not a GraphQL response: %s", snippet(raw))}
+	}
+	if len(r.Errors) > 0 {
+		e := r.Errors[0]
+		code := e.Extensions.Code
+		if code == "" {
+			code = CodeNoCode
+		}
+		return &Error{Code: code, Status: resp.StatusCode, Message: e.Message}
+	}
+	if resp.StatusCode != http.StatusOK {
+		return &Error{Code: fmt.Sprintf("HTTP_%d", resp.StatusCode), Status: resp.StatusCode, Message: fmt.Sprintf("status %d without errors: %s", resp.StatusCode, snippet(raw))}
+	}
+	if out == nil {
+		return nil
+	}
+	if len(r.Data) == 0 || string(r.Data) == "null" {
+		return &Error{Code: CodeBadResponse, Status: resp.StatusCode, Message: "response has neither data nor errors"}
+	}
+	if err := json.Unmarshal(r.Data, out); err != nil {
+		return &Error{Code: CodeBadResponse, Status: resp.StatusCode, Message: fmt.Sprintf("decode data: %v", err)}
+	}
+	return nil
+}
+
+// transportError classifies an error from sending a request or reading its answer.
+func transportError(ctx context.Context, err error) error {
+	code := CodeTransport
+	var ne net.Error
+	switch {
+	case errors.Is(ctx.Err(), context.Canceled):
+		code = CodeCanceled
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
+		code = CodeTimeout
+	}
+	return &Error{Code: code, Message: err.Error(), Err: err}
+}
+
+func snippet(b []byte) string {
+	const n = 200
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}

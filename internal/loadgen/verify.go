@@ -1,0 +1,251 @@
+package loadgen
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const ordersQuery = `query($first: Int, $after: String) {
+  me { orders(first: $first, after: $after) {
+    edges { node { id status quantity flashSale { id } } }
+    pageInfo { hasNextPage endCursor }
+  } }
+}`
+
+// Order pages read per buyer: the run's buyers are new, so their orders are the run's own.
+const (
+	ordersPageSize = 10
+	maxOrderPages  = 20
+)
+
+// orderView is one of a buyer's orders as me.orders shows it.
+type orderView struct {
+	ID        string `json:"id"`
+	Status    string `json:"status"`
+	Quantity  int    `json:"quantity"`
+	FlashSale *struct {
+		ID string `json:"id"`
+	} `json:"flashSale"`
+}
+
+// buyerOrders reads the buyer's orders, page by page, for at most maxOrderPages pages.
+func buyerOrders(ctx context.Context, c *Client, token string) ([]orderView, error) {
+	var all []orderView
+	var after any // nil: the first page
+	for range maxOrderPages {
+		var out struct {
+			Me *struct {
+				Orders struct {
+					Edges []struct {
+						Node orderView `json:"node"`
+					} `json:"edges"`
+					PageInfo struct {
+						HasNextPage bool    `json:"hasNextPage"`
+						EndCursor   *string `json:"endCursor"`
+					} `json:"pageInfo"`
+				} `json:"orders"`
+			} `json:"me"`
+		}
+		if err := c.Do(ctx, token, ordersQuery, map[string]any{"first": ordersPageSize, "after": after}, &out); err != nil {
+			return all, err
+		}
+		if out.Me == nil {
+			return all, &Error{Code: CodeBadResponse, Message: "me is null for a signed-in buyer"}
+		}
+		for _, e := range out.Me.Orders.Edges {
+			all = append(all, e.Node)
+		}
+		pi := out.Me.Orders.PageInfo
+		if !pi.HasNextPage || pi.EndCursor == nil {
+			break
+		}
+		after = *pi.EndCursor
+	}
+	return all, nil
+}
+
+// settled reports whether an order in the status will change no more.
+func settled(status string) bool {
+	return status == "PAID" || status == "CANCELLED" || status == "EXPIRED"
+}
+
+// holdsStock reports whether an order in the status counts as sold.
+func holdsStock(status string) bool { return status == "PENDING" || status == "PAID" }
+
+// tracked is what the drain knows of one accepted order.
+type tracked struct {
+	buyer  int
+	seen   bool   // listed among the buyer's orders at least once
+	status string // last status seen
+	paidAt time.Time
+}
+
+// drainResult is what polling the accepted orders found.
+type drainResult struct {
+	drained     bool
+	elapsed     time.Duration // from the last accepted answer until all PAID, or until given up
+	missing     int
+	unpaid      map[string]int
+	queryErrors int
+}
+
+// drainPeriod is how often the buyers with unsettled orders are polled.
+const drainPeriod = 100 * time.Millisecond
+
+// drainOrders polls the orders of every buyer with an accepted order that is not yet settled,
+// PollConcurrency at a time and once per drainPeriod, until every accepted order is settled
+// or DrainTimeout has passed since burstEnd.
+func drainOrders(ctx context.Context, c *Client, cfg Config, buyers []buyer, sum burstSummary, burstEnd time.Time, progress io.Writer) drainResult {
+	if len(sum.orders) == 0 {
+		return drainResult{drained: true}
+	}
+	orders := make(map[string]*tracked, len(sum.orders))
+	for _, o := range sum.orders {
+		orders[o.id] = &tracked{buyer: o.buyer}
+	}
+	var (
+		mu          sync.Mutex
+		paid        atomic.Int64
+		queryErrors atomic.Int64
+	)
+	stop := ticker(progress, func() string {
+		return fmt.Sprintf("drain: %d/%d accepted orders PAID", paid.Load(), len(orders))
+	})
+	deadline := burstEnd.Add(cfg.DrainTimeout)
+	for ctx.Err() == nil {
+		round := time.Now()
+		pending := unsettledBuyers(orders)
+		if len(pending) == 0 {
+			break
+		}
+		forEach(ctx, len(pending), cfg.PollConcurrency, func(i int) {
+			b := pending[i]
+			list, err := buyerOrders(ctx, c, buyers[b].token)
+			at := time.Now()
+			if err != nil {
+				queryErrors.Add(1)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, o := range list {
+				t, ok := orders[o.ID]
+				if !ok || t.buyer != b {
+					continue
+				}
+				t.seen, t.status = true, o.Status
+				if o.Status == "PAID" && t.paidAt.IsZero() {
+					t.paidAt = at
+					paid.Add(1)
+				}
+			}
+		})
+		if time.Now().After(deadline) || !sleep(ctx, time.Until(round.Add(drainPeriod))) {
+			break
+		}
+	}
+	stop()
+	return drainOutcome(orders, sum.lastAccepted, time.Now(), int(queryErrors.Load()))
+}
+
+// unsettledBuyers lists, in order, the buyers with an accepted order not yet settled.
+func unsettledBuyers(orders map[string]*tracked) []int {
+	var list []int
+	for _, t := range orders {
+		if !settled(t.status) {
+			list = append(list, t.buyer)
+		}
+	}
+	slices.Sort(list)
+	return slices.Compact(list)
+}
+
+// drainOutcome adds up the tracked orders when the drain ended at end.
+func drainOutcome(orders map[string]*tracked, lastAccepted, end time.Time, queryErrors int) drainResult {
+	d := drainResult{drained: true, queryErrors: queryErrors}
+	var lastPaid time.Time
+	for _, t := range orders {
+		switch {
+		case !t.seen:
+			d.missing++
+			d.drained = false
+		case t.status != "PAID":
+			if d.unpaid == nil {
+				d.unpaid = map[string]int{}
+			}
+			d.unpaid[t.status]++
+			d.drained = false
+		case t.paidAt.After(lastPaid):
+			lastPaid = t.paidAt
+		}
+	}
+	if d.drained {
+		d.elapsed = max(lastPaid.Sub(lastAccepted), 0)
+	} else {
+		d.elapsed = end.Sub(lastAccepted)
+	}
+	return d
+}
+
+// censusResult is what every buyer's orders for the sale add up to.
+type censusResult struct {
+	sold           int // units in PENDING or PAID orders
+	unacknowledged int // orders no accepted answer returned
+	queryErrors    int
+}
+
+// census reads every buyer's orders, PollConcurrency at a time, and adds up those for the
+// sale: every buyer, not only those with an accepted answer, so an order created behind a
+// failed or rejected attempt is counted too.
+func census(ctx context.Context, c *Client, cfg Config, buyers []buyer, saleID string, accepted []acceptedOrder, progress io.Writer) censusResult {
+	known := make(map[string]bool, len(accepted))
+	for _, o := range accepted {
+		known[o.id] = true
+	}
+	var (
+		mu   sync.Mutex
+		all  []orderView
+		done atomic.Int64
+		errs atomic.Int64
+	)
+	stop := ticker(progress, func() string {
+		return fmt.Sprintf("census: %d/%d buyers' orders read", done.Load(), len(buyers))
+	})
+	forEach(ctx, len(buyers), cfg.PollConcurrency, func(i int) {
+		list, err := buyerOrders(ctx, c, buyers[i].token)
+		if err != nil {
+			errs.Add(1)
+		}
+		mu.Lock()
+		all = append(all, list...)
+		mu.Unlock()
+		done.Add(1)
+	})
+	stop()
+	r := tally(all, saleID, known)
+	r.queryErrors = int(errs.Load())
+	return r
+}
+
+// tally adds up the orders for the sale.
+func tally(orders []orderView, saleID string, known map[string]bool) censusResult {
+	var r censusResult
+	seen := map[string]bool{}
+	for _, o := range orders {
+		if o.FlashSale == nil || o.FlashSale.ID != saleID || seen[o.ID] {
+			continue
+		}
+		seen[o.ID] = true
+		if holdsStock(o.Status) {
+			r.sold += o.Quantity
+		}
+		if !known[o.ID] {
+			r.unacknowledged++
+		}
+	}
+	return r
+}

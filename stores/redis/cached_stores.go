@@ -1,0 +1,159 @@
+package redis
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/flashsale/flashsale"
+)
+
+// ProductCache is a flashsale.ProductStore that reads through Redis.
+type ProductCache struct {
+	flashsale.ProductStore // lists and everything else pass through
+	c                      *cache[flashsale.ProductID, flashsale.Product]
+}
+
+// NewProductCache decorates store with the read cache.
+func NewProductCache(store flashsale.ProductStore, client goredis.UniversalClient, cfg CacheConfig, log *slog.Logger) *ProductCache {
+	return &ProductCache{ProductStore: store, c: newCache[flashsale.ProductID, flashsale.Product](client, "prd", "product", cfg, log)}
+}
+
+// FindProductByID reads through the cache.
+func (s *ProductCache) FindProductByID(ctx context.Context, id flashsale.ProductID) (*flashsale.Product, error) {
+	vs, errs := s.FindProductsByIDs(ctx, []flashsale.ProductID{id})
+	return vs[0], errs[0]
+}
+
+// FindProductsByIDs reads the batch with one MGET and the misses from the store.
+func (s *ProductCache) FindProductsByIDs(ctx context.Context, ids []flashsale.ProductID) ([]*flashsale.Product, []error) {
+	return s.c.load(ctx, ids, s.ProductStore.FindProductsByIDs)
+}
+
+// CreateProduct writes through and drops any negative entry for the new id.
+func (s *ProductCache) CreateProduct(ctx context.Context, p *flashsale.Product) error {
+	if err := s.ProductStore.CreateProduct(ctx, p); err != nil {
+		return err
+	}
+	s.c.invalidate(ctx, p.ID)
+	return nil
+}
+
+// UpdateProduct writes through and drops the entry once the write committed.
+func (s *ProductCache) UpdateProduct(ctx context.Context, id flashsale.ProductID, u flashsale.ProductUpdate) (*flashsale.Product, error) {
+	p, err := s.ProductStore.UpdateProduct(ctx, id, u)
+	if err == nil {
+		s.c.invalidate(ctx, id)
+	}
+	return p, err
+}
+
+// SaleCache is a flashsale.SaleStore that reads through Redis.
+type SaleCache struct {
+	flashsale.SaleStore
+	c *cache[flashsale.SaleID, flashsale.FlashSale]
+}
+
+// NewSaleCache decorates store with the read cache.
+func NewSaleCache(store flashsale.SaleStore, client goredis.UniversalClient, cfg CacheConfig, log *slog.Logger) *SaleCache {
+	return &SaleCache{SaleStore: store, c: newCache[flashsale.SaleID, flashsale.FlashSale](client, "sal", "flash sale", cfg, log)}
+}
+
+// FindSaleByID reads through the cache.
+func (s *SaleCache) FindSaleByID(ctx context.Context, id flashsale.SaleID) (*flashsale.FlashSale, error) {
+	vs, errs := s.FindSalesByIDs(ctx, []flashsale.SaleID{id})
+	return vs[0], errs[0]
+}
+
+// FindSalesByIDs reads the batch with one MGET and the misses from the store.
+func (s *SaleCache) FindSalesByIDs(ctx context.Context, ids []flashsale.SaleID) ([]*flashsale.FlashSale, []error) {
+	return s.c.load(ctx, ids, s.SaleStore.FindSalesByIDs)
+}
+
+// CreateSale writes through and drops any negative entry for the new id.
+func (s *SaleCache) CreateSale(ctx context.Context, sale *flashsale.FlashSale) error {
+	if err := s.SaleStore.CreateSale(ctx, sale); err != nil {
+		return err
+	}
+	s.c.invalidate(ctx, sale.ID)
+	return nil
+}
+
+// UserCache is a flashsale.UserStore that reads users by id through Redis. Password hashes
+// never enter the cache: cached users come back without one, and lookups by email (logins)
+// always read PostgreSQL.
+type UserCache struct {
+	flashsale.UserStore
+	c *cache[flashsale.UserID, flashsale.User]
+}
+
+// NewUserCache decorates store with the read cache.
+func NewUserCache(store flashsale.UserStore, client goredis.UniversalClient, cfg CacheConfig, log *slog.Logger) *UserCache {
+	return &UserCache{UserStore: store, c: newCache[flashsale.UserID, flashsale.User](client, "usr", "user", cfg, log)}
+}
+
+// FindUserByID reads through the cache.
+func (s *UserCache) FindUserByID(ctx context.Context, id flashsale.UserID) (*flashsale.User, error) {
+	vs, errs := s.FindUsersByIDs(ctx, []flashsale.UserID{id})
+	return vs[0], errs[0]
+}
+
+// FindUsersByIDs reads the batch with one MGET and the misses from the store.
+func (s *UserCache) FindUsersByIDs(ctx context.Context, ids []flashsale.UserID) ([]*flashsale.User, []error) {
+	return s.c.load(ctx, ids, func(ctx context.Context, ids []flashsale.UserID) ([]*flashsale.User, []error) {
+		users, errs := s.UserStore.FindUsersByIDs(ctx, ids)
+		for i, u := range users {
+			if u != nil {
+				stripped := *u
+				stripped.PasswordHash = ""
+				users[i] = &stripped
+			}
+		}
+		return users, errs
+	})
+}
+
+// CreateUser writes through and drops any negative entry for the new id.
+func (s *UserCache) CreateUser(ctx context.Context, u *flashsale.User) error {
+	if err := s.UserStore.CreateUser(ctx, u); err != nil {
+		return err
+	}
+	s.c.invalidate(ctx, u.ID)
+	return nil
+}
+
+// OrderCache is a flashsale.OrderStore whose batch reads by id (the dataloaders') go through
+// Redis. Single lookups (FindOrderByID), lists and the checkout's own reads go to PostgreSQL:
+// they must see an order the moment it commits. Every status change and insert made through
+// it drops the order's entry.
+type OrderCache struct {
+	flashsale.OrderStore
+	c *cache[flashsale.OrderID, flashsale.Order]
+}
+
+// NewOrderCache decorates store with the read cache. Orders change with every payment, so
+// their entries live a short while (a minute unless cfg says otherwise).
+func NewOrderCache(store flashsale.OrderStore, client goredis.UniversalClient, cfg CacheConfig, log *slog.Logger) *OrderCache {
+	if cfg.TTL == 0 {
+		cfg.TTL = time.Minute
+	}
+	c := newCache[flashsale.OrderID, flashsale.Order](client, "ord", "order", cfg, log)
+	c.negatives = false
+	return &OrderCache{OrderStore: store, c: c}
+}
+
+// FindOrdersByIDs reads the batch with one MGET and the misses from the store.
+func (s *OrderCache) FindOrdersByIDs(ctx context.Context, ids []flashsale.OrderID) ([]*flashsale.Order, []error) {
+	return s.c.load(ctx, ids, s.OrderStore.FindOrdersByIDs)
+}
+
+// TransitionOrder writes through and drops the entry once the move committed.
+func (s *OrderCache) TransitionOrder(ctx context.Context, id flashsale.OrderID, from []flashsale.OrderStatus, to flashsale.OrderStatus) (*flashsale.Order, error) {
+	o, err := s.OrderStore.TransitionOrder(ctx, id, from, to)
+	if err == nil {
+		s.c.invalidate(ctx, id)
+	}
+	return o, err
+}
