@@ -14,6 +14,7 @@ import (
 
 	"github.com/flashsale/flashsale/auth"
 	"github.com/flashsale/flashsale/graph"
+	"github.com/flashsale/flashsale/live"
 	"github.com/flashsale/flashsale/resolvers"
 	"github.com/flashsale/flashsale/stores/postgres"
 )
@@ -69,6 +70,7 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 		Resolver: &resolvers.Resolver{
 			Auth: a.Auth, Users: a.Stores.Users, Catalog: a.Stores.Products, OrderStore: a.Stores.Orders,
 			Checkout: a.Checkout, NotificationReader: postgres.NewNotificationStore(a.DB),
+			Live: live.NewStock(stockSource{a.StockBus}, cfg.StockUpdatesPerSecond), OrderFeed: a.OrderBus,
 		},
 		Auth:     a.Auth,
 		Log:      log,

@@ -40,6 +40,9 @@ type Config struct {
 	// (PAYMENT_LATENCY, default 20ms; PAYMENT_TIMEOUT_RATE, default 0).
 	PaymentLatency     time.Duration
 	PaymentTimeoutRate float64
+	// StockUpdatesPerSecond caps the stock updates each subscriber gets a second
+	// (STOCK_UPDATES_PER_SECOND, default 10); the final value is always delivered.
+	StockUpdatesPerSecond int
 }
 
 // DevJWTSecret is the secret used when JWT_SECRET is unset. Anyone can read it here, so a
@@ -96,6 +99,11 @@ func ConfigFromEnv() (Config, error) {
 	if s := os.Getenv("PAYMENT_TIMEOUT_RATE"); s != "" {
 		if c.PaymentTimeoutRate, err = strconv.ParseFloat(s, 64); err != nil || c.PaymentTimeoutRate < 0 || c.PaymentTimeoutRate > 1 {
 			return c, fmt.Errorf("PAYMENT_TIMEOUT_RATE must be a number between 0 and 1, got %q", s)
+		}
+	}
+	if s := os.Getenv("STOCK_UPDATES_PER_SECOND"); s != "" {
+		if c.StockUpdatesPerSecond, err = strconv.Atoi(s); err != nil || c.StockUpdatesPerSecond <= 0 {
+			return c, fmt.Errorf("STOCK_UPDATES_PER_SECOND must be a positive integer, got %q", s)
 		}
 	}
 	if s := os.Getenv("BCRYPT_COST"); s != "" {

@@ -10,6 +10,7 @@ import (
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/checkout"
 	"github.com/flashsale/flashsale/graph/loaders"
+	"github.com/flashsale/flashsale/live"
 	"github.com/flashsale/flashsale/stores/postgres"
 	"github.com/flashsale/flashsale/stores/redis"
 )
@@ -23,6 +24,7 @@ type Deps struct {
 	Inventory *redis.Inventory
 	SoldOut   *redis.SoldOutCache
 	StockBus  *redis.StockBus
+	OrderBus  *redis.OrderBus
 	// Stores read through the Redis cache; Raw reads PostgreSQL directly.
 	Stores   loaders.Stores
 	Raw      loaders.Stores
@@ -52,6 +54,7 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres
 	d.Inventory = redis.NewInventory(d.Redis, prefix)
 	d.SoldOut = redis.NewSoldOutCache(soldOutMemory)
 	d.StockBus = redis.NewStockBus(d.Redis, prefix, redis.StockBusOptions{SoldOut: d.SoldOut, Log: log})
+	d.OrderBus = redis.NewOrderBus(d.Redis, prefix, log)
 
 	d.Raw = loaders.Stores{
 		Users:    postgres.NewUserStore(d.DB),
@@ -74,6 +77,7 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres
 		Stock:     d.StockBus,
 		SoldOut:   d.SoldOut,
 		Stats:     postgres.NewStatsStore(d.DB),
+		Updates:   d.OrderBus,
 		Log:       log,
 	}, checkout.Config{ReservationTTL: cfg.ReservationTTL})
 	return d, nil
@@ -92,6 +96,9 @@ func (d *Deps) Close() {
 	if d.StockBus != nil {
 		d.StockBus.Close()
 	}
+	if d.OrderBus != nil {
+		d.OrderBus.Close()
+	}
 	if d.Redis != nil {
 		d.Redis.Close()
 	}
@@ -101,3 +108,10 @@ func (d *Deps) Close() {
 }
 
 var _ flashsale.Inventory = (*redis.Inventory)(nil)
+
+// stockSource adapts the StockBus to live.StockSource.
+type stockSource struct{ bus *redis.StockBus }
+
+func (s stockSource) SubscribeStock(ctx context.Context, pool flashsale.PoolKey) (live.Feed, error) {
+	return s.bus.Subscribe(ctx, pool)
+}

@@ -66,7 +66,17 @@ func (r *queryResolver) Products(ctx context.Context, first *int, after *string)
 }
 
 func (r *subscriptionResolver) ProductStock(ctx context.Context, productID string) (<-chan *flashsale.StockUpdate, error) {
-	return nil, notImplemented()
+	pid, err := flashsale.ParseProductID(productID)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.Catalog.FindProductByID(ctx, pid)
+	if err != nil {
+		return nil, err
+	}
+	return r.Live.Watch(ctx, flashsale.ProductPool(pid), func(ctx context.Context) (int, error) {
+		return r.Checkout.ProductRemaining(ctx, p)
+	})
 }
 
 func (r *Resolver) Product() generated.ProductResolver { return &productResolver{r} }

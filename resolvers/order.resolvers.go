@@ -77,7 +77,11 @@ func (r *queryResolver) Order(ctx context.Context, id string) (*flashsale.Order,
 }
 
 func (r *subscriptionResolver) OrderStatusChanged(ctx context.Context) (<-chan *flashsale.Order, error) {
-	return nil, notImplemented()
+	v, err := flashsale.RequireViewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.OrderFeed.SubscribeOrders(ctx, v.UserID)
 }
 
 func (r *Resolver) Order() generated.OrderResolver { return &orderResolver{r} }

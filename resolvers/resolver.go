@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 
 	"github.com/flashsale/flashsale/checkout"
+	"github.com/flashsale/flashsale/live"
 
 	"github.com/flashsale/flashsale"
 )
@@ -20,8 +21,16 @@ type Resolver struct {
 	// OrderStore is not called Orders: that name is taken by User.orders' resolver method.
 	OrderStore flashsale.OrderStore
 	Checkout   *checkout.Service
+	// Live shapes stock subscriptions; OrderFeed streams a buyer's order changes.
+	Live      *live.Stock
+	OrderFeed OrderFeed
 	// Notifications reads the notifications the notification worker stored.
 	NotificationReader flashsale.NotificationReader
+}
+
+// OrderFeed streams the changes of one user's orders until ctx ends.
+type OrderFeed interface {
+	SubscribeOrders(ctx context.Context, user flashsale.UserID) (<-chan *flashsale.Order, error)
 }
 
 // requireSelfOrAdmin lets a user see their own things, and admins everyone's.
@@ -34,11 +43,6 @@ func requireSelfOrAdmin(ctx context.Context, owner flashsale.UserID) error {
 		return flashsale.Errorf(flashsale.EFORBIDDEN, "only the user and admins see this")
 	}
 	return nil
-}
-
-// notImplemented answers operations whose issue has not landed yet.
-func notImplemented() error {
-	return flashsale.Errorf(flashsale.EINTERNAL, "not implemented yet")
 }
 
 // Cursors are opaque to clients: base64 of the public id of the last node on the page.

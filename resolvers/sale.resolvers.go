@@ -53,7 +53,17 @@ func (r *queryResolver) FlashSales(ctx context.Context, status *flashsale.SaleSt
 }
 
 func (r *subscriptionResolver) FlashSaleStock(ctx context.Context, flashSaleID string) (<-chan *flashsale.StockUpdate, error) {
-	return nil, notImplemented()
+	sid, err := flashsale.ParseSaleID(flashSaleID)
+	if err != nil {
+		return nil, err
+	}
+	sale, err := r.Checkout.Sale(ctx, sid)
+	if err != nil {
+		return nil, err
+	}
+	return r.Live.Watch(ctx, flashsale.SalePool(sid), func(ctx context.Context) (int, error) {
+		return r.Checkout.SaleRemaining(ctx, sale)
+	})
 }
 
 func (r *Resolver) FlashSale() generated.FlashSaleResolver { return &flashSaleResolver{r} }
