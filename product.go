@@ -40,7 +40,7 @@ type ProductUpdate struct {
 // Apply validates the update and applies it to p. BAD_USER_INPUT.
 func (u ProductUpdate) Apply(p *Product) error {
 	if u.Name != nil {
-		p.Name = strings.TrimSpace(*u.Name)
+		p.Name = *u.Name
 	}
 	if u.Description != nil {
 		p.Description = *u.Description
@@ -54,9 +54,12 @@ func (u ProductUpdate) Apply(p *Product) error {
 	return p.Validate()
 }
 
-// Validate checks a product's fields. BAD_USER_INPUT.
+// Validate trims the name and checks a product's fields. BAD_USER_INPUT.
 func (p *Product) Validate() error {
+	p.Name = strings.TrimSpace(p.Name)
 	switch {
+	case !ValidText(p.Name) || !ValidText(p.Description):
+		return Errorf(EINVALID, "text must be valid UTF-8 without NUL characters")
 	case p.Name == "":
 		return Errorf(EINVALID, "name is required")
 	case utf8.RuneCountInString(p.Name) > MaxProductNameLen:

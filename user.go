@@ -73,6 +73,8 @@ func (in *RegisterInput) Validate() error {
 	in.Email = NormalizeEmail(in.Email)
 	in.Name = strings.TrimSpace(in.Name)
 	switch {
+	case !ValidText(in.Email) || !ValidText(in.Name) || !ValidText(in.Password):
+		return Errorf(EINVALID, "text must be valid UTF-8 without NUL characters")
 	case len(in.Email) > MaxEmailLen:
 		return Errorf(EINVALID, "email is longer than %d characters", MaxEmailLen)
 	case !validEmail(in.Email):
@@ -88,6 +90,10 @@ func (in *RegisterInput) Validate() error {
 	}
 	return nil
 }
+
+// ValidText reports whether s can be stored as text: valid UTF-8 without NUL, which
+// PostgreSQL refuses.
+func ValidText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 
 func validEmail(s string) bool {
 	a, err := mail.ParseAddress(s)

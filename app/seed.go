@@ -5,13 +5,11 @@ import (
 	"log/slog"
 
 	"github.com/flashsale/flashsale"
-	"github.com/flashsale/flashsale/stores/postgres"
 )
 
 // SeedDemo adds a few products when the catalog is empty, so a newcomer has something to see.
 func SeedDemo(ctx context.Context, api *API, log *slog.Logger) error {
-	products := postgres.NewProductStore(api.DB)
-	existing, _, err := products.ListProducts(ctx, 1, 0)
+	existing, _, err := api.Stores.Products.ListProducts(ctx, 1, 0)
 	if err != nil || len(existing) > 0 {
 		return err
 	}
@@ -21,7 +19,7 @@ func SeedDemo(ctx context.Context, api *API, log *slog.Logger) error {
 		{Name: "USB-C dock", Description: "Two screens, one cable.", PriceCents: 8900, Stock: 1000},
 	}
 	for i := range demo {
-		if err := products.CreateProduct(ctx, &demo[i]); err != nil {
+		if err := api.Checkout.CreateProduct(ctx, &demo[i]); err != nil {
 			return err
 		}
 	}

@@ -30,3 +30,16 @@ func (s *Service) UpdateProduct(ctx context.Context, id flashsale.ProductID, u f
 	}
 	return s.products.UpdateProduct(ctx, id, u)
 }
+
+// CreateProduct stores a product and loads its regular pool at once. A new product has no
+// orders, so its pool needs no rebuild fence; one that is only built on first use would make
+// the first buyer (or the first reader of its stock) wait out the fence.
+func (s *Service) CreateProduct(ctx context.Context, p *flashsale.Product) error {
+	if err := s.products.CreateProduct(ctx, p); err != nil {
+		return err
+	}
+	if _, err := s.inventory.Load(ctx, flashsale.ProductPool(p.ID), productTerms(p), nil); err != nil {
+		s.log.WarnContext(ctx, "load new product's pool", "product", p.ID.String(), "err", err)
+	}
+	return nil
+}

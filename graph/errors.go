@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -24,6 +25,10 @@ func presentError(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr.Message = fe.Message
 		setCode(gqlErr, fe.Code)
 		return gqlErr
+	}
+	if strings.HasPrefix(gqlErr.Message, "json request body could not be decoded") {
+		// gqlgen's message quotes the whole body back, passwords included.
+		gqlErr.Message = "request body is not valid JSON"
 	}
 	code, _ := gqlErr.Extensions["code"].(string)
 	switch code {

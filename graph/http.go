@@ -1,11 +1,14 @@
 package graph
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,12 +38,105 @@ type HTTPConfig struct {
 // NewHTTPHandler routes /query, the playground, health, readiness and metrics.
 func NewHTTPHandler(cfg HTTPConfig) http.Handler {
 	mux := OpsMux(cfg.Checks, cfg.Gatherer)
-	mux.Handle("/query", withAuth(cfg.Auth, http.MaxBytesHandler(cfg.GraphQL, MaxBodyBytes)))
+	mux.Handle("/query", withAuth(cfg.Auth, limitBody(withErrorCodes(cfg.GraphQL))))
 	mux.Handle("GET /{$}", playground.Handler("Flash sale", "/query"))
 	for pattern, h := range cfg.Extra {
 		mux.Handle(pattern, h)
 	}
 	return withRequestLog(cfg.Log, mux)
+}
+
+// limitBody answers 413 to a body over MaxBodyBytes. It reads the body up front because
+// gqlgen would turn a cut-off read into a 200 with an error.
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > MaxBodyBytes {
+			writeGraphQLError(w, http.StatusRequestEntityTooLarge, tooLarge)
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody && r.Header.Get("Upgrade") == "" {
+			body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+			if len(body) > MaxBodyBytes {
+				writeGraphQLError(w, http.StatusRequestEntityTooLarge, tooLarge)
+				return
+			} else if err != nil {
+				writeGraphQLError(w, http.StatusBadRequest, flashsale.Errorf(flashsale.EINVALID, "could not read the request body"))
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+var tooLarge = flashsale.Errorf(flashsale.EINVALID, "request body is larger than %d bytes", MaxBodyBytes)
+
+// withErrorCodes gives a code to the errors gqlgen's transports write themselves, without
+// the error presenter (an unsupported method or content type, a mutation over GET): every
+// error the API sends carries an extensions.code. Only responses of status 400 and above are
+// held back to be read; successful ones stream through untouched.
+func withErrorCodes(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cw := &codeWriter{ResponseWriter: w}
+		next.ServeHTTP(cw, r)
+		cw.finish()
+	})
+}
+
+type codeWriter struct {
+	http.ResponseWriter
+	status int
+	held   *bytes.Buffer // the body of a failed response, until finish
+}
+
+func (c *codeWriter) WriteHeader(status int) {
+	c.status = status
+	if status >= 400 {
+		c.held = &bytes.Buffer{}
+		return
+	}
+	c.ResponseWriter.WriteHeader(status)
+}
+
+func (c *codeWriter) Write(b []byte) (int, error) {
+	if c.held != nil {
+		return c.held.Write(b)
+	}
+	return c.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController (and so the websocket upgrade) reach the real writer.
+func (c *codeWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+func (c *codeWriter) finish() {
+	if c.held == nil {
+		return
+	}
+	var body struct {
+		Errors []map[string]any `json:"errors"`
+		Data   any              `json:"data,omitempty"`
+	}
+	if json.Unmarshal(c.held.Bytes(), &body) != nil || len(body.Errors) == 0 {
+		msg := strings.TrimSpace(c.held.String())
+		if msg == "" || len(msg) > 200 {
+			msg = http.StatusText(c.status)
+		}
+		body.Errors = []map[string]any{{"message": msg}}
+	}
+	for _, e := range body.Errors {
+		ext, _ := e["extensions"].(map[string]any)
+		if ext == nil {
+			ext = map[string]any{}
+			e["extensions"] = ext
+		}
+		if _, ok := ext["code"]; !ok {
+			ext["code"] = flashsale.EINVALID
+		}
+	}
+	c.ResponseWriter.Header().Set("Content-Type", "application/json")
+	c.ResponseWriter.Header().Del("Content-Length")
+	c.ResponseWriter.WriteHeader(c.status)
+	json.NewEncoder(c.ResponseWriter).Encode(body)
 }
 
 // OpsMux serves what every process serves for its operators: /healthz (alive), /readyz

@@ -65,8 +65,8 @@ func NewGraphQL(cfg Config) *handler.Server {
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	srv.Use(shapeLimit{maxDepth: cfg.MaxDepth, maxSelections: MaxSelections}) // before the complexity walk
 	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
-	srv.Use(depthLimit{max: cfg.MaxDepth})
 	if cfg.Registry != nil {
 		srv.Use(newMetrics(cfg.Registry))
 	}

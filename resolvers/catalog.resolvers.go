@@ -14,7 +14,7 @@ func (r *mutationResolver) CreateProduct(ctx context.Context, input model.Create
 	if input.Description != nil {
 		p.Description = *input.Description
 	}
-	if err := r.Catalog.CreateProduct(ctx, p); err != nil {
+	if err := r.Checkout.CreateProduct(ctx, p); err != nil {
 		return nil, err
 	}
 	return p, nil
