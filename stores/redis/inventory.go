@@ -1,0 +1,292 @@
+package redis
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/flashsale/flashsale"
+)
+
+var _ flashsale.Inventory = (*Inventory)(nil)
+
+// holdsScanCount is how many holds one HSCAN step asks for: a pool may hold many thousands,
+// and one HGETALL of them all would stall the server for every other buyer.
+const holdsScanCount = 1000
+
+// Inventory keeps stock pools in Redis (see the package comment). It is safe for concurrent
+// use by many goroutines and many processes.
+type Inventory struct {
+	client  goredis.UniversalClient
+	prefix  string
+	scripts scripts
+}
+
+// NewInventory returns an Inventory on client. Every key starts with prefix, so that tests
+// sharing a server stay apart; production uses "". The prefix must not contain "{", which
+// would change the keys' hash tag.
+func NewInventory(client goredis.UniversalClient, prefix string) *Inventory {
+	return &Inventory{client: client, prefix: prefix, scripts: newScripts()}
+}
+
+func (inv *Inventory) keys(pool flashsale.PoolKey) poolKeys { return newPoolKeys(inv.prefix, pool) }
+
+// Load writes pool with its terms and holds unless Redis already has it, and reports whether
+// it wrote. The remaining count is Quantity minus the held units, and the buyers' held units
+// and idempotency keys are rebuilt from the holds.
+func (inv *Inventory) Load(ctx context.Context, pool flashsale.PoolKey, terms flashsale.PoolTerms, holds []flashsale.Hold) (bool, error) {
+	if terms.Quantity < 0 || terms.PerUserLimit < 0 {
+		return false, fmt.Errorf("load %s: negative quantity %d or limit %d", pool, terms.Quantity, terms.PerUserLimit)
+	}
+	args := make([]any, 0, 4+5*len(holds))
+	args = append(args, terms.Quantity, unixMs(terms.StartsAt), unixMs(terms.EndsAt), terms.PerUserLimit)
+	seen := make(map[flashsale.OrderID]bool, len(holds))
+	for _, h := range holds {
+		// The script sums the holds as given: a repeated order would count twice.
+		if h.Quantity <= 0 || h.OrderID <= 0 || h.UserID <= 0 || seen[h.OrderID] {
+			return false, fmt.Errorf("load %s: invalid or repeated hold %+v", pool, h)
+		}
+		seen[h.OrderID] = true
+		args = append(args, formatID(h.OrderID), holdValue(h), formatID(h.UserID), h.Quantity,
+			idemField(h.UserID, h.IdempotencyKey))
+	}
+	n, err := inv.scripts.load.Run(ctx, inv.client, inv.keys(pool).all(), args...).Int()
+	if err != nil {
+		return false, fmt.Errorf("load %s: %w", pool, err)
+	}
+	return n == 1, nil
+}
+
+// Reserve takes h.Quantity units of pool for h.OrderID, checking first the buyer's
+// idempotency key, then the window against now, then the per-user limit, then the stock. It
+// returns SALE_NOT_ACTIVE, LIMIT_EXCEEDED, SOLD_OUT or ErrPoolNotLoaded. The hold records
+// h.At, or now if h.At is zero.
+//
+// now comes from the caller rather than from Redis's clock, so that the window is judged by
+// the same clock as the rest of the request, and tests can set it.
+func (inv *Inventory) Reserve(ctx context.Context, pool flashsale.PoolKey, h flashsale.Hold, now time.Time) (flashsale.Reservation, error) {
+	if h.Quantity <= 0 {
+		return flashsale.Reservation{}, flashsale.Errorf(flashsale.EINVALID, "quantity must be at least 1")
+	}
+	if h.OrderID <= 0 || h.UserID <= 0 {
+		return flashsale.Reservation{}, fmt.Errorf("reserve %s: hold without order or user: %+v", pool, h)
+	}
+	if h.At.IsZero() {
+		h.At = now
+	}
+	v, err := inv.scripts.reserve.Run(ctx, inv.client, inv.keys(pool).all(),
+		formatID(h.OrderID), formatID(h.UserID), h.Quantity, unixMs(now),
+		idemField(h.UserID, h.IdempotencyKey), holdValue(h)).Result()
+	if err != nil {
+		return flashsale.Reservation{}, fmt.Errorf("reserve %s: %w", pool, err)
+	}
+	res, err := reserveResult(h, v)
+	// The user-facing errors, ErrPoolNotLoaded among them, go back as they are.
+	var fe *flashsale.Error
+	if err != nil && !errors.As(err, &fe) {
+		err = fmt.Errorf("reserve %s: %w", pool, err)
+	}
+	return res, err
+}
+
+// reserveResult turns reserve.lua's reply into a Reservation or a user-facing error.
+func reserveResult(h flashsale.Hold, v any) (flashsale.Reservation, error) {
+	r, err := toReply(v)
+	if err != nil {
+		return flashsale.Reservation{}, err
+	}
+	switch r.status() {
+	case "OK":
+		left, err := r.int(1)
+		return flashsale.Reservation{OrderID: h.OrderID, Remaining: remaining(left)}, err
+	case "DUPLICATE":
+		order, err1 := r.int(1)
+		left, err2 := r.int(2)
+		return flashsale.Reservation{OrderID: flashsale.OrderID(order), Duplicate: true, Remaining: remaining(left)},
+			errors.Join(err1, err2)
+	case "NOT_LOADED":
+		return flashsale.Reservation{}, flashsale.ErrPoolNotLoaded
+	case "NOT_STARTED":
+		return flashsale.Reservation{}, flashsale.Errorf(flashsale.ESALENOTACTIVE, "this sale has not started yet")
+	case "ENDED":
+		return flashsale.Reservation{}, flashsale.Errorf(flashsale.ESALENOTACTIVE, "this sale has ended")
+	case "LIMIT_EXCEEDED":
+		limit, err1 := r.int(1)
+		held, err2 := r.int(2)
+		if err := errors.Join(err1, err2); err != nil {
+			return flashsale.Reservation{}, err
+		}
+		return flashsale.Reservation{}, flashsale.Errorf(flashsale.ELIMITEXCEEDED,
+			"each buyer may hold at most %d of this item and you already hold %d", limit, held)
+	case "SOLD_OUT":
+		left, err := r.int(1)
+		if err != nil {
+			return flashsale.Reservation{}, err
+		}
+		if left <= 0 {
+			return flashsale.Reservation{}, flashsale.Errorf(flashsale.ESOLDOUT, "sold out")
+		}
+		return flashsale.Reservation{}, flashsale.Errorf(flashsale.ESOLDOUT, "only %d left", left)
+	}
+	return flashsale.Reservation{}, fmt.Errorf("unexpected script reply %v", []any(r))
+}
+
+// Release gives order's units back to pool, at most once, and reports whether it did and the
+// units now remaining. An order that holds nothing is not an error. ErrPoolNotLoaded.
+func (inv *Inventory) Release(ctx context.Context, pool flashsale.PoolKey, order flashsale.OrderID) (bool, int, error) {
+	v, err := inv.scripts.release.Run(ctx, inv.client, inv.keys(pool).all(), formatID(order)).Result()
+	if err != nil {
+		return false, 0, fmt.Errorf("release %s from %s: %w", order, pool, err)
+	}
+	r, err := toReply(v)
+	if err != nil {
+		return false, 0, fmt.Errorf("release %s from %s: %w", order, pool, err)
+	}
+	switch r.status() {
+	case "NOT_LOADED":
+		return false, 0, flashsale.ErrPoolNotLoaded
+	case "RELEASED", "UNKNOWN":
+		left, err := r.int(1)
+		if err != nil {
+			return false, 0, fmt.Errorf("release %s from %s: %w", order, pool, err)
+		}
+		return r.status() == "RELEASED", remaining(left), nil
+	}
+	return false, 0, fmt.Errorf("release %s from %s: unexpected script reply %v", order, pool, []any(r))
+}
+
+// Remaining returns the units of pool left to sell. ErrPoolNotLoaded.
+func (inv *Inventory) Remaining(ctx context.Context, pool flashsale.PoolKey) (int, error) {
+	left, err := inv.client.Get(ctx, inv.keys(pool).stock).Int64()
+	if errors.Is(err, goredis.Nil) {
+		return 0, flashsale.ErrPoolNotLoaded
+	} else if err != nil {
+		return 0, fmt.Errorf("remaining of %s: %w", pool, err)
+	}
+	return remaining(left), nil
+}
+
+// Holds lists pool's holds in order id order, which is the order they were made in.
+// ErrPoolNotLoaded.
+//
+// It reads the holds in HSCAN steps rather than at once, so the list is not one snapshot: a
+// hold taken or released meanwhile may or may not appear. Reconciliation, its user, checks
+// each hold against its order anyway.
+func (inv *Inventory) Holds(ctx context.Context, pool flashsale.PoolKey) ([]flashsale.Hold, error) {
+	k := inv.keys(pool)
+	n, err := inv.client.Exists(ctx, k.meta).Result()
+	if err != nil {
+		return nil, fmt.Errorf("holds of %s: %w", pool, err)
+	} else if n == 0 {
+		return nil, flashsale.ErrPoolNotLoaded
+	}
+	byOrder := map[flashsale.OrderID]flashsale.Hold{}
+	var cursor uint64
+	for {
+		kv, next, err := inv.client.HScan(ctx, k.holds, cursor, "", holdsScanCount).Result()
+		if err != nil {
+			return nil, fmt.Errorf("holds of %s: %w", pool, err)
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			h, err := parseHold(kv[i], kv[i+1])
+			if err != nil {
+				return nil, fmt.Errorf("holds of %s: %w", pool, err)
+			}
+			// HSCAN may return a field twice while the hash is rehashing.
+			byOrder[h.OrderID] = h
+		}
+		if next == 0 {
+			break
+		}
+		cursor = next
+	}
+	holds := make([]flashsale.Hold, 0, len(byOrder))
+	for _, h := range byOrder {
+		holds = append(holds, h)
+	}
+	slices.SortFunc(holds, func(a, b flashsale.Hold) int { return cmp.Compare(a.OrderID, b.OrderID) })
+	return holds, nil
+}
+
+// SetQuantity changes pool's quantity, keeping its holds, and returns the units now
+// remaining. CONFLICT if quantity is below the units held; ErrPoolNotLoaded.
+func (inv *Inventory) SetQuantity(ctx context.Context, pool flashsale.PoolKey, quantity int) (int, error) {
+	if quantity < 0 {
+		return 0, flashsale.Errorf(flashsale.EINVALID, "quantity must not be negative")
+	}
+	v, err := inv.scripts.setQuantity.Run(ctx, inv.client, inv.keys(pool).all(), quantity).Result()
+	if err != nil {
+		return 0, fmt.Errorf("set quantity of %s: %w", pool, err)
+	}
+	r, err := toReply(v)
+	if err != nil {
+		return 0, fmt.Errorf("set quantity of %s: %w", pool, err)
+	}
+	switch r.status() {
+	case "NOT_LOADED":
+		return 0, flashsale.ErrPoolNotLoaded
+	case "CONFLICT":
+		held, err := r.int(1)
+		if err != nil {
+			return 0, fmt.Errorf("set quantity of %s: %w", pool, err)
+		}
+		return 0, flashsale.Errorf(flashsale.ECONFLICT,
+			"the quantity cannot be %d: orders already hold %d units", quantity, held)
+	case "OK":
+		left, err := r.int(1)
+		if err != nil {
+			return 0, fmt.Errorf("set quantity of %s: %w", pool, err)
+		}
+		return remaining(left), nil
+	}
+	return 0, fmt.Errorf("set quantity of %s: unexpected script reply %v", pool, []any(r))
+}
+
+// Attempts returns how many reservations pool was asked for since it was loaded, granted or
+// not; retries of a reservation already made are not counted. ErrPoolNotLoaded.
+//
+// The count is kept by Reserve's script, so it misses requests answered without asking
+// Redis (a SoldOutCache hit) and starts again from zero if Redis loses its data.
+func (inv *Inventory) Attempts(ctx context.Context, pool flashsale.PoolKey) (int, error) {
+	k := inv.keys(pool)
+	var exists *goredis.IntCmd
+	var attempts *goredis.StringCmd
+	// One round trip; both keys share a hash slot, so this also works on Redis Cluster.
+	_, err := inv.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		exists = p.Exists(ctx, k.meta)
+		attempts = p.Get(ctx, k.attempts)
+		return nil
+	})
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return 0, fmt.Errorf("attempts of %s: %w", pool, err)
+	}
+	if exists.Val() == 0 {
+		return 0, flashsale.ErrPoolNotLoaded
+	}
+	n, err := attempts.Int()
+	if errors.Is(err, goredis.Nil) {
+		return 0, nil
+	} else if err != nil {
+		return 0, fmt.Errorf("attempts of %s: %w", pool, err)
+	}
+	return n, nil
+}
+
+// Forget deletes pool and all its holds and keys.
+func (inv *Inventory) Forget(ctx context.Context, pool flashsale.PoolKey) error {
+	// One DEL of keys in one hash slot: atomic, and allowed on Redis Cluster.
+	if err := inv.client.Del(ctx, inv.keys(pool).all()...).Err(); err != nil {
+		return fmt.Errorf("forget %s: %w", pool, err)
+	}
+	return nil
+}
+
+// remaining is the count callers see. The stock goes below zero only if a pool was loaded
+// with more units held than its quantity (the quantity was lowered under existing orders);
+// the pool then sells nothing until releases bring it back, and shows 0 meanwhile.
+func remaining(left int64) int { return int(max(left, 0)) }

@@ -1,0 +1,48 @@
+package redis
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flashsale/flashsale"
+)
+
+func TestSoldOutCache(t *testing.T) {
+	t.Parallel()
+	a, b := flashsale.SalePool(1), flashsale.SalePool(2)
+	var zero SoldOutCache // the zero value remembers until cleared
+	ttl := NewSoldOutCache(time.Second)
+	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	ttl.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+
+	for name, c := range map[string]*SoldOutCache{"zero": &zero, "ttl": ttl} {
+		if c.IsSoldOut(a) {
+			t.Errorf("%s: IsSoldOut before any mark", name)
+		}
+		c.MarkSoldOut(a)
+		if !c.IsSoldOut(a) || c.IsSoldOut(b) {
+			t.Errorf("%s: IsSoldOut(a), IsSoldOut(b) = %v, %v; want true, false", name, c.IsSoldOut(a), c.IsSoldOut(b))
+		}
+		c.Clear(a)
+		if c.IsSoldOut(a) {
+			t.Errorf("%s: IsSoldOut after Clear", name)
+		}
+	}
+
+	ttl.MarkSoldOut(a)
+	advance(999 * time.Millisecond)
+	if !ttl.IsSoldOut(a) {
+		t.Error("mark lapsed before its ttl")
+	}
+	advance(time.Millisecond)
+	if ttl.IsSoldOut(a) {
+		t.Error("mark outlived its ttl")
+	}
+	zero.MarkSoldOut(b)
+	if !zero.IsSoldOut(b) {
+		t.Error("zero-value cache forgot a mark")
+	}
+}
