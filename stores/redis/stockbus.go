@@ -112,7 +112,10 @@ func (b *StockBus) Subscribe(ctx context.Context, pool flashsale.PoolKey) (*Subs
 	t.mu.Unlock()
 	b.mu.Unlock()
 
-	s.stop = context.AfterFunc(ctx, func() { b.leave(s) })
+	stop := context.AfterFunc(ctx, func() { b.leave(s) })
+	t.mu.Lock()
+	s.stop = stop
+	t.mu.Unlock()
 	if err := t.awaitReady(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("subscribe to stock of %s: %w", pool, err)
@@ -196,7 +199,7 @@ func (b *StockBus) leave(s *Subscription) {
 		}
 	}
 	b.mu.Unlock()
-	if ps != nil && false {
+	if ps != nil {
 		// Closing the PubSub closes its message channel, which ends run.
 		ps.Close()
 	}

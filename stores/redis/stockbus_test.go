@@ -249,11 +249,71 @@ func TestStockBusClose(t *testing.T) {
 	local.Close() // twice is harmless
 }
 
+func TestStockBusChurn(t *testing.T) {
+	t.Parallel()
+	local, remote := twoBuses(t, StockBusOptions{})
+	pools := []flashsale.PoolKey{flashsale.SalePool(1), flashsale.SalePool(2), flashsale.SalePool(3)}
+	stop := make(chan struct{})
+	var publisher sync.WaitGroup
+	publisher.Go(func() {
+		for n := 0; ; n++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			remote.PublishStock(context.Background(), pools[n%len(pools)], n)
+		}
+	})
+
+	// Subscribers come and go on a few pools at once, some leaving before Redis has even
+	// confirmed the subscription they started.
+	var wg sync.WaitGroup
+	for w := range 40 {
+		wg.Go(func() {
+			for i := range 25 {
+				ctx, cancel := context.WithCancel(context.Background())
+				if i%3 == 0 {
+					go cancel()
+				}
+				s, err := local.Subscribe(ctx, pools[(w+i)%len(pools)])
+				if err == nil {
+					if i%2 == 0 {
+						s.Close()
+					}
+				} else if ctx.Err() == nil {
+					t.Errorf("Subscribe: %v", err)
+				}
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	publisher.Wait()
+
+	// Every subscriber has left or is leaving (a context's AfterFunc runs on its own).
+	deadline := time.Now().Add(waitFor)
+	for local.Subscriptions() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := local.Subscriptions(); got != 0 {
+		t.Fatalf("Subscriptions() = %d after every subscriber left; want 0", got)
+	}
+	s := mustSubscribe(t, local, context.Background(), pools[0])
+	defer s.Close()
+	mustPublish(t, remote, pools[0], -1)
+	for u := next(t, s); u.Remaining != -1; u = next(t, s) {
+	}
+}
+
 // TestStockBusLeavesNoGoroutines does not run in parallel, so that the goroutines it finds
 // at the end are its own: t.Parallel tests wait until every sequential test has finished.
 func TestStockBusLeavesNoGoroutines(t *testing.T) {
-	// Registered first, so it runs last, after the clients' own cleanups have closed them.
-	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
+	// The goroutines already running are taken now, not when the check runs. The check is
+	// registered first so that it runs last, after the clients' cleanups have closed them.
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
 	c, prefix := testenv.Redis(t)
 	other := newClient(t, testenv.RedisURL(t))
 	local := NewStockBus(c, prefix, StockBusOptions{SoldOut: NewSoldOutCache(time.Second)})

@@ -15,8 +15,10 @@ type Subscription struct {
 	bus     *StockBus
 	topic   *topic
 	updates chan *flashsale.StockUpdate
-	stop    func() bool // stops the context.AfterFunc that closes it; nil until Subscribe sets it
-	closed  bool        // guarded by topic.mu
+	// stop unregisters the context.AfterFunc that ends the subscription with its context,
+	// so that an ended subscription is not kept alive by a context that lives on.
+	stop   func() bool // guarded by topic.mu; nil until Subscribe sets it
+	closed bool        // guarded by topic.mu
 }
 
 // Updates returns the subscription's updates. It holds the newest update not yet read and
@@ -27,12 +29,7 @@ func (s *Subscription) Updates() <-chan *flashsale.StockUpdate { return s.update
 
 // Close ends the subscription, and the pool's Redis subscription with it if it was the last
 // one in this process. Calling it again does nothing.
-func (s *Subscription) Close() {
-	if s.stop != nil {
-		s.stop()
-	}
-	s.bus.leave(s)
-}
+func (s *Subscription) Close() { s.bus.leave(s) }
 
 // offer puts u in the subscription's slot, replacing an update it has not read. It never
 // blocks; the caller holds topic.mu, so it is the only sender.
@@ -83,11 +80,19 @@ func (t *topic) remove(s *Subscription) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !s.closed {
-		s.closed = true
+		s.end()
 		delete(t.subs, s)
-		close(s.updates)
 	}
 	return len(t.subs)
+}
+
+// end closes s's channel; the caller holds topic.mu and has checked s is not closed yet.
+func (s *Subscription) end() {
+	s.closed = true
+	close(s.updates)
+	if s.stop != nil {
+		s.stop() // does not wait for the AfterFunc, which may be what called us
+	}
 }
 
 // closeAll ends every subscription (the bus is closing).
@@ -95,8 +100,7 @@ func (t *topic) closeAll() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for s := range t.subs {
-		s.closed = true
-		close(s.updates)
+		s.end()
 	}
 	clear(t.subs)
 }
