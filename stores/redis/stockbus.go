@@ -168,13 +168,35 @@ func (b *StockBus) open(t *topic) {
 }
 
 // run hands each event of t's channel to its subscribers until the PubSub is closed.
+//
+// Events from different processes can arrive out of order (a 1 published just before a 0
+// may land after it), so the count an event carries is only a fallback: run reads the pool's
+// count afresh after each burst of events, and a read made after the last change's event
+// arrived sees the final count. Events that queued up meanwhile are coalesced into one read.
 func (b *StockBus) run(t *topic, msgs <-chan *goredis.Message) {
 	defer b.wg.Done()
+	stockKey := newPoolKeys(b.prefix, t.pool).stock
 	for m := range msgs {
-		e, err := decodeEvent(m.Payload)
-		if err != nil {
-			b.log.Warn("ignoring stock event", "channel", m.Channel, "err", err)
+		e, ok := b.decode(m)
+	drain:
+		for {
+			select {
+			case next, open := <-msgs:
+				if !open {
+					break drain
+				}
+				if ne, nok := b.decode(next); nok {
+					e, ok = ne, true
+				}
+			default:
+				break drain
+			}
+		}
+		if !ok {
 			continue
+		}
+		if n, err := b.client.Get(b.ctx, stockKey).Int(); err == nil {
+			e.Remaining = max(n, 0)
 		}
 		// Before the subscribers hear of it, so that a buyer who reacts at once is not told
 		// it is still sold out.
@@ -183,6 +205,15 @@ func (b *StockBus) run(t *topic, msgs <-chan *goredis.Message) {
 		}
 		t.deliver(flashsale.StockUpdate{Remaining: e.Remaining, At: e.At})
 	}
+}
+
+func (b *StockBus) decode(m *goredis.Message) (stockEvent, bool) {
+	e, err := decodeEvent(m.Payload)
+	if err != nil {
+		b.log.Warn("ignoring stock event", "channel", m.Channel, "err", err)
+		return e, false
+	}
+	return e, true
 }
 
 // leave ends s, and the pool's Redis subscription if s was its last local subscriber.
