@@ -72,10 +72,12 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 			Checkout: a.Checkout, NotificationReader: postgres.NewNotificationStore(a.DB),
 			Live: live.NewStock(stockSource{a.StockBus}, cfg.StockUpdatesPerSecond), OrderFeed: a.OrderBus,
 		},
-		Auth:     a.Auth,
-		Log:      log,
-		Registry: reg,
-		Stores:   a.Stores,
+		Auth:            a.Auth,
+		Log:             log,
+		Registry:        reg,
+		Stores:          a.Stores,
+		ComplexityLimit: cfg.ComplexityLimit,
+		LoaderTiming:    cfg.LoaderTiming,
 	})
 	handler := graph.NewHTTPHandler(graph.HTTPConfig{
 		GraphQL:  gql,

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flashsale/flashsale/graph/loaders"
 )
 
 // Config holds every setting. Each has a default that works with `make run`.
@@ -43,6 +45,12 @@ type Config struct {
 	// StockUpdatesPerSecond caps the stock updates each subscriber gets a second
 	// (STOCK_UPDATES_PER_SECOND, default 10); the final value is always delivered.
 	StockUpdatesPerSecond int
+	// ComplexityLimit overrides graph.ComplexityLimit (tests and benchmarks that send
+	// deliberately large queries); zero keeps the default.
+	ComplexityLimit int
+	// LoaderTiming overrides when dataloader batches close (tests under the race detector,
+	// which starts goroutines ten times slower, widen it); zero keeps the defaults.
+	LoaderTiming loaders.Timing
 }
 
 // DevJWTSecret is the secret used when JWT_SECRET is unset. Anyone can read it here, so a

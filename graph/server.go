@@ -27,8 +27,9 @@ type Config struct {
 	Log      *slog.Logger
 	Registry prometheus.Registerer
 	// Stores feed the per-response dataloaders; NoBatching turns batching off (benchmarks).
-	Stores     loaders.Stores
-	NoBatching bool
+	Stores       loaders.Stores
+	NoBatching   bool
+	LoaderTiming loaders.Timing
 	// ComplexityLimit and MaxDepth default to the constants of the same names.
 	ComplexityLimit int
 	MaxDepth        int
@@ -65,12 +66,12 @@ func NewGraphQL(cfg Config) *handler.Server {
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
-	srv.Use(shapeLimit{maxDepth: cfg.MaxDepth, maxSelections: MaxSelections}) // before the complexity walk
+	srv.Use(shapeLimit{maxDepth: cfg.MaxDepth, maxSelections: max(MaxSelections, cfg.ComplexityLimit)}) // before the complexity walk
 	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
 	if cfg.Registry != nil {
 		srv.Use(newMetrics(cfg.Registry))
 	}
-	srv.AroundResponses(loaders.PerResponse(cfg.Stores, !cfg.NoBatching))
+	srv.AroundResponses(loaders.PerResponse(cfg.Stores, !cfg.NoBatching, cfg.LoaderTiming))
 	srv.AroundFields(internalErrors(cfg.Log))
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic(cfg.Log))

@@ -1,4 +1,4 @@
-// Package loaders batches the reads of one GraphQL request: every resolver that needs a user,
+// Package loaders batches the reads of one GraphQL response: every resolver that needs a user,
 // product, flash sale or order by id asks its loader, and each loader turns the keys gathered
 // within a millisecond into one store call, which sends one statement per shard touched.
 // Loaders are made per request (Middleware) and reached with For(ctx); nothing is shared
@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/graph-gophers/dataloader/v7"
 
 	"github.com/flashsale/flashsale"
 )
@@ -25,12 +24,12 @@ type Stores struct {
 
 // Loaders of one request.
 type Loaders struct {
-	Users    *dataloader.Loader[flashsale.UserID, *flashsale.User]
-	Products *dataloader.Loader[flashsale.ProductID, *flashsale.Product]
-	Sales    *dataloader.Loader[flashsale.SaleID, *flashsale.FlashSale]
-	Orders   *dataloader.Loader[flashsale.OrderID, *flashsale.Order]
+	Users    *Loader[flashsale.UserID, *flashsale.User]
+	Products *Loader[flashsale.ProductID, *flashsale.Product]
+	Sales    *Loader[flashsale.SaleID, *flashsale.FlashSale]
+	Orders   *Loader[flashsale.OrderID, *flashsale.Order]
 	// UserOrders loads the first page of a user's orders; later pages go to the store.
-	UserOrders *dataloader.Loader[UserOrdersKey, OrderPage]
+	UserOrders *Loader[UserOrdersKey, OrderPage]
 }
 
 // UserOrdersKey asks for the newest First orders of a user.
@@ -45,59 +44,61 @@ type OrderPage struct {
 	More   bool
 }
 
+// Timing tunes when a batch closes; zero fields take the defaults below.
+type Timing struct {
+	Idle    time.Duration
+	MaxWait time.Duration
+}
+
+func (t Timing) withDefaults() Timing {
+	if t.Idle == 0 {
+		t.Idle = idle
+	}
+	if t.MaxWait == 0 {
+		t.MaxWait = maxWait
+	}
+	return t
+}
+
 const (
-	// wait is how long a loader gathers keys before it sends the batch. gqlgen resolves the
-	// fields of a list concurrently, and they reach their loaders within microseconds of each
-	// other; a millisecond gathers a whole level of the query for a cost no user notices.
-	wait = time.Millisecond
+	// idle closes a batch once no key has arrived for this long. The fields of one level of
+	// a query reach their loaders microseconds apart while gqlgen starts them, but on two
+	// busy cores the scheduler can run other goroutines for a millisecond or two in between;
+	// 3ms of silence means the level is complete, and is all a small request pays.
+	idle = 3 * time.Millisecond
+	// maxWait closes a batch however keys keep coming, bounding what one level can add to a
+	// request's latency.
+	maxWait = 50 * time.Millisecond
 	// batchCapacity caps keys per batch. `= ANY($1)` with 1,000 ids is one fast index scan
 	// per shard; beyond that a batch is split, which keeps statements and their plans small.
 	batchCapacity = 1000
-	// batchTimeout bounds a batch's store call. The call runs detached from the context of
-	// whichever resolver happened to start the batch (dataloader issue #105): that field's
-	// cancellation must not fail the other fields' keys.
+	// batchTimeout bounds a batch's store call, which runs detached from the context of
+	// whichever field opened the batch.
 	batchTimeout = 5 * time.Second
 )
 
 // New returns fresh loaders over the stores. With batching off every key is its own batch,
 // which is how the N+1 baseline of the benchmarks is measured.
-func New(s Stores, batching bool) *Loaders {
+func New(s Stores, batching bool, t Timing) *Loaders {
 	capacity := batchCapacity
 	if !batching {
 		capacity = 1
 	}
+	t = t.withDefaults()
 	return &Loaders{
-		Users:    newLoader(s.Users.FindUsersByIDs, capacity),
-		Products: newLoader(s.Products.FindProductsByIDs, capacity),
-		Sales:    newLoader(s.Sales.FindSalesByIDs, capacity),
-		Orders:   newLoader(s.Orders.FindOrdersByIDs, capacity),
-		UserOrders: dataloader.NewBatchedLoader(userOrdersBatch(s.Orders),
-			dataloader.WithWait[UserOrdersKey, OrderPage](wait),
-			dataloader.WithBatchCapacity[UserOrdersKey, OrderPage](capacity)),
+		Users:      NewLoader(s.Users.FindUsersByIDs, t.Idle, t.MaxWait, capacity),
+		Products:   NewLoader(s.Products.FindProductsByIDs, t.Idle, t.MaxWait, capacity),
+		Sales:      NewLoader(s.Sales.FindSalesByIDs, t.Idle, t.MaxWait, capacity),
+		Orders:     NewLoader(s.Orders.FindOrdersByIDs, t.Idle, t.MaxWait, capacity),
+		UserOrders: NewLoader(userOrders(s.Orders), t.Idle, t.MaxWait, capacity),
 	}
 }
 
-// newLoader wraps a store's FindXByIDs, which already answers per key in key order.
-func newLoader[K comparable, V any](find func(context.Context, []K) ([]V, []error), capacity int) *dataloader.Loader[K, V] {
-	batch := func(ctx context.Context, keys []K) []*dataloader.Result[V] {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
-		defer cancel()
-		values, errs := find(ctx, keys)
-		results := make([]*dataloader.Result[V], len(keys))
-		for i := range keys {
-			results[i] = &dataloader.Result[V]{Data: values[i], Error: errs[i]}
-		}
-		return results
-	}
-	return dataloader.NewBatchedLoader(batch, dataloader.WithWait[K, V](wait), dataloader.WithBatchCapacity[K, V](capacity))
-}
-
-// userOrdersBatch sends one store call per distinct page size (in practice one).
-func userOrdersBatch(orders flashsale.OrderStore) dataloader.BatchFunc[UserOrdersKey, OrderPage] {
-	return func(ctx context.Context, keys []UserOrdersKey) []*dataloader.Result[OrderPage] {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
-		defer cancel()
-		results := make([]*dataloader.Result[OrderPage], len(keys))
+// userOrders sends one store call per distinct page size (in practice one).
+func userOrders(orders flashsale.OrderStore) func(context.Context, []UserOrdersKey) ([]OrderPage, []error) {
+	return func(ctx context.Context, keys []UserOrdersKey) ([]OrderPage, []error) {
+		pages := make([]OrderPage, len(keys))
+		errs := make([]error, len(keys))
 		bySize := map[int][]int{}
 		for i, k := range keys {
 			bySize[k.First] = append(bySize[k.First], i)
@@ -107,12 +108,12 @@ func userOrdersBatch(orders flashsale.OrderStore) dataloader.BatchFunc[UserOrder
 			for j, p := range positions {
 				users[j] = keys[p].User
 			}
-			lists, more, errs := orders.ListOrdersOfUsers(ctx, users, first)
+			lists, more, listErrs := orders.ListOrdersOfUsers(ctx, users, first)
 			for j, p := range positions {
-				results[p] = &dataloader.Result[OrderPage]{Data: OrderPage{Orders: lists[j], More: more[j]}, Error: errs[j]}
+				pages[p], errs[p] = OrderPage{Orders: lists[j], More: more[j]}, listErrs[j]
 			}
 		}
-		return results
+		return pages, errs
 	}
 }
 
@@ -130,8 +131,8 @@ func WithLoaders(ctx context.Context, l *Loaders) context.Context {
 // PerResponse returns a gqlgen response middleware that gives every response fresh loaders:
 // one per query or mutation, and one per event of a subscription, so that a long-lived
 // websocket never serves values cached when it opened.
-func PerResponse(s Stores, batching bool) graphql.ResponseMiddleware {
+func PerResponse(s Stores, batching bool, t Timing) graphql.ResponseMiddleware {
 	return func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-		return next(WithLoaders(ctx, New(s, batching)))
+		return next(WithLoaders(ctx, New(s, batching, t)))
 	}
 }

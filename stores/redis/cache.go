@@ -100,15 +100,19 @@ func (c *cache[K, V]) load(ctx context.Context, ids []K, find func(context.Conte
 		found, findErrs = c.loadOne(ctx, missIDs[0], find)
 	} else {
 		found, findErrs = find(ctx, missIDs)
+		c.fill(ctx, missIDs, found, findErrs)
 	}
-	c.fill(ctx, missIDs, found, findErrs)
 	for j, i := range missAt {
 		values[i], errs[i] = found[j], findErrs[j]
 	}
 	return values, errs
 }
 
-// loadOne collapses concurrent misses of one key into one store call.
+// loadOne collapses concurrent misses of one key into one store call. The flight reads the
+// cache once more before the store: a request whose MGET missed just before another flight
+// filled the entry, and which starts its flight just after that one ended, finds the entry
+// instead of querying again. The flight fills the cache itself, before it ends, for the
+// same reason.
 func (c *cache[K, V]) loadOne(ctx context.Context, id K, find func(context.Context, []K) ([]*V, []error)) ([]*V, []error) {
 	type result struct {
 		v   *V
@@ -118,7 +122,17 @@ func (c *cache[K, V]) loadOne(ctx context.Context, id K, find func(context.Conte
 		// Detached: the first caller's cancellation must not fail the others waiting on it.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
+		if raw, err := c.client.Get(ctx, c.key(id)).Result(); err == nil {
+			if raw == negative {
+				return result{nil, flashsale.Errorf(flashsale.ENOTFOUND, "%s not found", c.what)}, nil
+			}
+			v := new(V)
+			if json.Unmarshal([]byte(raw), v) == nil {
+				return result{v, nil}, nil
+			}
+		}
 		vs, errs := find(ctx, []K{id})
+		c.fill(ctx, []K{id}, vs, errs)
 		return result{vs[0], errs[0]}, nil
 	})
 	res := r.(result)
