@@ -78,6 +78,7 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 		Stores:          a.Stores,
 		ComplexityLimit: cfg.ComplexityLimit,
 		LoaderTiming:    cfg.LoaderTiming,
+		NoBatching:      cfg.NoBatching,
 	})
 	handler := graph.NewHTTPHandler(graph.HTTPConfig{
 		GraphQL:  gql,

@@ -51,6 +51,15 @@ type Config struct {
 	// LoaderTiming overrides when dataloader batches close (tests under the race detector,
 	// which starts goroutines ten times slower, widen it); zero keeps the defaults.
 	LoaderTiming loaders.Timing
+	// RetryDelays and MaxAttempts shape the RabbitMQ workers' retries (nil and zero: the
+	// defaults of stores/rabbitmq, 1s, 5s, 30s and 5 attempts). Tests shorten them.
+	RetryDelays []time.Duration
+	MaxAttempts int
+	// NoCache makes Deps.Stores read PostgreSQL directly, without the Redis read cache, and
+	// NoBatching gives every dataloader key its own batch. Neither is for production: they
+	// are the baselines the benchmarks (cmd/bench) measure the cache and the loaders against.
+	NoCache    bool
+	NoBatching bool
 }
 
 // DevJWTSecret is the secret used when JWT_SECRET is unset. Anyone can read it here, so a
@@ -185,8 +194,8 @@ func (c Config) name(base string) string {
 
 // The brokers' names: one exchange of order events with a queue per consuming worker, and
 // one Kafka topic of the same events for analytics.
-func (c Config) ordersExchange() string     { return c.name("flashsale.orders") }
-func (c Config) paymentsQueue() string      { return c.name("flashsale.orders.payments") }
-func (c Config) notificationsQueue() string { return c.name("flashsale.orders.notifications") }
-func (c Config) eventsTopic() string        { return c.name("flashsale.order-events") }
-func (c Config) analyticsGroup() string     { return c.name("flashsale.analytics") }
+func (c Config) OrdersExchange() string     { return c.name("flashsale.orders") }
+func (c Config) PaymentsQueue() string      { return c.name("flashsale.orders.payments") }
+func (c Config) NotificationsQueue() string { return c.name("flashsale.orders.notifications") }
+func (c Config) EventsTopic() string        { return c.name("flashsale.order-events") }
+func (c Config) AnalyticsGroup() string     { return c.name("flashsale.analytics") }

@@ -69,6 +69,11 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres
 		Sales:    redis.NewSaleCache(d.Raw.Sales, d.Redis, cacheCfg, log),
 		Orders:   redis.NewOrderCache(d.Raw.Orders, d.Redis, cacheCfg, log),
 	}
+	if cfg.NoCache {
+		// The benchmarks' uncached baseline. Its writes do not invalidate the cache either,
+		// so a NoCache process must not write data that cached processes read.
+		d.Stores = d.Raw
+	}
 	d.Checkout = checkout.New(checkout.Deps{
 		Sales:     d.Stores.Sales,
 		Products:  d.Stores.Products,

@@ -24,10 +24,10 @@ import (
 // Topology declares the order-events exchange with a queue for each RabbitMQ worker.
 func (c Config) Topology() rabbitmq.Topology {
 	return rabbitmq.Topology{
-		Exchange: c.ordersExchange(),
+		Exchange: c.OrdersExchange(),
 		Queues: []rabbitmq.Queue{
-			{Name: c.paymentsQueue(), RoutingKeys: []string{flashsale.EventOrderPlaced}},
-			{Name: c.notificationsQueue(), RoutingKeys: []string{"order.#"}},
+			{Name: c.PaymentsQueue(), RoutingKeys: []string{flashsale.EventOrderPlaced}, Delays: c.RetryDelays},
+			{Name: c.NotificationsQueue(), RoutingKeys: []string{"order.#"}, Delays: c.RetryDelays},
 		},
 	}
 }
@@ -41,7 +41,7 @@ func PrepareBrokers(ctx context.Context, cfg Config, kafkaBrokers []string) erro
 	if err := rabbitmq.Declare(ctx, cfg.RabbitMQURL, cfg.Topology()); err != nil {
 		return fmt.Errorf("declare RabbitMQ topology: %w", err)
 	}
-	if err := kafka.CreateTopic(ctx, kafkaBrokers, cfg.eventsTopic(), EventsTopicPartitions); err != nil {
+	if err := kafka.CreateTopic(ctx, kafkaBrokers, cfg.EventsTopic(), EventsTopicPartitions); err != nil {
 		return fmt.Errorf("create Kafka topic: %w", err)
 	}
 	return nil
@@ -50,9 +50,9 @@ func PrepareBrokers(ctx context.Context, cfg Config, kafkaBrokers []string) erro
 // RunRelays sends the outbox to RabbitMQ (with publisher confirms) and to Kafka until ctx
 // ends. Each destination has its own loop, so an outage of one never holds back the other.
 func RunRelays(ctx context.Context, d *Deps, kafkaBrokers []string) {
-	pub := rabbitmq.NewPublisher(d.Config.RabbitMQURL, d.Config.ordersExchange(), d.Log)
+	pub := rabbitmq.NewPublisher(d.Config.RabbitMQURL, d.Config.OrdersExchange(), d.Log)
 	defer pub.Close()
-	producer := kafka.NewProducer(kafkaBrokers, d.Config.eventsTopic(), d.Log)
+	producer := kafka.NewProducer(kafkaBrokers, d.Config.EventsTopic(), d.Log)
 	defer producer.Close()
 
 	toRabbit := relay.SinkFunc(func(ctx context.Context, rows []postgres.OutboxRow) error {
@@ -110,8 +110,9 @@ func RunPayments(ctx context.Context, d *Deps, pc PaymentsConfig) error {
 	})
 	w := payments.NewWorker(gw, d.Raw.Orders, d.Checkout, d.Log.With("worker", "payments"))
 	return rabbitmq.Consume(ctx, rabbitmq.ConsumerConfig{
-		URL: d.Config.RabbitMQURL, Queue: d.Config.paymentsQueue(),
+		URL: d.Config.RabbitMQURL, Queue: d.Config.PaymentsQueue(),
 		Prefetch: 2 * pc.Concurrency, Concurrency: pc.Concurrency,
+		Delays: d.Config.RetryDelays, MaxAttempts: d.Config.MaxAttempts,
 		Handler: eventHandler(w.Handle), Log: d.Log.With("worker", "payments"),
 	})
 }
@@ -124,7 +125,8 @@ func RunNotifications(ctx context.Context, d *Deps) error {
 	}
 	w := notifications.NewWorker(postgres.NewNotificationStore(d.DB), sink, d.Log.With("worker", "notifications"))
 	return rabbitmq.Consume(ctx, rabbitmq.ConsumerConfig{
-		URL: d.Config.RabbitMQURL, Queue: d.Config.notificationsQueue(), Prefetch: 32, Concurrency: 8,
+		URL: d.Config.RabbitMQURL, Queue: d.Config.NotificationsQueue(), Prefetch: 32, Concurrency: 8,
+		Delays: d.Config.RetryDelays, MaxAttempts: d.Config.MaxAttempts,
 		Handler: eventHandler(w.Handle), Log: d.Log.With("worker", "notifications"),
 	})
 }
@@ -133,7 +135,7 @@ func RunNotifications(ctx context.Context, d *Deps) error {
 func RunAnalytics(ctx context.Context, d *Deps, kafkaBrokers []string) error {
 	w := analytics.NewWorker(postgres.NewStatsStore(d.DB))
 	return kafka.Consume(ctx, kafka.ConsumerConfig{
-		Brokers: kafkaBrokers, Topic: d.Config.eventsTopic(), GroupID: d.Config.analyticsGroup(),
+		Brokers: kafkaBrokers, Topic: d.Config.EventsTopic(), GroupID: d.Config.AnalyticsGroup(),
 		Log: d.Log.With("worker", "analytics"),
 		Handler: func(ctx context.Context, m kafka.Message) error {
 			var e flashsale.OrderEvent
