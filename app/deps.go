@@ -23,6 +23,7 @@ type Deps struct {
 	Redis     goredis.UniversalClient
 	Inventory *redis.Inventory
 	SoldOut   *redis.SoldOutCache
+	soldOut   *soldOutWatch
 	StockBus  *redis.StockBus
 	OrderBus  *redis.OrderBus
 	// Stores read through the Redis cache; Raw reads PostgreSQL directly.
@@ -55,6 +56,8 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres
 	d.SoldOut = redis.NewSoldOutCache(soldOutMemory)
 	d.StockBus = redis.NewStockBus(d.Redis, prefix, redis.StockBusOptions{SoldOut: d.SoldOut, Log: log})
 	d.OrderBus = redis.NewOrderBus(d.Redis, prefix, log)
+	d.soldOut = &soldOutWatch{SoldOutCache: d.SoldOut, bus: d.StockBus, log: log, ctx: d.StockBus.Context(),
+		watching: map[flashsale.PoolKey]bool{}}
 
 	d.Raw = loaders.Stores{
 		Users:    postgres.NewUserStore(d.DB),
@@ -80,7 +83,7 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres
 		Orders:    d.Stores.Orders,
 		Inventory: d.Inventory,
 		Stock:     d.StockBus,
-		SoldOut:   d.SoldOut,
+		SoldOut:   d.soldOut,
 		Stats:     postgres.NewStatsStore(d.DB),
 		Updates:   d.OrderBus,
 		Log:       log,
@@ -100,6 +103,7 @@ func (d *Deps) checks() map[string]func(context.Context) error {
 func (d *Deps) Close() {
 	if d.StockBus != nil {
 		d.StockBus.Close()
+		d.soldOut.wg.Wait() // the watches end with the bus
 	}
 	if d.OrderBus != nil {
 		d.OrderBus.Close()

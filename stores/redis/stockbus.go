@@ -236,6 +236,10 @@ func (b *StockBus) leave(s *Subscription) {
 	}
 }
 
+// Context is done once the bus is closed; goroutines holding subscriptions of the bus's
+// owner end with it.
+func (b *StockBus) Context() context.Context { return b.ctx }
+
 // Subscriptions returns how many pools this bus holds a Redis subscription for.
 func (b *StockBus) Subscriptions() int {
 	b.mu.Lock()
