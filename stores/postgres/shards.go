@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,6 +18,9 @@ type DB struct {
 	pools   []*pgxpool.Pool
 	buckets [flashsale.Buckets]int // bucket -> shard index
 }
+
+// DefaultMaxConns is the pool size per shard per process when the shard URL sets none.
+const DefaultMaxConns = 16
 
 // Options tune how DB connects. The zero value is fine.
 type Options struct {
@@ -41,6 +45,12 @@ func Open(ctx context.Context, urls []string, opts Options) (_ *DB, err error) {
 		cfg, err := pgxpool.ParseConfig(u)
 		if err != nil {
 			return nil, fmt.Errorf("postgres: shard %d: parse url: %w", i, err)
+		}
+		if !strings.Contains(u, "pool_max_conns") {
+			// pgx's default (4 on this machine) queues a flash sale's order inserts behind
+			// each other's commits; more connections let PostgreSQL group the commits' WAL
+			// flushes. A URL's pool_max_conns still wins.
+			cfg.MaxConns = DefaultMaxConns
 		}
 		if opts.Tracer != nil {
 			cfg.ConnConfig.Tracer = opts.Tracer(i)
