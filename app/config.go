@@ -18,8 +18,11 @@ import (
 
 // Config holds every setting. Each has a default that works with `make run`.
 type Config struct {
-	HTTPAddr           string
-	DatabaseShards     []string
+	HTTPAddr       string
+	DatabaseShards []string
+	// DatabasePoolSize is the connections per shard per process (DATABASE_POOL_SIZE,
+	// default postgres.DefaultMaxConns).
+	DatabasePoolSize   int
 	RedisURL           string
 	RabbitMQURL        string
 	KafkaBrokers       []string
@@ -121,6 +124,11 @@ func ConfigFromEnv() (Config, error) {
 	if s := os.Getenv("STOCK_UPDATES_PER_SECOND"); s != "" {
 		if c.StockUpdatesPerSecond, err = strconv.Atoi(s); err != nil || c.StockUpdatesPerSecond <= 0 {
 			return c, fmt.Errorf("STOCK_UPDATES_PER_SECOND must be a positive integer, got %q", s)
+		}
+	}
+	if s := os.Getenv("DATABASE_POOL_SIZE"); s != "" {
+		if c.DatabasePoolSize, err = strconv.Atoi(s); err != nil || c.DatabasePoolSize <= 0 {
+			return c, fmt.Errorf("DATABASE_POOL_SIZE must be a positive integer, got %q", s)
 		}
 	}
 	if s := os.Getenv("BCRYPT_COST"); s != "" {

@@ -45,6 +45,9 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres
 			d.Close()
 		}
 	}()
+	if dbOpts.MaxConns == 0 {
+		dbOpts.MaxConns = cfg.DatabasePoolSize
+	}
 	if d.DB, err = postgres.Open(ctx, cfg.DatabaseShards, dbOpts); err != nil {
 		return nil, err
 	}

@@ -31,14 +31,15 @@ type stack struct {
 func newStack(t *testing.T, configure func(*app.Config)) *stack {
 	t.Helper()
 	cfg := app.Config{
-		DatabaseShards: testenv.Shards(t, 2),
-		RedisURL:       testenv.RedisURL(t),
-		RabbitMQURL:    testenv.RabbitURL(t),
-		Namespace:      testenv.Name(),
-		ReservationTTL: time.Hour,
-		PaymentLatency: time.Millisecond,
-		RetryDelays:    []time.Duration{50 * time.Millisecond, 100 * time.Millisecond},
-		MaxAttempts:    3,
+		DatabaseShards:   testenv.Shards(t, 2),
+		DatabasePoolSize: testenv.PoolSize,
+		RedisURL:         testenv.RedisURL(t),
+		RabbitMQURL:      testenv.RabbitURL(t),
+		Namespace:        testenv.Name(),
+		ReservationTTL:   time.Hour,
+		PaymentLatency:   time.Millisecond,
+		RetryDelays:      []time.Duration{50 * time.Millisecond, 100 * time.Millisecond},
+		MaxAttempts:      3,
 	}
 	if configure != nil {
 		configure(&cfg)

@@ -73,14 +73,16 @@ func Start(t testing.TB, opts ...Option) *Server {
 	cfg := app.Config{
 		HTTPAddr:       "127.0.0.1:0",
 		DatabaseShards: testenv.Shards(t, o.shards),
-		RedisURL:       testenv.RedisURL(t),
-		RabbitMQURL:    testenv.RabbitURL(t),
-		JWTSecret:      hex.EncodeToString(secret),
-		AdminEmail:     AdminEmail,
-		AdminPassword:  AdminPassword,
-		ReservationTTL: 15 * time.Minute,
-		Namespace:      testenv.Name(), // Redis keys and broker names of this test alone
-		BcryptCost:     bcrypt.MinCost, // hashing is most of a registration; tests need not pay for it
+		// Tests run side by side against one PostgreSQL of 100 connections.
+		DatabasePoolSize: testenv.PoolSize,
+		RedisURL:         testenv.RedisURL(t),
+		RabbitMQURL:      testenv.RabbitURL(t),
+		JWTSecret:        hex.EncodeToString(secret),
+		AdminEmail:       AdminEmail,
+		AdminPassword:    AdminPassword,
+		ReservationTTL:   15 * time.Minute,
+		Namespace:        testenv.Name(), // Redis keys and broker names of this test alone
+		BcryptCost:       bcrypt.MinCost, // hashing is most of a registration; tests need not pay for it
 	}
 	for _, f := range o.configure {
 		f(&cfg)

@@ -69,9 +69,16 @@ func Shards(tb testing.TB, n int) []string {
 	return urls
 }
 
+// PoolSize is the pool size per shard tests should use: they run side by side against one
+// server of 100 connections.
+const PoolSize = 4
+
 // DB opens the shards of Shards(tb, n) and closes them when the test ends.
 func DB(tb testing.TB, n int, opts postgres.Options) (*postgres.DB, []string) {
 	tb.Helper()
+	if opts.MaxConns == 0 {
+		opts.MaxConns = PoolSize
+	}
 	urls := Shards(tb, n)
 	db, err := postgres.Open(context.Background(), urls, opts)
 	if err != nil {

@@ -24,6 +24,8 @@ const DefaultMaxConns = 16
 
 // Options tune how DB connects. The zero value is fine.
 type Options struct {
+	// MaxConns is each shard's pool size; zero means DefaultMaxConns.
+	MaxConns int
 	// Tracer, if set, is called with the shard index of every pool and may return a tracer
 	// for it (tests count statements per shard this way).
 	Tracer func(shard int) pgx.QueryTracer
@@ -51,6 +53,9 @@ func Open(ctx context.Context, urls []string, opts Options) (_ *DB, err error) {
 			// each other's commits; more connections let PostgreSQL group the commits' WAL
 			// flushes. A URL's pool_max_conns still wins.
 			cfg.MaxConns = DefaultMaxConns
+			if opts.MaxConns > 0 {
+				cfg.MaxConns = int32(opts.MaxConns)
+			}
 		}
 		if opts.Tracer != nil {
 			cfg.ConnConfig.Tracer = opts.Tracer(i)
