@@ -3,15 +3,24 @@ SHELL := /bin/bash
 GO    ?= go
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: run test bench generate check-generated vet services build tidy
+.PHONY: run test bench generate check-generated vet services build tidy e2e-deps
 
 ## run: start the services if stopped, prepare the shards, and run the API and every worker
 run: services
 	$(GO) run ./cmd/devstack
 
 ## test: vet, check generated code, and run every test against the real services
-test: services vet check-generated
+test: services vet check-generated e2e-deps
 	$(GO) test $(GOTEST_FLAGS) ./...
+
+## e2e-deps: the browser test's Node packages, and Chromium when it is missing
+e2e-deps:
+	npm ci --prefix e2e/browser --no-audit --no-fund
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "installing Chromium for the browser test"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium; \
+	  else sudo apt-get update && sudo apt-get install -y chromium; fi; \
+	fi
 
 ## bench: the benchmark suite, each figure beside its baseline from the same run
 bench: services

@@ -35,11 +35,13 @@ type HTTPConfig struct {
 	Extra    map[string]http.Handler
 }
 
-// NewHTTPHandler routes /query, the playground, health, readiness and metrics.
+// NewHTTPHandler routes /query, the playground, the live stock page, health, readiness and
+// metrics.
 func NewHTTPHandler(cfg HTTPConfig) http.Handler {
 	mux := OpsMux(cfg.Checks, cfg.Gatherer)
 	mux.Handle("/query", withAuth(cfg.Auth, limitBody(withErrorCodes(cfg.GraphQL))))
 	mux.Handle("GET /{$}", playground.Handler("Flash sale", "/query"))
+	mux.Handle("GET /live", LivePage())
 	for pattern, h := range cfg.Extra {
 		mux.Handle(pattern, h)
 	}
@@ -228,7 +230,8 @@ func withRequestLog(log *slog.Logger, next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		start := time.Now()
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
-		if d := time.Since(start); rec.status >= 500 || d > time.Second {
+		// A websocket (101) lasts as long as its subscriptions: its duration says nothing.
+		if d := time.Since(start); rec.status >= 500 || (d > time.Second && rec.status != http.StatusSwitchingProtocols) {
 			log.Warn("request", "id", id, "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", d)
 		}
 	})

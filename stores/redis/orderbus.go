@@ -25,6 +25,7 @@ type OrderBus struct {
 	mu     sync.Mutex
 	subs   map[flashsale.UserID]map[*orderSub]struct{}
 	ps     *goredis.PubSub
+	closed bool
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -56,13 +57,17 @@ func (b *OrderBus) PublishOrder(ctx context.Context, o *flashsale.Order) error {
 }
 
 // SubscribeOrders returns a stream of the user's order changes, which ends (and is closed)
-// when ctx ends.
+// when ctx ends or the bus closes.
 func (b *OrderBus) SubscribeOrders(ctx context.Context, user flashsale.UserID) (<-chan *flashsale.Order, error) {
 	if err := b.start(ctx); err != nil {
 		return nil, err
 	}
 	s := &orderSub{ch: make(chan *flashsale.Order, orderBuffer)}
 	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil, ErrBusClosed
+	}
 	if b.subs[user] == nil {
 		b.subs[user] = map[*orderSub]struct{}{}
 	}
@@ -71,6 +76,9 @@ func (b *OrderBus) SubscribeOrders(ctx context.Context, user flashsale.UserID) (
 	context.AfterFunc(ctx, func() {
 		b.mu.Lock()
 		defer b.mu.Unlock()
+		if _, ok := b.subs[user][s]; !ok {
+			return // Close has ended it
+		}
 		delete(b.subs[user], s)
 		if len(b.subs[user]) == 0 {
 			delete(b.subs, user)
@@ -84,6 +92,9 @@ func (b *OrderBus) SubscribeOrders(ctx context.Context, user flashsale.UserID) (
 func (b *OrderBus) start(ctx context.Context) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.closed {
+		return ErrBusClosed
+	}
 	if b.ps != nil {
 		return nil
 	}
@@ -149,12 +160,20 @@ func (b *OrderBus) Subscribers() int {
 	return n
 }
 
-// Close ends the subscription and waits for its goroutine.
+// Close ends the subscription and every subscriber's stream, and waits for its goroutine.
+// SubscribeOrders fails afterwards.
 func (b *OrderBus) Close() {
 	b.cancel()
 	b.mu.Lock()
+	b.closed = true
 	if b.ps != nil {
 		b.ps.Close()
+	}
+	for user, subs := range b.subs {
+		for s := range subs {
+			close(s.ch)
+		}
+		delete(b.subs, user)
 	}
 	b.mu.Unlock()
 	b.wg.Wait()
