@@ -88,13 +88,15 @@ func websocketInit(auth flashsale.AuthService) transport.WebsocketInitFunc {
 			}
 		}
 		if header == "" {
-			return ctx, &payload, nil
+			return ctx, nil, nil
 		}
 		v, err := auth.Authenticate(ctx, bearer(header))
 		if err != nil {
-			return ctx, nil, err
+			// 4403 Forbidden is graphql-transport-ws's close code for a refused init.
+			return transport.WithWebsocketCloseCode(ctx, 4403), nil, err
 		}
-		return flashsale.NewContextWithViewer(ctx, v), &payload, nil
+		// No ack payload: echoing the init payload would send the bearer token back.
+		return flashsale.NewContextWithViewer(ctx, v), nil, nil
 	}
 }
 
