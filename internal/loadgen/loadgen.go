@@ -47,6 +47,10 @@ type Config struct {
 	Floor bool
 	// RunID makes the run's emails, names and idempotency keys unique; random when empty.
 	RunID string
+	// AroundBurst, when set, is called just before the burst's first attempt, and the
+	// function it returns just after its last answer: cmd/bench profiles the burst alone
+	// this way.
+	AroundBurst func() (end func())
 }
 
 // DefaultConfig returns the defaults: 5,000 buyers making 20,000 attempts at concurrency 256
@@ -149,10 +153,15 @@ type Result struct {
 	AcceptedUnits int `json:"accepted_units"`
 	// Rejections counts the other attempts by extensions.code, or by a Code* constant.
 	Rejections map[string]int `json:"rejections"`
-	P50Ms      float64        `json:"p50_ms"`
-	P95Ms      float64        `json:"p95_ms"`
-	P99Ms      float64        `json:"p99_ms"`
-	MaxMs      float64        `json:"max_ms"`
+	// AcceptedP50Ms and AcceptedP99Ms are the latencies of the accepted attempts alone.
+	AcceptedP50Ms float64 `json:"accepted_p50_ms"`
+	AcceptedP99Ms float64 `json:"accepted_p99_ms"`
+	// SellOutS is the seconds from the burst's first attempt to its last accepted answer.
+	SellOutS float64 `json:"sell_out_s"`
+	P50Ms    float64 `json:"p50_ms"`
+	P95Ms    float64 `json:"p95_ms"`
+	P99Ms    float64 `json:"p99_ms"`
+	MaxMs    float64 `json:"max_ms"`
 
 	// Floor*: the { __typename } baseline at the same concurrency, when Config.Floor is set.
 	FloorPerS  float64 `json:"floor_per_s,omitempty"`
@@ -177,7 +186,8 @@ type Result struct {
 	Unacknowledged int `json:"unacknowledged"`
 
 	// Lost counts accepted orders that are absent from their buyer's orders (Missing) or not
-	// PAID when the drain ended (Unpaid, by last status seen); it must be 0.
+	// PAID when the drain ended (Unpaid, by last status seen, "" for an order never found by
+	// id); it must be 0.
 	Lost    int            `json:"lost"`
 	Missing int            `json:"missing"`
 	Unpaid  map[string]int `json:"unpaid,omitempty"`
@@ -249,18 +259,28 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 		return nil, err
 	}
 
+	endBurst := func() {}
+	if cfg.AroundBurst != nil {
+		endBurst = cfg.AroundBurst()
+	}
+	burstStart := time.Now()
 	atts, elapsed := burst(ctx, c, cfg, sale.ID, buyers, progress)
+	endBurst()
 	sum := summarize(atts, cfg.PerUserLimit)
 	res.addBurst(sum, elapsed)
+	if !sum.lastAccepted.IsZero() {
+		res.SellOutS = seconds(sum.lastAccepted.Sub(burstStart))
+	}
 	if err := ctx.Err(); err != nil {
 		res.check(cfg)
 		return res, err
 	}
 
 	burstEnd := time.Now()
-	d := drainOrders(ctx, c, cfg, buyers, sum, burstEnd, progress)
+	poll := drainOrders(ctx, c, cfg, admin, sum, burstEnd, progress)
+	cs, unlisted := census(ctx, c, cfg, buyers, sale.ID, sum.orders, progress)
+	d := drainOutcome(poll.orders, unlisted, sum.lastAccepted, poll.end, poll.queryErrors)
 	res.addDrain(d)
-	cs := census(ctx, c, cfg, buyers, sale.ID, sum.orders, progress)
 	res.Sold, res.Unacknowledged = cs.sold, cs.unacknowledged
 	res.QueryErrors = d.queryErrors + cs.queryErrors
 	if st, err := saleState(ctx, c, admin, sale.ID); err != nil {
@@ -283,6 +303,7 @@ func (r *Result) addBurst(s burstSummary, elapsed time.Duration) {
 	r.Accepted, r.AcceptedUnits = s.accepted, s.acceptedUnits
 	r.Rejections = s.rejections
 	r.P50Ms, r.P95Ms, r.P99Ms, r.MaxMs = ms(s.p50), ms(s.p95), ms(s.p99), ms(s.max)
+	r.AcceptedP50Ms, r.AcceptedP99Ms = ms(s.acceptedP50), ms(s.acceptedP99)
 	r.OverLimitBuyers = s.overLimit
 	r.DuplicateIDs = s.duplicates
 }

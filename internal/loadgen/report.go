@@ -22,7 +22,8 @@ func (r *Result) WriteTable(w io.Writer) error {
 		row("floor { __typename }/s", "%.1f (p50 %.2f ms, p99 %.2f ms)", r.FloorPerS, r.FloorP50Ms, r.FloorP99Ms)
 	}
 	row("latency p50/p95/p99", "%.2f / %.2f / %.2f ms (max %.2f)", r.P50Ms, r.P95Ms, r.P99Ms, r.MaxMs)
-	row("accepted", "%d (%d units)", r.Accepted, r.AcceptedUnits)
+	row("accepted", "%d (%d units), sold out %.3f s into the burst", r.Accepted, r.AcceptedUnits, r.SellOutS)
+	row("accepted latency p50/p99", "%.2f / %.2f ms", r.AcceptedP50Ms, r.AcceptedP99Ms)
 	for _, code := range slices.Sorted(maps.Keys(r.Rejections)) {
 		row("rejected "+code, "%d", r.Rejections[code])
 	}

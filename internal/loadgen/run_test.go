@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -166,6 +167,24 @@ func (f *fakeShop) answer(query string, vars map[string]any, token string) (any,
 			f.byKey[key] = o
 		}
 		return map[string]any{"placeFlashSaleOrder": map[string]any{"id": o.id, "quantity": o.units, "status": "PENDING"}}, ""
+	case strings.Contains(query, "order(id:"):
+		if token != "admin-token" {
+			return nil, "FORBIDDEN"
+		}
+		byID := map[string]*fakeOrder{}
+		for _, o := range f.orders {
+			byID[o.id] = o
+		}
+		data := map[string]any{}
+		for _, m := range orderLookup.FindAllStringSubmatch(query, -1) {
+			o, ok := byID[m[2]]
+			if !ok {
+				data[m[1]] = nil
+				continue
+			}
+			data[m[1]] = map[string]any{"id": o.id, "status": f.status(o, now)}
+		}
+		return data, ""
 	case strings.Contains(query, "me {"):
 		if _, ok := f.users[token]; !ok {
 			return map[string]any{"me": nil}, ""
@@ -175,12 +194,8 @@ func (f *fakeShop) answer(query string, vars map[string]any, token string) (any,
 			if o.token != token || f.hideOrders {
 				continue
 			}
-			status := "PENDING"
-			if !f.neverPay && now.Sub(o.created) >= f.payAfter {
-				status = "PAID"
-			}
 			edges = append(edges, map[string]any{"node": map[string]any{
-				"id": o.id, "status": status, "quantity": o.units, "flashSale": map[string]any{"id": fakeSaleID},
+				"id": o.id, "status": f.status(o, now), "quantity": o.units, "flashSale": map[string]any{"id": fakeSaleID},
 			}})
 		}
 		return map[string]any{"me": map[string]any{"orders": map[string]any{
@@ -188,6 +203,18 @@ func (f *fakeShop) answer(query string, vars map[string]any, token string) (any,
 		}}}, ""
 	}
 	return nil, "BAD_USER_INPUT"
+}
+
+// orderLookup matches one aliased `alias: order(id: "…")` of a query.
+var orderLookup = regexp.MustCompile(`(\w+): order\(id: "([^"]*)"\)`)
+
+// status is the order's status at now: PAID payAfter after it was placed, unless the shop
+// never pays.
+func (f *fakeShop) status(o *fakeOrder, now time.Time) string {
+	if !f.neverPay && now.Sub(o.created) >= f.payAfter {
+		return "PAID"
+	}
+	return "PENDING"
 }
 
 // lockedBuffer is a bytes.Buffer safe for concurrent use.

@@ -31,7 +31,10 @@ type burstSummary struct {
 	acceptedUnits int
 	rejections    map[string]int
 	p50, p95, p99 time.Duration
-	max           time.Duration
+	// acceptedP50 and acceptedP99 are the latencies of the accepted attempts alone: the
+	// ones that wrote an order, rather than being refused from memory.
+	acceptedP50, acceptedP99 time.Duration
+	max                      time.Duration
 	// overLimit counts buyers granted more units than the per-user limit.
 	overLimit int
 	// duplicates counts accepted answers that repeated an order id an earlier attempt (with
@@ -45,6 +48,7 @@ type burstSummary struct {
 func summarize(atts []attempt, perUserLimit int) burstSummary {
 	s := burstSummary{rejections: map[string]int{}}
 	lat := make([]time.Duration, 0, len(atts))
+	var acceptedLat []time.Duration
 	perBuyer := map[int]int{}
 	seen := map[string]bool{}
 	for _, a := range atts {
@@ -58,6 +62,7 @@ func summarize(atts []attempt, perUserLimit int) burstSummary {
 			continue
 		}
 		s.accepted++
+		acceptedLat = append(acceptedLat, a.latency)
 		if a.at.After(s.lastAccepted) {
 			s.lastAccepted = a.at
 		}
@@ -77,6 +82,8 @@ func summarize(atts []attempt, perUserLimit int) burstSummary {
 	}
 	slices.Sort(lat)
 	s.p50, s.p95, s.p99 = percentile(lat, 50), percentile(lat, 95), percentile(lat, 99)
+	slices.Sort(acceptedLat)
+	s.acceptedP50, s.acceptedP99 = percentile(acceptedLat, 50), percentile(acceptedLat, 99)
 	if len(lat) > 0 {
 		s.max = lat[len(lat)-1]
 	}

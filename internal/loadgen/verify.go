@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,7 +82,7 @@ func holdsStock(status string) bool { return status == "PENDING" || status == "P
 // tracked is what the drain knows of one accepted order.
 type tracked struct {
 	buyer  int
-	seen   bool   // listed among the buyer's orders at least once
+	seen   bool   // found by id at least once
 	status string // last status seen
 	paidAt time.Time
 }
@@ -94,19 +96,32 @@ type drainResult struct {
 	queryErrors int
 }
 
-// drainPeriod is how often the buyers with unsettled orders are polled.
+// drainPeriod is how often the unsettled orders are polled.
 const drainPeriod = 100 * time.Millisecond
 
-// drainOrders polls the orders of every buyer with an accepted order that is not yet settled,
-// PollConcurrency at a time and once per drainPeriod, until every accepted order is settled
-// or DrainTimeout has passed since burstEnd.
-func drainOrders(ctx context.Context, c *Client, cfg Config, buyers []buyer, sum burstSummary, burstEnd time.Time, progress io.Writer) drainResult {
-	if len(sum.orders) == 0 {
-		return drainResult{drained: true}
-	}
+// drainBatch is how many orders one poll asks for: one request of that many aliased
+// order(id:) lookups (3 complexity each) rather than a request per buyer, so that watching
+// the drain costs the shop a few requests a round instead of one per buyer, and does not
+// slow down the very workers it is timing.
+const drainBatch = 100
+
+// drainPoll is what polling the accepted orders until they settle saw.
+type drainPoll struct {
+	orders      map[string]*tracked
+	end         time.Time // when the polling stopped
+	queryErrors int
+}
+
+// drainOrders polls the accepted orders that are not yet settled, by id as the admin,
+// drainBatch to a request, PollConcurrency requests at a time and once per drainPeriod,
+// until every accepted order is settled or DrainTimeout has passed since burstEnd.
+func drainOrders(ctx context.Context, c *Client, cfg Config, admin string, sum burstSummary, burstEnd time.Time, progress io.Writer) drainPoll {
 	orders := make(map[string]*tracked, len(sum.orders))
 	for _, o := range sum.orders {
 		orders[o.id] = &tracked{buyer: o.buyer}
+	}
+	if len(orders) == 0 {
+		return drainPoll{orders: orders, end: time.Now()}
 	}
 	var (
 		mu          sync.Mutex
@@ -119,24 +134,22 @@ func drainOrders(ctx context.Context, c *Client, cfg Config, buyers []buyer, sum
 	deadline := burstEnd.Add(cfg.DrainTimeout)
 	for ctx.Err() == nil {
 		round := time.Now()
-		pending := unsettledBuyers(orders)
+		pending := unsettledOrders(orders)
 		if len(pending) == 0 {
 			break
 		}
-		forEach(ctx, len(pending), cfg.PollConcurrency, func(i int) {
-			b := pending[i]
-			list, err := buyerOrders(ctx, c, buyers[b].token)
+		batches := (len(pending) + drainBatch - 1) / drainBatch
+		forEach(ctx, batches, cfg.PollConcurrency, func(i int) {
+			ids := pending[i*drainBatch : min((i+1)*drainBatch, len(pending))]
+			found, err := ordersByID(ctx, c, admin, ids)
 			at := time.Now()
 			if err != nil {
 				queryErrors.Add(1)
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			for _, o := range list {
-				t, ok := orders[o.ID]
-				if !ok || t.buyer != b {
-					continue
-				}
+			for _, o := range found {
+				t := orders[o.ID]
 				t.seen, t.status = true, o.Status
 				if o.Status == "PAID" && t.paidAt.IsZero() {
 					t.paidAt = at
@@ -149,28 +162,57 @@ func drainOrders(ctx context.Context, c *Client, cfg Config, buyers []buyer, sum
 		}
 	}
 	stop()
-	return drainOutcome(orders, sum.lastAccepted, time.Now(), int(queryErrors.Load()))
+	return drainPoll{orders: orders, end: time.Now(), queryErrors: int(queryErrors.Load())}
 }
 
-// unsettledBuyers lists, in order, the buyers with an accepted order not yet settled.
-func unsettledBuyers(orders map[string]*tracked) []int {
-	var list []int
-	for _, t := range orders {
+// unsettledOrders lists, in order, the tracked orders not yet settled.
+func unsettledOrders(orders map[string]*tracked) []string {
+	var list []string
+	for id, t := range orders {
 		if !settled(t.status) {
-			list = append(list, t.buyer)
+			list = append(list, id)
 		}
 	}
 	slices.Sort(list)
-	return slices.Compact(list)
+	return list
 }
 
-// drainOutcome adds up the tracked orders when the drain ended at end.
-func drainOutcome(orders map[string]*tracked, lastAccepted, end time.Time, queryErrors int) drainResult {
+// orderStatus is one order as order(id:) shows it.
+type orderStatus struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+}
+
+// ordersByID reads the orders with the ids in one request and returns those that exist.
+func ordersByID(ctx context.Context, c *Client, token string, ids []string) ([]orderStatus, error) {
+	var q strings.Builder
+	q.WriteString("query {")
+	for i, id := range ids {
+		fmt.Fprintf(&q, " o%d: order(id: %s) { id status }", i, strconv.Quote(id))
+	}
+	q.WriteString(" }")
+	var out map[string]*orderStatus
+	if err := c.Do(ctx, token, q.String(), nil, &out); err != nil {
+		return nil, err
+	}
+	found := make([]orderStatus, 0, len(ids))
+	for i, id := range ids {
+		if o := out["o"+strconv.Itoa(i)]; o != nil && o.ID == id {
+			found = append(found, *o)
+		}
+	}
+	return found, nil
+}
+
+// drainOutcome adds up the tracked orders once the census has said which of them their
+// buyers' orders do not list (unlisted): those are missing, and any other not PAID when
+// the drain ended at end is unpaid, by its last status ("" if it was never found by id).
+func drainOutcome(orders map[string]*tracked, unlisted map[string]bool, lastAccepted, end time.Time, queryErrors int) drainResult {
 	d := drainResult{drained: true, queryErrors: queryErrors}
 	var lastPaid time.Time
-	for _, t := range orders {
+	for id, t := range orders {
 		switch {
-		case !t.seen:
+		case unlisted[id]:
 			d.missing++
 			d.drained = false
 		case t.status != "PAID":
@@ -200,17 +242,19 @@ type censusResult struct {
 
 // census reads every buyer's orders, PollConcurrency at a time, and adds up those for the
 // sale: every buyer, not only those with an accepted answer, so an order created behind a
-// failed or rejected attempt is counted too.
-func census(ctx context.Context, c *Client, cfg Config, buyers []buyer, saleID string, accepted []acceptedOrder, progress io.Writer) censusResult {
+// failed or rejected attempt is counted too. It also returns the accepted orders that their
+// buyer's orders do not list.
+func census(ctx context.Context, c *Client, cfg Config, buyers []buyer, saleID string, accepted []acceptedOrder, progress io.Writer) (censusResult, map[string]bool) {
 	known := make(map[string]bool, len(accepted))
 	for _, o := range accepted {
 		known[o.id] = true
 	}
 	var (
-		mu   sync.Mutex
-		all  []orderView
-		done atomic.Int64
-		errs atomic.Int64
+		mu     sync.Mutex
+		all    []orderView
+		listed = map[string]int{} // order id → the buyer whose list holds it
+		done   atomic.Int64
+		errs   atomic.Int64
 	)
 	stop := ticker(progress, func() string {
 		return fmt.Sprintf("census: %d/%d buyers' orders read", done.Load(), len(buyers))
@@ -222,13 +266,22 @@ func census(ctx context.Context, c *Client, cfg Config, buyers []buyer, saleID s
 		}
 		mu.Lock()
 		all = append(all, list...)
+		for _, o := range list {
+			listed[o.ID] = i
+		}
 		mu.Unlock()
 		done.Add(1)
 	})
 	stop()
 	r := tally(all, saleID, known)
 	r.queryErrors = int(errs.Load())
-	return r
+	unlisted := map[string]bool{}
+	for _, o := range accepted {
+		if b, ok := listed[o.id]; !ok || b != o.buyer {
+			unlisted[o.id] = true
+		}
+	}
+	return r, unlisted
 }
 
 // tally adds up the orders for the sale.

@@ -17,7 +17,7 @@ func TestDrainOutcome(t *testing.T) {
 			"a": {buyer: 0, seen: true, status: "PAID", paidAt: last.Add(200 * time.Millisecond)},
 			"b": {buyer: 1, seen: true, status: "PAID", paidAt: last.Add(1500 * time.Millisecond)},
 		}
-		d := drainOutcome(orders, last, end, 0)
+		d := drainOutcome(orders, nil, last, end, 0)
 		if !d.drained || d.missing != 0 || len(d.unpaid) != 0 {
 			t.Errorf("drainOutcome = %+v; want drained, nothing missing or unpaid", d)
 		}
@@ -33,15 +33,17 @@ func TestDrainOutcome(t *testing.T) {
 			"c": {buyer: 2, seen: true, status: "PENDING"},
 			"d": {buyer: 3, seen: true, status: "CANCELLED"},
 			"e": {buyer: 4, seen: true, status: "PENDING"},
+			"f": {buyer: 5, seen: true, status: "PAID", paidAt: last.Add(time.Second)}, // paid, but not in its buyer's list
+			"g": {buyer: 6},                                                            // never found by id
 		}
-		d := drainOutcome(orders, last, end, 3)
+		d := drainOutcome(orders, map[string]bool{"b": true, "f": true}, last, end, 3)
 		if d.drained {
 			t.Errorf("drained = true; want false")
 		}
-		if got, want := d.missing, 1; got != want {
+		if got, want := d.missing, 2; got != want {
 			t.Errorf("missing = %d; want %d", got, want)
 		}
-		if want := map[string]int{"PENDING": 2, "CANCELLED": 1}; !maps.Equal(d.unpaid, want) {
+		if want := map[string]int{"PENDING": 2, "CANCELLED": 1, "": 1}; !maps.Equal(d.unpaid, want) {
 			t.Errorf("unpaid = %v; want %v", d.unpaid, want)
 		}
 		if got, want := d.elapsed, 30*time.Second; got != want {
@@ -53,7 +55,7 @@ func TestDrainOutcome(t *testing.T) {
 	})
 }
 
-func TestUnsettledBuyers(t *testing.T) {
+func TestUnsettledOrders(t *testing.T) {
 	t.Parallel()
 	orders := map[string]*tracked{
 		"a": {buyer: 5, status: "PAID"},
@@ -63,8 +65,8 @@ func TestUnsettledBuyers(t *testing.T) {
 		"e": {buyer: 7, status: "EXPIRED"},
 		"f": {buyer: 8, status: "CANCELLED"},
 	}
-	if got, want := unsettledBuyers(orders), []int{1, 3}; !slices.Equal(got, want) {
-		t.Errorf("unsettledBuyers = %v; want %v", got, want)
+	if got, want := unsettledOrders(orders), []string{"b", "c", "d"}; !slices.Equal(got, want) {
+		t.Errorf("unsettledOrders = %v; want %v", got, want)
 	}
 }
 

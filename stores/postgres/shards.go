@@ -19,12 +19,9 @@ type DB struct {
 	buckets [flashsale.Buckets]int // bucket -> shard index
 }
 
-// DefaultMaxConns is the pool size per shard per process when the shard URL sets none.
-const DefaultMaxConns = 16
-
 // Options tune how DB connects. The zero value is fine.
 type Options struct {
-	// MaxConns is each shard's pool size; zero means DefaultMaxConns.
+	// MaxConns is each shard's pool size; zero keeps pgx's default (4 on two cores).
 	MaxConns int
 	// Tracer, if set, is called with the shard index of every pool and may return a tracer
 	// for it (tests count statements per shard this way).
@@ -48,14 +45,8 @@ func Open(ctx context.Context, urls []string, opts Options) (_ *DB, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("postgres: shard %d: parse url: %w", i, err)
 		}
-		if !strings.Contains(u, "pool_max_conns") {
-			// pgx's default (4 on this machine) queues a flash sale's order inserts behind
-			// each other's commits; more connections let PostgreSQL group the commits' WAL
-			// flushes. A URL's pool_max_conns still wins.
-			cfg.MaxConns = DefaultMaxConns
-			if opts.MaxConns > 0 {
-				cfg.MaxConns = int32(opts.MaxConns)
-			}
+		if opts.MaxConns > 0 && !strings.Contains(u, "pool_max_conns") {
+			cfg.MaxConns = int32(opts.MaxConns) // a URL's pool_max_conns still wins
 		}
 		if opts.Tracer != nil {
 			cfg.ConnConfig.Tracer = opts.Tracer(i)

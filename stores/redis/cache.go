@@ -2,11 +2,13 @@ package redis
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -29,8 +31,8 @@ type CacheConfig struct {
 }
 
 // cache is the cache-aside machinery one entity type's decorator uses: one MGET for a batch,
-// the misses to the store in one call, and a singleflight so that a stampede on one cold key
-// sends one query. Every key of an entity type shares one hash tag, so an MGET of a whole
+// the misses to the store in one call under leases (see leasePrefix), and a singleflight so
+// that a stampede on one cold key sends one query. Every key of an entity type shares one hash tag, so an MGET of a whole
 // batch stays on one slot of a Redis Cluster.
 type cache[K ~int64, V any] struct {
 	client   goredis.UniversalClient
@@ -46,6 +48,38 @@ type cache[K ~int64, V any] struct {
 }
 
 const negative = "-" // the stored form of "no such id"
+
+// A reader that misses claims the entry with a lease before it reads the store, and fills it
+// only if it still holds the lease: a write that commits meanwhile deletes the key, lease
+// and all, so a value the reader read before that commit can never land in the cache after
+// the write's invalidation (the race of plain cache-aside, which left an order PENDING in the
+// cache for its whole TTL after it was PAID). Readers that find a lease treat it as a miss.
+const (
+	leasePrefix = "~lease:"
+	// leaseTTL outlives any store read a lease covers (their timeout is 5 seconds), and
+	// bounds how long a reader that died holding one keeps others from filling the entry.
+	leaseTTL = 10 * time.Second
+)
+
+// fillScript writes each value whose key still holds the caller's lease, or, for a value of
+// "", drops the caller's lease. KEYS: the entries; ARGV: per key its lease, value and TTL in
+// milliseconds. Every key of an entity type shares a hash tag, so this runs on one Redis
+// Cluster node.
+var fillScript = goredis.NewScript(`
+for i, key in ipairs(KEYS) do
+  local j = (i - 1) * 3
+  if redis.call('GET', key) == ARGV[j + 1] then
+    if ARGV[j + 2] == '' then
+      redis.call('DEL', key)
+    else
+      redis.call('SET', key, ARGV[j + 2], 'PX', ARGV[j + 3])
+    end
+  end
+end
+return 0
+`)
+
+func isLease(s string) bool { return strings.HasPrefix(s, leasePrefix) }
 
 func newCache[K ~int64, V any](client goredis.UniversalClient, kind, what string, cfg CacheConfig, log *slog.Logger) *cache[K, V] {
 	if cfg.TTL == 0 {
@@ -78,7 +112,7 @@ func (c *cache[K, V]) load(ctx context.Context, ids []K, find func(context.Conte
 	for i, raw := range cached {
 		s, ok := raw.(string)
 		switch {
-		case !ok:
+		case !ok || isLease(s):
 			missIDs, missAt = append(missIDs, ids[i]), append(missAt, i)
 		case s == negative:
 			errs[i] = flashsale.Errorf(flashsale.ENOTFOUND, "%s not found", c.what)
@@ -99,8 +133,9 @@ func (c *cache[K, V]) load(ctx context.Context, ids []K, find func(context.Conte
 	if len(missIDs) == 1 {
 		found, findErrs = c.loadOne(ctx, missIDs[0], find)
 	} else {
+		leases := c.lease(ctx, missIDs)
 		found, findErrs = find(ctx, missIDs)
-		c.fill(ctx, missIDs, found, findErrs)
+		c.fill(ctx, missIDs, leases, found, findErrs)
 	}
 	for j, i := range missAt {
 		values[i], errs[i] = found[j], findErrs[j]
@@ -122,7 +157,7 @@ func (c *cache[K, V]) loadOne(ctx context.Context, id K, find func(context.Conte
 		// Detached: the first caller's cancellation must not fail the others waiting on it.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if raw, err := c.client.Get(ctx, c.key(id)).Result(); err == nil {
+		if raw, err := c.client.Get(ctx, c.key(id)).Result(); err == nil && !isLease(raw) {
 			if raw == negative {
 				return result{nil, flashsale.Errorf(flashsale.ENOTFOUND, "%s not found", c.what)}, nil
 			}
@@ -131,37 +166,61 @@ func (c *cache[K, V]) loadOne(ctx context.Context, id K, find func(context.Conte
 				return result{v, nil}, nil
 			}
 		}
+		leases := c.lease(ctx, []K{id})
 		vs, errs := find(ctx, []K{id})
-		c.fill(ctx, []K{id}, vs, errs)
+		c.fill(ctx, []K{id}, leases, vs, errs)
 		return result{vs[0], errs[0]}, nil
 	})
 	res := r.(result)
 	return []*V{res.v}, []error{res.err}
 }
 
-// fill writes what the store answered: values for their TTL, NOT_FOUND as a short negative
-// entry, and nothing for other errors.
-func (c *cache[K, V]) fill(ctx context.Context, ids []K, values []*V, errs []error) {
+// lease claims the missing entries of ids before the store is read, and returns the lease
+// of each id ("" where another reader holds one, or Redis failed: no fill then).
+func (c *cache[K, V]) lease(ctx context.Context, ids []K) []string {
+	leases := make([]string, len(ids))
 	pipe := c.client.Pipeline()
-	n := 0
+	cmds := make([]*goredis.BoolCmd, len(ids))
 	for i, id := range ids {
-		switch {
-		case errs[i] == nil && values[i] != nil:
-			b, err := json.Marshal(values[i])
-			if err != nil {
-				continue
-			}
-			pipe.Set(ctx, c.key(id), b, c.cfg.TTL)
-			n++
-		case c.negatives && flashsale.ErrorCode(errs[i]) == flashsale.ENOTFOUND:
-			pipe.Set(ctx, c.key(id), negative, c.cfg.NegativeTTL)
-			n++
+		leases[i] = leasePrefix + rand.Text()
+		cmds[i] = pipe.SetNX(ctx, c.key(id), leases[i], leaseTTL)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
+		c.warn(ctx, "lease", err)
+	}
+	for i, cmd := range cmds {
+		if ok, err := cmd.Result(); err != nil || !ok {
+			leases[i] = ""
 		}
 	}
-	if n == 0 {
+	return leases
+}
+
+// fill writes what the store answered where the reader still holds its lease: values for
+// their TTL, NOT_FOUND as a short negative entry; for other errors it drops the lease.
+func (c *cache[K, V]) fill(ctx context.Context, ids []K, leases []string, values []*V, errs []error) {
+	var keys []string
+	var args []any
+	for i, id := range ids {
+		if leases[i] == "" {
+			continue
+		}
+		value, ttl := "", time.Duration(0)
+		switch {
+		case errs[i] == nil && values[i] != nil:
+			if b, err := json.Marshal(values[i]); err == nil {
+				value, ttl = string(b), c.cfg.TTL
+			}
+		case c.negatives && flashsale.ErrorCode(errs[i]) == flashsale.ENOTFOUND:
+			value, ttl = negative, c.cfg.NegativeTTL
+		}
+		keys = append(keys, c.key(id))
+		args = append(args, leases[i], value, ttl.Milliseconds())
+	}
+	if len(keys) == 0 {
 		return
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if err := fillScript.Run(ctx, c.client, keys, args...).Err(); err != nil {
 		c.warn(ctx, "write", err)
 	}
 }

@@ -1,0 +1,135 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flashsale/flashsale/internal/loadgen"
+)
+
+// CacheResult is product reads per second through GraphQL with the Redis read cache and
+// with it off (an API of the same process on the same data with app.Config.NoCache).
+type CacheResult struct {
+	Products    int `json:"products"`
+	Reads       int `json:"reads"`
+	Concurrency int `json:"concurrency"`
+	// CachedPerS and UncachedPerS are the better of cacheRounds rounds each, the rounds
+	// alternating so that neither side gets the quieter moments of the machine.
+	CachedPerS      float64 `json:"cached_per_s"`
+	UncachedPerS    float64 `json:"uncached_per_s"`
+	CachedP50Ms     float64 `json:"cached_p50_ms"`
+	CachedP99Ms     float64 `json:"cached_p99_ms"`
+	UncachedP50Ms   float64 `json:"uncached_p50_ms"`
+	UncachedP99Ms   float64 `json:"uncached_p99_ms"`
+	UncachedSkipped string  `json:"uncached_skipped,omitempty"`
+	// FloorPerS is { __typename } against the cached API at the same concurrency: what a
+	// read would reach if it cost nothing beyond HTTP and GraphQL, the most the cache can give.
+	FloorPerS float64 `json:"floor_per_s"`
+}
+
+// productQuery reads the product row only: stock is the live count from the Redis pool,
+// the same with or without the cache.
+const productQuery = `query($id: ID!) { product(id: $id) { id name description priceCents } }`
+
+// cacheRounds is how many times each side is measured.
+const cacheRounds = 2
+
+// readRate is one measurement of product reads.
+type readRate struct {
+	perS, p50, p99 float64
+}
+
+// runCache creates cfg.CacheProducts products through s, then reads them round-robin,
+// cfg.CacheReads reads at cfg.CacheConcurrency, against cachedURL and uncachedURL ("" to
+// skip the uncached side). Before each measurement it calls settle (nil: nothing), which
+// lets the other side give its database connections back.
+func runCache(ctx context.Context, cfg Config, s *shop, cachedURL, uncachedURL string, settle func(), progress io.Writer) (*CacheResult, error) {
+	ids := make([]string, cfg.CacheProducts)
+	for i := range ids {
+		id, err := s.createProduct(ctx, fmt.Sprintf("Cached product %d of %s", i, s.runID), 1000)
+		if err != nil {
+			return nil, err
+		}
+		ids[i] = id
+	}
+	r := &CacheResult{Products: len(ids), Reads: cfg.CacheReads, Concurrency: cfg.CacheConcurrency}
+	measure := func(url string) (readRate, error) {
+		if settle != nil {
+			settle()
+		}
+		c, err := loadgen.NewClient(url, cfg.CacheConcurrency, requestTimeout)
+		if err != nil {
+			return readRate{}, err
+		}
+		defer c.Close()
+		// Warm: open the connections and fill the cache (both sides pay for it alike).
+		if _, err := readProducts(ctx, c, ids, len(ids)+cfg.CacheConcurrency, cfg.CacheConcurrency); err != nil {
+			return readRate{}, err
+		}
+		return readProducts(ctx, c, ids, cfg.CacheReads, cfg.CacheConcurrency)
+	}
+	var best [2]readRate
+	for round := range cacheRounds {
+		for side, url := range []string{cachedURL, uncachedURL} {
+			if url == "" {
+				continue
+			}
+			rr, err := retry(ctx, progress, "cache: product reads", func() (readRate, error) { return measure(url) })
+			if err != nil {
+				return r, fmt.Errorf("product reads from %s: %w", url, err)
+			}
+			fmt.Fprintf(progress, "cache: round %d, %s: %.0f reads/s (p50 %.2f ms, p99 %.2f ms)\n",
+				round+1, []string{"cached", "uncached"}[side], rr.perS, rr.p50, rr.p99)
+			if rr.perS > best[side].perS {
+				best[side] = rr
+			}
+		}
+	}
+	floor, _, _, err := loadgen.Floor(ctx, cachedURL, cfg.CacheConcurrency, cfg.CacheReads)
+	if err != nil {
+		return r, fmt.Errorf("floor at concurrency %d: %w", cfg.CacheConcurrency, err)
+	}
+	r.FloorPerS = floor
+	r.CachedPerS, r.CachedP50Ms, r.CachedP99Ms = best[0].perS, best[0].p50, best[0].p99
+	r.UncachedPerS, r.UncachedP50Ms, r.UncachedP99Ms = best[1].perS, best[1].p50, best[1].p99
+	return r, nil
+}
+
+// readProducts makes n product reads, concurrency at a time, read i of ids[i mod len(ids)].
+// Any failed read fails the measurement.
+func readProducts(ctx context.Context, c *loadgen.Client, ids []string, n, concurrency int) (readRate, error) {
+	lat := make(latencies, n)
+	var failed atomic.Int64
+	var once sync.Once
+	var firstErr error
+	start := time.Now()
+	forEach(ctx, n, concurrency, func(i int) {
+		var out struct {
+			Product *struct {
+				ID string `json:"id"`
+			} `json:"product"`
+		}
+		t0 := time.Now()
+		err := c.Do(ctx, "", productQuery, map[string]any{"id": ids[i%len(ids)]}, &out)
+		lat[i] = time.Since(t0)
+		if err == nil && (out.Product == nil || out.Product.ID != ids[i%len(ids)]) {
+			err = fmt.Errorf("product(%s) answered %+v", ids[i%len(ids)], out.Product)
+		}
+		if err != nil {
+			failed.Add(1)
+			once.Do(func() { firstErr = err })
+		}
+	})
+	elapsed := time.Since(start)
+	if err := ctx.Err(); err != nil {
+		return readRate{}, err
+	}
+	if n := failed.Load(); n > 0 {
+		return readRate{}, fmt.Errorf("%d reads failed, first: %w", n, firstErr)
+	}
+	return readRate{perS: perSecond(n, elapsed), p50: lat.percentileMs(50), p99: lat.percentileMs(99)}, nil
+}

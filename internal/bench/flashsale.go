@@ -1,0 +1,182 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/internal/loadgen"
+	"github.com/flashsale/flashsale/stores/postgres"
+)
+
+// FlashSaleResult is the flash-sale burst through the API beside its three baselines from
+// the same run: the floor ({ __typename } against the same server at the same concurrency),
+// the ceiling (the Lua reservation in Redis with no HTTP) and the seed's lock.
+type FlashSaleResult struct {
+	Buyers       int     `json:"buyers"`
+	Attempts     int     `json:"attempts"`
+	Concurrency  int     `json:"concurrency"`
+	AttemptsPerS float64 `json:"attempts_per_s"`
+	FloorPerS    float64 `json:"floor_per_s"`
+	CeilingPerS  float64 `json:"ceiling_per_s"`
+	P50Ms        float64 `json:"p50_ms"`
+	P99Ms        float64 `json:"p99_ms"`
+	FloorP50Ms   float64 `json:"floor_p50_ms"`
+	FloorP99Ms   float64 `json:"floor_p99_ms"`
+	Quantity     int     `json:"quantity"`
+	Sold         int     `json:"sold"`
+	Oversold     int     `json:"oversold"`
+	Lost         int     `json:"lost"`
+	// DrainS is the seconds from the last accepted order until every accepted order showed
+	// PAID (Drained false: until the drain gave up).
+	DrainS  float64 `json:"drain_s"`
+	Drained bool    `json:"drained"`
+	// DrainDBS is the same drain read from PostgreSQL (in-process stack only): from the last
+	// order's insert to the last PAID update. DrainS, seen through the API by polling every
+	// buyer's orders, includes the polling's own delay and load.
+	DrainDBS     float64 `json:"drain_db_s,omitempty"`
+	SeedLockSold int     `json:"seed_lock_sold"`
+	// RefusedWithStock counts attempts refused for another reason than SOLD_OUT or
+	// LIMIT_EXCEEDED, which only an empty pool or a buyer's limit justify; SeedLockRefused
+	// counts the seed's "could not acquire lock" refusals before its last unit was sold.
+	RefusedWithStock int `json:"refused_with_stock"`
+	SeedLockRefused  int `json:"seed_lock_refused_with_stock"`
+
+	// AcceptedP50Ms and AcceptedP99Ms are the latencies of the accepted attempts alone;
+	// SellOutS is how long into the burst the last unit was sold.
+	AcceptedP50Ms float64 `json:"accepted_p50_ms"`
+	AcceptedP99Ms float64 `json:"accepted_p99_ms"`
+	SellOutS      float64 `json:"sell_out_s"`
+
+	// PG* say how the API's PostgreSQL pools (shared with the workers, as in devstack) were
+	// contended during the burst (in-process stack only): connection acquires, how many
+	// found the pool empty, and the time they waited in all.
+	PGAcquires       int64   `json:"pg_acquires,omitempty"`
+	PGAcquiresWaited int64   `json:"pg_acquires_waited,omitempty"`
+	PGAcquireWaitMs  float64 `json:"pg_acquire_wait_ms,omitempty"`
+
+	Accepted   int            `json:"accepted"`
+	Rejections map[string]int `json:"rejections"`
+	Violations []string       `json:"violations"`
+	Warnings   []string       `json:"warnings"`
+	Ceiling    CeilingResult  `json:"ceiling"`
+	SeedLock   SeedLockResult `json:"seed_lock"`
+	// Burst is everything the load generator reported.
+	Burst *loadgen.Result `json:"burst"`
+}
+
+// runFlashSale fires the load generator's burst at url (floor included), then the ceiling
+// and the seed's lock with the same buyers, attempts and concurrency on redisClient.
+func runFlashSale(ctx context.Context, cfg Config, url string, db *postgres.DB, redisClient goredis.UniversalClient, runID string, progress io.Writer) (*FlashSaleResult, error) {
+	lg := loadgen.DefaultConfig()
+	lg.URL = url
+	lg.AdminEmail, lg.AdminPassword = cfg.AdminEmail, cfg.AdminPassword
+	lg.Buyers, lg.Attempts, lg.Concurrency, lg.Quantity = cfg.Buyers, cfg.Attempts, cfg.Concurrency, cfg.Quantity
+	lg.PerUserLimit = 1
+	lg.Floor = true
+	lg.RunID = runID
+	var pool poolWait
+	lg.AroundBurst = func() func() {
+		stopProfile := startProfile(cfg.ProfileDir, "flashsale-burst", progress)
+		before := snapshotPools(db)
+		return func() {
+			stopProfile()
+			pool = snapshotPools(db).since(before)
+		}
+	}
+	res, err := loadgen.Run(ctx, lg, progress)
+	if err != nil {
+		return nil, fmt.Errorf("flash-sale burst: %w", err)
+	}
+	r := &FlashSaleResult{
+		Buyers: res.Buyers, Attempts: res.Attempts, Concurrency: res.Concurrency,
+		AttemptsPerS: res.AttemptsPerS, FloorPerS: res.FloorPerS, P50Ms: res.P50Ms, P99Ms: res.P99Ms,
+		FloorP50Ms: res.FloorP50Ms, FloorP99Ms: res.FloorP99Ms,
+		Quantity: res.Quantity, Sold: res.Sold, Oversold: res.Oversold, Lost: res.Lost,
+		DrainS: res.DrainS, Drained: res.Drained,
+		AcceptedP50Ms: res.AcceptedP50Ms, AcceptedP99Ms: res.AcceptedP99Ms, SellOutS: res.SellOutS,
+		Accepted: res.Accepted, Rejections: res.Rejections, Violations: res.Violations, Warnings: res.Warnings,
+		Burst:      res,
+		PGAcquires: pool.acquires, PGAcquiresWaited: pool.waited, PGAcquireWaitMs: ms(pool.wait),
+	}
+	for code, n := range res.Rejections {
+		if code != "SOLD_OUT" && code != "LIMIT_EXCEEDED" {
+			r.RefusedWithStock += n
+		}
+	}
+
+	if db != nil {
+		if r.DrainDBS, err = drainFromDB(ctx, db, res.FlashSaleID); err != nil {
+			return r, err
+		}
+	}
+
+	fmt.Fprintf(progress, "ceiling: %d Lua reservations at concurrency %d, no HTTP\n", cfg.Attempts, cfg.Concurrency)
+	prefix := "bench-" + runID + ":"
+	if r.Ceiling, err = runCeiling(ctx, redisClient, prefix, cfg.Buyers, cfg.Attempts, cfg.Concurrency, cfg.Quantity, 1); err != nil {
+		return r, err
+	}
+	r.CeilingPerS = r.Ceiling.PerS
+
+	fmt.Fprintf(progress, "seed lock: %d SET NX/GET/DECRBY/DEL reservations at concurrency %d\n", cfg.Attempts, cfg.Concurrency)
+	if r.SeedLock, err = runSeedLock(ctx, redisClient, prefix, cfg.Attempts, cfg.Concurrency, cfg.Quantity); err != nil {
+		return r, err
+	}
+	r.SeedLockSold, r.SeedLockRefused = r.SeedLock.Sold, r.SeedLock.RefusedWithStock
+	return r, nil
+}
+
+// drainFromDB reads, on every shard, when the sale's last order was inserted and when its
+// last order turned PAID, and returns the seconds between them.
+func drainFromDB(ctx context.Context, db *postgres.DB, saleID string) (float64, error) {
+	id, err := flashsale.ParseSaleID(saleID)
+	if err != nil {
+		return 0, err
+	}
+	var lastInsert, lastPaid time.Time
+	for shard := range db.Shards() {
+		var ins, paid *time.Time
+		err := db.Pool(shard).QueryRow(ctx,
+			`SELECT max(created_at), max(updated_at) FILTER (WHERE status = 'PAID') FROM orders WHERE sale_id = $1`, id).
+			Scan(&ins, &paid)
+		if err != nil {
+			return 0, fmt.Errorf("read the drain of sale %s from shard %d: %w", saleID, shard, err)
+		}
+		if ins != nil && ins.After(lastInsert) {
+			lastInsert = *ins
+		}
+		if paid != nil && paid.After(lastPaid) {
+			lastPaid = *paid
+		}
+	}
+	return seconds(max(lastPaid.Sub(lastInsert), 0)), nil
+}
+
+// poolWait adds up the acquire statistics of every shard's pool.
+type poolWait struct {
+	acquires, waited int64
+	wait             time.Duration
+}
+
+// snapshotPools reads the pools' statistics so far; nothing without a db.
+func snapshotPools(db *postgres.DB) poolWait {
+	var w poolWait
+	if db == nil {
+		return w
+	}
+	for shard := range db.Shards() {
+		st := db.Pool(shard).Stat()
+		w.acquires += st.AcquireCount()
+		w.waited += st.EmptyAcquireCount()
+		w.wait += st.EmptyAcquireWaitTime()
+	}
+	return w
+}
+
+func (w poolWait) since(before poolWait) poolWait {
+	return poolWait{acquires: w.acquires - before.acquires, waited: w.waited - before.waited, wait: w.wait - before.wait}
+}
