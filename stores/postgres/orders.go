@@ -31,28 +31,34 @@ func scanOrder(row pgx.Row) (*flashsale.Order, error) {
 	return &o, err
 }
 
-// CreateOrder inserts the order and its order.placed event in one transaction on the buyer's
-// shard: the event exists if and only if the order does.
+// CreateOrder inserts the order and its order.placed event on the buyer's shard in ONE
+// statement (a data-modifying CTE is atomic, like a transaction): the event exists if and only
+// if the order does, for one round trip and one commit instead of four round trips. This is
+// the flash sale's hot path, where a connection held longer is a buyer waiting longer.
 func (s *OrderStore) CreateOrder(ctx context.Context, o *flashsale.Order) error {
 	if o.ID.Bucket() != o.UserID.Bucket() {
 		return fmt.Errorf("create order: order %d is not in its buyer's bucket", o.ID)
 	}
 	o.Status = flashsale.OrderPending
-	err := pgx.BeginFunc(ctx, s.db.poolFor(o.ID.Bucket()), func(tx pgx.Tx) error {
-		var saleID *flashsale.SaleID
-		if o.SaleID != 0 {
-			saleID = &o.SaleID
-		}
-		err := tx.QueryRow(ctx,
-			`INSERT INTO orders (id, bucket, user_id, product_id, sale_id, quantity, total_cents, status, idempotency_key)
-			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING created_at, updated_at`,
-			o.ID, o.ID.Bucket(), o.UserID, o.ProductID, saleID, o.Quantity, o.TotalCents, o.Status, o.IdempotencyKey).
-			Scan(&o.CreatedAt, &o.UpdatedAt)
-		if err != nil {
-			return err
-		}
-		return insertEvent(ctx, tx, flashsale.NewOrderEvent(flashsale.EventOrderPlaced, o))
-	})
+	// The time is set here, not by now(), so the event written with the order carries it.
+	o.CreatedAt = time.Now().UTC().Truncate(time.Microsecond)
+	o.UpdatedAt = o.CreatedAt
+	var saleID *flashsale.SaleID
+	if o.SaleID != 0 {
+		saleID = &o.SaleID
+	}
+	e := flashsale.NewOrderEvent(flashsale.EventOrderPlaced, o)
+	payload, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.poolFor(o.ID.Bucket()).Exec(ctx,
+		`WITH placed AS (
+		   INSERT INTO orders (id, bucket, user_id, product_id, sale_id, quantity, total_cents, status, idempotency_key, created_at, updated_at)
+		   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10))
+		 INSERT INTO outbox (event_id, event_type, partition_key, priority, payload) VALUES ($11, $12, $13, $14, $15)`,
+		o.ID, o.ID.Bucket(), o.UserID, o.ProductID, saleID, o.Quantity, o.TotalCents, o.Status, o.IdempotencyKey, o.CreatedAt,
+		e.EventID, e.Type, e.ProductID.String(), int(e.Priority()), payload)
 	if isUniqueViolation(err, "orders_user_idempotency") {
 		return flashsale.Errorf(flashsale.ECONFLICT, "an order with this idempotency key exists")
 	} else if err != nil {
