@@ -57,8 +57,11 @@ func internalErrors(log *slog.Logger) graphql.FieldMiddleware {
 		}
 		var fe *flashsale.Error
 		if !errors.As(err, &fe) {
-			fc := graphql.GetFieldContext(ctx)
-			log.ErrorContext(ctx, "resolver failed", "path", fc.Path().String(), "err", err)
+			// A client that went away mid-request is not a fault of ours worth an ERROR.
+			if !errors.Is(err, context.Canceled) {
+				fc := graphql.GetFieldContext(ctx)
+				log.ErrorContext(ctx, "resolver failed", "path", fc.Path().String(), "err", err)
+			}
 			err = flashsale.Errorf(flashsale.EINTERNAL, "internal error")
 		}
 		return res, err

@@ -52,7 +52,11 @@ func NewGraphQL(cfg Config) *handler.Server {
 	})
 	srv := handler.New(schema)
 	srv.AddTransport(transport.Websocket{
+		// Legacy graphql-ws gets "ka" keep-alives; graphql-transport-ws gets pings, and a
+		// client that does not pong within two intervals is dropped, so dead connections
+		// (a laptop lid closed mid-sale) do not hold subscriptions open.
 		KeepAlivePingInterval: 10 * time.Second,
+		PingPongInterval:      25 * time.Second,
 		InitFunc:              websocketInit(cfg.Auth),
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
 			// Browsers send cookies with a cross-site websocket, but this API reads its token
