@@ -107,7 +107,7 @@ func readProducts(ctx context.Context, c *loadgen.Client, ids []string, n, concu
 	var once sync.Once
 	var firstErr error
 	start := time.Now()
-	forEach(ctx, n, concurrency, func(i int) {
+	loadgen.ForEach(ctx, n, concurrency, func(i int) {
 		var out struct {
 			Product *struct {
 				ID string `json:"id"`

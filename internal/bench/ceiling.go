@@ -11,6 +11,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/internal/loadgen"
 	"github.com/flashsale/flashsale/stores/redis"
 )
 
@@ -40,7 +41,7 @@ func runCeiling(ctx context.Context, client goredis.UniversalClient, prefix stri
 	lat := make(latencies, attempts)
 	var sold, refused, failed atomic.Int64
 	start := time.Now()
-	forEach(ctx, attempts, concurrency, func(i int) {
+	loadgen.ForEach(ctx, attempts, concurrency, func(i int) {
 		h := flashsale.Hold{
 			OrderID:        flashsale.OrderID(i + 1),
 			UserID:         flashsale.UserID(i%buyers + 1),

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/internal/loadgen"
 	"github.com/flashsale/flashsale/stores/postgres"
 )
 
@@ -73,7 +74,7 @@ func drainOnce(ctx context.Context, n, workers int, s *shop, st *Stack, buyers [
 	ids := make([]flashsale.OrderID, n)
 	var mu sync.Mutex
 	var firstErr error
-	forEach(ctx, n, drainPlaceConcurrency, func(i int) {
+	loadgen.ForEach(ctx, n, drainPlaceConcurrency, func(i int) {
 		id, err := s.placeOrder(ctx, buyers[i%len(buyers)], product, "", fmt.Sprintf("drain-%s-%d-%d", s.runID, workers, i))
 		if err == nil {
 			ids[i], err = flashsale.ParseOrderID(id)

@@ -58,7 +58,7 @@ func runLoaders(ctx context.Context, cfg Config, s *shop, st *Stack, progress io
 		firstErr = cmpErr(firstErr, err)
 		mu.Unlock()
 	}
-	forEach(ctx, n, 8, func(i int) {
+	loadgen.ForEach(ctx, n, 8, func(i int) {
 		p, err := s.createProduct(ctx, fmt.Sprintf("Loader product %d of %s", i, s.runID), 100)
 		if err != nil {
 			fail(err)
@@ -75,7 +75,7 @@ func runLoaders(ctx context.Context, cfg Config, s *shop, st *Stack, progress io
 		return nil, firstErr
 	}
 	orders := make([]string, n)
-	forEach(ctx, n, 8, func(i int) {
+	loadgen.ForEach(ctx, n, 8, func(i int) {
 		id, err := s.placeOrder(ctx, buyers[i/2], products[i], sales[i], fmt.Sprintf("loaders-%s-%d", s.runID, i))
 		if err != nil {
 			fail(fmt.Errorf("place order %d: %w", i, err))

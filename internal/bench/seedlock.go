@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flashsale/flashsale/internal/loadgen"
 	goredis "github.com/redis/go-redis/v9"
 )
 
@@ -117,7 +118,7 @@ func runSeedLock(ctx context.Context, client goredis.UniversalClient, prefix str
 	var sold, refused, soldOut, failed, lastSale atomic.Int64
 	refusedAt := make([]int64, attempts) // unix nanoseconds of each lock refusal; 0 for none
 	start := time.Now()
-	forEach(ctx, attempts, concurrency, func(i int) {
+	loadgen.ForEach(ctx, attempts, concurrency, func(i int) {
 		ok, _, err := inv.Reserve(ctx, product, 1)
 		switch {
 		case errors.Is(err, ErrLockNotAcquired):

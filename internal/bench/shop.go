@@ -57,7 +57,7 @@ func (s *shop) registerBuyers(ctx context.Context, tag string, n, concurrency in
 	tokens := make([]string, n)
 	var mu sync.Mutex
 	var firstErr error
-	forEach(ctx, n, concurrency, func(i int) {
+	loadgen.ForEach(ctx, n, concurrency, func(i int) {
 		var out struct {
 			Register struct {
 				AccessToken string `json:"accessToken"`

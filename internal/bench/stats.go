@@ -6,29 +6,8 @@ import (
 	"io"
 	"math"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 )
-
-// forEach calls fn(i) for every i in [0, n) on at most workers goroutines and returns once
-// every call has. Once ctx ends no further call starts.
-func forEach(ctx context.Context, n, workers int, fn func(i int)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(max(workers, 1), n) {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				fn(i)
-			}
-		})
-	}
-	wg.Wait()
-}
 
 // latencies are the durations of one measurement's operations.
 type latencies []time.Duration

@@ -110,10 +110,10 @@ func runSubscriptions(ctx context.Context, cfg Config, s *shop, url string, upda
 	var opened, failed atomic.Int64
 	var errOnce sync.Once
 	start := time.Now()
-	stopTicker := tick(progress, func() string {
+	stopTicker := loadgen.Ticker(progress, func() string {
 		return fmt.Sprintf("subscriptions: %d/%d open (%d failed)", opened.Load(), cfg.Subscribers, failed.Load())
 	})
-	forEach(ctx, cfg.Subscribers, subscribeWorkers, func(i int) {
+	loadgen.ForEach(ctx, cfg.Subscribers, subscribeWorkers, func(i int) {
 		sub, err := subscribeStock(readCtx, httpClient, wsURL, sale, cfg.SubscriptionQuantity)
 		if err != nil {
 			failed.Add(1)
@@ -137,7 +137,7 @@ func runSubscriptions(ctx context.Context, cfg Config, s *shop, url string, upda
 	var sold atomic.Int64
 	var failMu sync.Mutex
 	r.OrderFailures = map[string]int{}
-	forEach(ctx, len(buyers), subscriptionBuyers, func(i int) {
+	loadgen.ForEach(ctx, len(buyers), subscriptionBuyers, func(i int) {
 		key := fmt.Sprintf("subs-%s-%d", s.runID, i)
 		for range orderTries {
 			_, err := s.placeOrder(ctx, buyers[i], "", sale, key)
@@ -288,27 +288,4 @@ func stockUpdate(m wsMessage) (update, error) {
 		return update{}, fmt.Errorf("no stock in %s", m.Payload)
 	}
 	return *p.Data.FlashSaleStock, nil
-}
-
-// tick writes line() to w every second until stop, which writes it once more.
-func tick(w io.Writer, line func() string) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				fmt.Fprintln(w, line())
-			}
-		}
-	})
-	return sync.OnceFunc(func() {
-		close(done)
-		wg.Wait()
-		fmt.Fprintln(w, line())
-	})
 }

@@ -20,11 +20,11 @@ func burst(ctx context.Context, c *Client, cfg Config, saleID string, buyers []b
 	atts := make([]attempt, cfg.Attempts)
 	var done, accepted atomic.Int64
 	start := time.Now()
-	stop := ticker(progress, func() string {
+	stop := Ticker(progress, func() string {
 		n := done.Load()
 		return fmt.Sprintf("burst: %d/%d attempts, %d accepted, %.0f/s", n, cfg.Attempts, accepted.Load(), perSecond(int(n), time.Since(start)))
 	})
-	forEach(ctx, cfg.Attempts, cfg.Concurrency, func(i int) {
+	ForEach(ctx, cfg.Attempts, cfg.Concurrency, func(i int) {
 		b := i % len(buyers)
 		vars := map[string]any{"input": map[string]any{
 			"flashSaleId":    saleID,

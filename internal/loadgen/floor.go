@@ -38,7 +38,7 @@ func floor(ctx context.Context, c *Client, concurrency, count int) (perSec, p50m
 		once     sync.Once
 	)
 	start := time.Now()
-	forEach(ctx, count, concurrency, func(i int) {
+	ForEach(ctx, count, concurrency, func(i int) {
 		t0 := time.Now()
 		err := c.Do(ctx, "", typenameQuery, nil, nil)
 		lat[i] = time.Since(t0)

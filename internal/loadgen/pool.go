@@ -9,12 +9,12 @@ import (
 	"time"
 )
 
-// forEach calls fn(i) for every i in [0, n) on at most workers goroutines, and returns once
+// ForEach calls fn(i) for every i in [0, n) on at most workers goroutines, and returns once
 // every call has. Once ctx ends no further call starts.
-func forEach(ctx context.Context, n, workers int, fn func(i int)) {
+func ForEach(ctx context.Context, n, workers int, fn func(i int)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(workers, n) {
+	for range min(max(workers, 1), n) {
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				i := int(next.Add(1) - 1)
@@ -28,9 +28,9 @@ func forEach(ctx context.Context, n, workers int, fn func(i int)) {
 	wg.Wait()
 }
 
-// ticker writes line() to w once a second until stop is called; stop writes it once more, so
+// Ticker writes line() to w once a second until stop is called; stop writes it once more, so
 // the last figures are always shown, and returns after the ticker's goroutine has.
-func ticker(w io.Writer, line func() string) (stop func()) {
+func Ticker(w io.Writer, line func() string) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {

@@ -63,11 +63,11 @@ func registerBuyers(ctx context.Context, c *Client, cfg Config, progress io.Writ
 		errOnce  sync.Once
 	)
 	start := time.Now()
-	stop := ticker(progress, func() string {
+	stop := Ticker(progress, func() string {
 		n := done.Load()
 		return fmt.Sprintf("register: %d/%d buyers (%.0f/s)", n, cfg.Buyers, perSecond(int(n), time.Since(start)))
 	})
-	forEach(ctx, cfg.Buyers, cfg.RegisterConcurrency, func(i int) {
+	ForEach(ctx, cfg.Buyers, cfg.RegisterConcurrency, func(i int) {
 		email := fmt.Sprintf("lg-%s-%d@example.com", cfg.RunID, i)
 		token, err := register(ctx, c, email, password, fmt.Sprintf("Loadgen Buyer %d", i))
 		if err != nil {
@@ -237,5 +237,5 @@ const typenameQuery = `{ __typename }`
 
 // warm opens the pool's connections before the burst, so it does not pay for them.
 func warm(ctx context.Context, c *Client, conns int) {
-	forEach(ctx, conns, conns, func(int) { _ = c.Do(ctx, "", typenameQuery, nil, nil) })
+	ForEach(ctx, conns, conns, func(int) { _ = c.Do(ctx, "", typenameQuery, nil, nil) })
 }

@@ -128,7 +128,7 @@ func drainOrders(ctx context.Context, c *Client, cfg Config, admin string, sum b
 		paid        atomic.Int64
 		queryErrors atomic.Int64
 	)
-	stop := ticker(progress, func() string {
+	stop := Ticker(progress, func() string {
 		return fmt.Sprintf("drain: %d/%d accepted orders PAID", paid.Load(), len(orders))
 	})
 	deadline := burstEnd.Add(cfg.DrainTimeout)
@@ -139,7 +139,7 @@ func drainOrders(ctx context.Context, c *Client, cfg Config, admin string, sum b
 			break
 		}
 		batches := (len(pending) + drainBatch - 1) / drainBatch
-		forEach(ctx, batches, cfg.PollConcurrency, func(i int) {
+		ForEach(ctx, batches, cfg.PollConcurrency, func(i int) {
 			ids := pending[i*drainBatch : min((i+1)*drainBatch, len(pending))]
 			found, err := ordersByID(ctx, c, admin, ids)
 			at := time.Now()
@@ -256,10 +256,10 @@ func census(ctx context.Context, c *Client, cfg Config, buyers []buyer, saleID s
 		done   atomic.Int64
 		errs   atomic.Int64
 	)
-	stop := ticker(progress, func() string {
+	stop := Ticker(progress, func() string {
 		return fmt.Sprintf("census: %d/%d buyers' orders read", done.Load(), len(buyers))
 	})
-	forEach(ctx, len(buyers), cfg.PollConcurrency, func(i int) {
+	ForEach(ctx, len(buyers), cfg.PollConcurrency, func(i int) {
 		list, err := buyerOrders(ctx, c, buyers[i].token)
 		if err != nil {
 			errs.Add(1)
