@@ -34,6 +34,7 @@ type Service struct {
 	// dummyHash is compared against when an email is unknown, so that a login for an unknown
 	// email takes as long as one with a wrong password and does not reveal which emails exist.
 	dummyHash []byte
+	verified  verifiedTokens
 }
 
 // NewService returns a service over the stores.
