@@ -7,6 +7,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/flashsale/flashsale/internal/loadgen"
 )
 
 // latencies are the durations of one measurement's operations.
@@ -39,21 +41,6 @@ func perSecond(n int, d time.Duration) float64 {
 
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
 
-// sleep waits for d or until ctx ends, and reports whether the whole d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 // poll calls done every period until it reports true, ctx ends, or timeout passes, and
 // reports whether done did.
 func poll(ctx context.Context, period, timeout time.Duration, done func() bool) bool {
@@ -62,7 +49,7 @@ func poll(ctx context.Context, period, timeout time.Duration, done func() bool) 
 		if done() {
 			return true
 		}
-		if time.Now().After(deadline) || !sleep(ctx, period) {
+		if time.Now().After(deadline) || !loadgen.Sleep(ctx, period) {
 			return false
 		}
 	}
@@ -83,7 +70,7 @@ func retry[T any](ctx context.Context, progress io.Writer, what string, measure 
 			return v, err
 		}
 		fmt.Fprintf(progress, "%s: try %d of %d failed: %v\n", what, try, measureTries, err)
-		if !sleep(ctx, time.Second) {
+		if !loadgen.Sleep(ctx, time.Second) {
 			return v, err
 		}
 	}

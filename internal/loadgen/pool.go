@@ -52,8 +52,8 @@ func Ticker(w io.Writer, line func() string) (stop func()) {
 	})
 }
 
-// sleep waits for d or until ctx ends, and reports whether the whole d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
+// Sleep waits for d or until ctx ends, and reports whether the whole d passed.
+func Sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}

@@ -96,7 +96,7 @@ func register(ctx context.Context, c *Client, email, password, name string) (str
 	vars := map[string]any{"input": map[string]any{"email": email, "password": password, "name": name}}
 	var err error
 	for try := range registerTries {
-		if try > 0 && !sleep(ctx, time.Duration(125<<try)*time.Millisecond) {
+		if try > 0 && !Sleep(ctx, time.Duration(125<<try)*time.Millisecond) {
 			return "", ctx.Err()
 		}
 		var out struct {
@@ -214,7 +214,7 @@ const activeWait = 5 * time.Second
 // at most activeWait; a sale that is still not ACTIVE by then gets the burst anyway, which
 // will count what the API answers.
 func waitForStart(ctx context.Context, c *Client, admin string, s sale, progress io.Writer) error {
-	if !sleep(ctx, time.Until(s.StartsAt)) {
+	if !Sleep(ctx, time.Until(s.StartsAt)) {
 		return fmt.Errorf("wait for sale %s to start: %w", s.ID, ctx.Err())
 	}
 	deadline := time.Now().Add(activeWait)
@@ -227,7 +227,7 @@ func waitForStart(ctx context.Context, c *Client, admin string, s sale, progress
 			fmt.Fprintf(progress, "sale %s is not ACTIVE %s after its start (status %q, err %v); bursting anyway\n", s.ID, activeWait, st.Status, err)
 			return nil
 		}
-		if !sleep(ctx, 50*time.Millisecond) {
+		if !Sleep(ctx, 50*time.Millisecond) {
 			return fmt.Errorf("wait for sale %s to start: %w", s.ID, ctx.Err())
 		}
 	}

@@ -157,7 +157,7 @@ func drainOrders(ctx context.Context, c *Client, cfg Config, admin string, sum b
 				}
 			}
 		})
-		if time.Now().After(deadline) || !sleep(ctx, time.Until(round.Add(drainPeriod))) {
+		if time.Now().After(deadline) || !Sleep(ctx, time.Until(round.Add(drainPeriod))) {
 			break
 		}
 	}
