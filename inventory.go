@@ -67,6 +67,10 @@ type Inventory interface {
 	// Release gives a hold's units back, at most once per order; it reports whether it did.
 	// Releasing an unknown order is not an error. ErrPoolNotLoaded.
 	Release(ctx context.Context, pool PoolKey, order OrderID) (released bool, remaining int, err error)
+	// Abandon is Release for an order that was never written: it also forgets the order's
+	// idempotency key, so that the buyer's retry with that key can buy again instead of
+	// waiting for an order that will never exist. ErrPoolNotLoaded.
+	Abandon(ctx context.Context, pool PoolKey, order OrderID) (released bool, remaining int, err error)
 	// Remaining returns the units left. ErrPoolNotLoaded.
 	Remaining(ctx context.Context, pool PoolKey) (int, error)
 	// Holds lists the pool's holds. ErrPoolNotLoaded.

@@ -87,8 +87,9 @@ func (s *Service) place(ctx context.Context, o *flashsale.Order, terms termsFunc
 	err = s.orders.CreateOrder(ctx, o)
 	if flashsale.ErrorCode(err) == flashsale.ECONFLICT {
 		// PostgreSQL knew the key although Redis did not (Redis was rebuilt after a loss):
-		// ours was not written, so our units go back, and the earlier order is the answer.
-		s.release(ctx, pool, o.ID)
+		// ours was not written, so our units (and our claim on the key) go back, and the
+		// earlier order is the answer.
+		s.abandon(ctx, pool, o.ID)
 		return s.orders.FindOrderByIdempotencyKey(ctx, o.UserID, o.IdempotencyKey)
 	} else if err != nil {
 		s.undo(ctx, pool, o, err)
@@ -121,7 +122,7 @@ func (s *Service) undo(ctx context.Context, pool flashsale.PoolKey, o *flashsale
 	_, err := s.orders.FindOrderByID(checkCtx, o.ID)
 	switch flashsale.ErrorCode(err) {
 	case flashsale.ENOTFOUND:
-		s.release(checkCtx, pool, o.ID)
+		s.abandon(checkCtx, pool, o.ID)
 	case "":
 		s.log.WarnContext(ctx, "order insert reported an error but committed", "order", o.ID.String(), "err", cause)
 	default:
@@ -132,7 +133,17 @@ func (s *Service) undo(ctx context.Context, pool flashsale.PoolKey, o *flashsale
 
 // release gives an order's units back and announces the new count.
 func (s *Service) release(ctx context.Context, pool flashsale.PoolKey, id flashsale.OrderID) {
-	released, remaining, err := s.inventory.Release(ctx, pool, id)
+	s.giveBack(ctx, pool, id, s.inventory.Release)
+}
+
+// abandon gives back the units of an order that was never written, and its key with them.
+func (s *Service) abandon(ctx context.Context, pool flashsale.PoolKey, id flashsale.OrderID) {
+	s.giveBack(ctx, pool, id, s.inventory.Abandon)
+}
+
+func (s *Service) giveBack(ctx context.Context, pool flashsale.PoolKey, id flashsale.OrderID,
+	how func(context.Context, flashsale.PoolKey, flashsale.OrderID) (bool, int, error)) {
+	released, remaining, err := how(ctx, pool, id)
 	if err != nil {
 		s.log.WarnContext(ctx, "release hold; reconciliation will retry", "pool", string(pool), "order", id.String(), "err", err)
 		return

@@ -108,7 +108,7 @@ func (s *Service) ReconcilePool(ctx context.Context, pool flashsale.PoolKey, ter
 		switch {
 		case flashsale.ErrorCode(errs[i]) == flashsale.ENOTFOUND && h.At.Before(orphanBefore):
 			s.log.InfoContext(ctx, "releasing hold of an order never written", "pool", string(pool), "order", h.OrderID.String())
-			s.release(ctx, pool, h.OrderID)
+			s.abandon(ctx, pool, h.OrderID)
 		case errs[i] == nil && !orders[i].Status.HoldsStock():
 			s.log.InfoContext(ctx, "releasing hold of a finished order", "pool", string(pool), "order", h.OrderID.String(), "status", string(orders[i].Status))
 			s.release(ctx, pool, h.OrderID)

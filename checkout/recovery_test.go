@@ -99,6 +99,11 @@ func TestCrashBetweenReservationAndInsertLosesNoUnit(t *testing.T) {
 	if got, _ := h.inv.Remaining(ctx, pool); got != 4 {
 		t.Errorf("remaining after reconciliation = %d, want 4", got)
 	}
+	// The dead request's key was forgotten with its hold: the buyer's retry buys anew.
+	o, err := h.svc.PlaceFlashSaleOrder(ctx, v, sale.ID, 1, "lost")
+	if err != nil || o.ID == orphan.OrderID {
+		t.Errorf("retry of the lost key: %v, %v; want a new order", o, err)
+	}
 	h.assertConserved(sale)
 }
 

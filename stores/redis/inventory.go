@@ -139,7 +139,16 @@ func reserveResult(h flashsale.Hold, v any) (flashsale.Reservation, error) {
 // Release gives order's units back to pool, at most once, and reports whether it did and the
 // units now remaining. An order that holds nothing is not an error. ErrPoolNotLoaded.
 func (inv *Inventory) Release(ctx context.Context, pool flashsale.PoolKey, order flashsale.OrderID) (bool, int, error) {
-	v, err := inv.scripts.release.Run(ctx, inv.client, inv.keys(pool).all(), formatID(order)).Result()
+	return inv.release(ctx, pool, order, "")
+}
+
+// Abandon releases an order that was never written and forgets its idempotency key.
+func (inv *Inventory) Abandon(ctx context.Context, pool flashsale.PoolKey, order flashsale.OrderID) (bool, int, error) {
+	return inv.release(ctx, pool, order, "forget")
+}
+
+func (inv *Inventory) release(ctx context.Context, pool flashsale.PoolKey, order flashsale.OrderID, mode string) (bool, int, error) {
+	v, err := inv.scripts.release.Run(ctx, inv.client, inv.keys(pool).all(), formatID(order), mode).Result()
 	if err != nil {
 		return false, 0, fmt.Errorf("release %s from %s: %w", order, pool, err)
 	}

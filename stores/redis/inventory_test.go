@@ -520,3 +520,39 @@ func TestKeysShareHashTag(t *testing.T) {
 		}
 	}
 }
+
+func TestAbandonForgetsTheKey(t *testing.T) {
+	t.Parallel()
+	client, prefix := testenv.Redis(t)
+	inv := NewInventory(client, prefix)
+	ctx := context.Background()
+	pool := flashsale.PoolKey("sale:" + testenv.Name())
+	if _, err := inv.Load(ctx, pool, flashsale.PoolTerms{Quantity: 3, PerUserLimit: 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	user := flashsale.NewUserID(5)
+	first := flashsale.Hold{OrderID: flashsale.NewOrderID(user), UserID: user, Quantity: 1, IdempotencyKey: "k", At: time.Now()}
+	if _, err := inv.Reserve(ctx, pool, first, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	released, remaining, err := inv.Abandon(ctx, pool, first.OrderID)
+	if err != nil || !released || remaining != 3 {
+		t.Fatalf("abandon = %v, %d, %v; want released with 3 left", released, remaining, err)
+	}
+	again := first
+	again.OrderID = flashsale.NewOrderID(user)
+	res, err := inv.Reserve(ctx, pool, again, time.Now())
+	if err != nil || res.Duplicate || res.OrderID != again.OrderID {
+		t.Errorf("retry of the abandoned key = %+v, %v; want a fresh reservation", res, err)
+	}
+	// A plain release keeps the key: the order exists, cancelled, and a retry finds it.
+	if _, _, err := inv.Release(ctx, pool, again.OrderID); err != nil {
+		t.Fatal(err)
+	}
+	third := again
+	third.OrderID = flashsale.NewOrderID(user)
+	res, err = inv.Reserve(ctx, pool, third, time.Now())
+	if err != nil || !res.Duplicate || res.OrderID != again.OrderID {
+		t.Errorf("retry of a released key = %+v, %v; want the released order as a duplicate", res, err)
+	}
+}
