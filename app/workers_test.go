@@ -123,23 +123,6 @@ func (s *stack) order(sale *flashsale.FlashSale) *flashsale.Order {
 	return o
 }
 
-// eventually polls check until it returns nil, failing the test with its last error after
-// the deadline.
-func eventually(t *testing.T, within time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", within, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func (s *stack) statuses(orders []*flashsale.Order, want flashsale.OrderStatus) error {
 	for _, o := range orders {
 		got, err := s.d.Raw.Orders.FindOrderByID(context.Background(), o.ID)
@@ -178,12 +161,12 @@ func TestOrdersArePaidNotifiedAndCountedOnce(t *testing.T) {
 	for range 30 {
 		orders = append(orders, s.order(sale))
 	}
-	eventually(t, 30*time.Second, func() error { return s.statuses(orders, flashsale.OrderPaid) })
+	testenv.Eventually(t, 30*time.Second, func() error { return s.statuses(orders, flashsale.OrderPaid) })
 	if got := s.charges(); got != len(orders) {
 		t.Errorf("charges = %d, want %d", got, len(orders))
 	}
 	notes := postgres.NewNotificationStore(s.d.DB)
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		for _, o := range orders {
 			list, _, err := notes.ListNotifications(context.Background(), o.UserID, 10, 0)
 			if err != nil {
@@ -195,7 +178,7 @@ func TestOrdersArePaidNotifiedAndCountedOnce(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		st, err := s.d.Checkout.SaleStats(context.Background(), sale.ID)
 		if err != nil {
 			return err
@@ -217,7 +200,7 @@ func TestDeclinedOrdersGiveTheirUnitsBack(t *testing.T) {
 	for range 10 {
 		orders = append(orders, s.order(sale))
 	}
-	eventually(t, 30*time.Second, func() error { return s.statuses(orders, flashsale.OrderCancelled) })
+	testenv.Eventually(t, 30*time.Second, func() error { return s.statuses(orders, flashsale.OrderCancelled) })
 	remaining, err := s.d.Checkout.SaleRemaining(context.Background(), sale)
 	if err != nil || remaining != 10 {
 		t.Errorf("remaining = %d, %v; want 10 (every unit back)", remaining, err)
@@ -254,7 +237,7 @@ func TestWorkerStoppedMidMessageChargesOnce(t *testing.T) {
 			stopFirst := s.start(payments)
 			o := s.order(s.sale(1))
 			if tt.busy != nil {
-				eventually(t, 30*time.Second, func() error { return tt.busy(s) })
+				testenv.Eventually(t, 30*time.Second, func() error { return tt.busy(s) })
 			} else {
 				time.Sleep(300 * time.Millisecond) // delivered and waiting on the gateway
 			}
@@ -262,7 +245,7 @@ func TestWorkerStoppedMidMessageChargesOnce(t *testing.T) {
 			// The replacement worker's gateway answers promptly.
 			s.d.Config.PaymentLatency, s.d.Config.PaymentTimeoutRate = time.Millisecond, 0
 			s.start(payments)
-			eventually(t, 30*time.Second, func() error { return s.statuses([]*flashsale.Order{o}, flashsale.OrderPaid) })
+			testenv.Eventually(t, 30*time.Second, func() error { return s.statuses([]*flashsale.Order{o}, flashsale.OrderPaid) })
 			if got := s.charges(); got != 1 {
 				t.Errorf("charges = %d, want 1", got)
 			}
@@ -292,9 +275,9 @@ func TestPoisonMessageIsDeadLettered(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := s.order(s.sale(1))
-	eventually(t, 30*time.Second, func() error { return s.statuses([]*flashsale.Order{o}, flashsale.OrderPaid) })
+	testenv.Eventually(t, 30*time.Second, func() error { return s.statuses([]*flashsale.Order{o}, flashsale.OrderPaid) })
 	dead := rabbitmq.DeadQueueName(s.cfg.PaymentsQueue())
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		q, err := ch.QueueDeclarePassive(dead, true, false, false, false, nil)
 		if err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale/internal/apitest"
+	"github.com/flashsale/flashsale/internal/testenv"
 )
 
 // An order placed through GraphQL becomes PAID, its buyer is notified once per event, and the
@@ -23,7 +24,7 @@ func TestPlacedOrderIsPaidNotifiedAndCounted(t *testing.T) {
 		map[string]any{"id": saleID}).MustData(t, &placed)
 	orderID := placed.PlaceFlashSaleOrder.ID
 
-	waitFor(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		var got struct{ Order struct{ Status string } }
 		s.Do(t, buyer, `query($id: ID!) { order(id: $id) { status } }`, map[string]any{"id": orderID}).MustData(t, &got)
 		if got.Order.Status != "PAID" {
@@ -31,7 +32,7 @@ func TestPlacedOrderIsPaidNotifiedAndCounted(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		var got struct {
 			Me struct {
 				Notifications struct {
@@ -49,7 +50,7 @@ func TestPlacedOrderIsPaidNotifiedAndCounted(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		var got struct {
 			FlashSale struct {
 				Stats struct{ Orders, UnitsSold, PaidOrders, Attempts int }
@@ -63,20 +64,4 @@ func TestPlacedOrderIsPaidNotifiedAndCounted(t *testing.T) {
 		}
 		return nil
 	})
-}
-
-// waitFor polls check until it returns nil, failing the test with its last error at the end.
-func waitFor(t *testing.T, within time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", within, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

@@ -190,3 +190,20 @@ func hostPort(rawURL, defPort string) string {
 	}
 	return rest
 }
+
+// Eventually polls check every 50ms until it returns nil, failing the test with check's last
+// error once `within` has passed. For effects that cross processes or brokers.
+func Eventually(tb testing.TB, within time.Duration, check func() error) {
+	tb.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("after %v: %v", within, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
