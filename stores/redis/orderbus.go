@@ -21,6 +21,7 @@ type OrderBus struct {
 	client  goredis.UniversalClient
 	channel string
 	log     *slog.Logger
+	out     *publisher
 
 	mu     sync.Mutex
 	subs   map[flashsale.UserID]map[*orderSub]struct{}
@@ -41,18 +42,18 @@ const orderBuffer = 32
 func NewOrderBus(client goredis.UniversalClient, prefix string, log *slog.Logger) *OrderBus {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &OrderBus{client: client, channel: prefix + "orders", log: log, ctx: ctx, cancel: cancel,
+		out:  newPublisher(client, log, "order changes"),
 		subs: map[flashsale.UserID]map[*orderSub]struct{}{}}
 }
 
-// PublishOrder announces o's new state to every process.
-func (b *OrderBus) PublishOrder(ctx context.Context, o *flashsale.Order) error {
+// PublishOrder announces o's new state to every process. It queues the change and returns;
+// a background pipeline sends the changes in the order they were published.
+func (b *OrderBus) PublishOrder(_ context.Context, o *flashsale.Order) error {
 	payload, err := json.Marshal(o)
 	if err != nil {
-		return err
-	}
-	if err := b.client.Publish(ctx, b.channel, payload).Err(); err != nil {
 		return fmt.Errorf("publish order %s: %w", o.ID, err)
 	}
+	b.out.publish(b.channel, payload, false)
 	return nil
 }
 
@@ -163,6 +164,7 @@ func (b *OrderBus) Subscribers() int {
 // Close ends the subscription and every subscriber's stream, and waits for its goroutine.
 // SubscribeOrders fails afterwards.
 func (b *OrderBus) Close() {
+	defer b.out.close()
 	b.cancel()
 	b.mu.Lock()
 	b.closed = true

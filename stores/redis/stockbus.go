@@ -42,6 +42,8 @@ type StockBus struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the bus starts
 
+	out *publisher
+
 	mu     sync.Mutex
 	topics map[flashsale.PoolKey]*topic // pools with local subscribers
 	live   int                          // topics with a confirmed Redis subscription
@@ -68,21 +70,22 @@ func NewStockBus(client goredis.UniversalClient, prefix string, opts StockBusOpt
 	return &StockBus{
 		client: client, prefix: prefix, soldOut: opts.SoldOut, log: log, now: time.Now,
 		ctx: ctx, cancel: cancel, topics: map[flashsale.PoolKey]*topic{},
+		out: newPublisher(client, log, "stock counts"),
 	}
 }
 
 func (b *StockBus) channel(pool flashsale.PoolKey) string { return b.prefix + "stock:" + string(pool) }
 
-// PublishStock announces pool's remaining count to every process subscribed to it. Pub/sub
+// PublishStock announces pool's remaining count to every process subscribed to it. It
+// queues the event and returns: a background pipeline sends it, and a newer count of the
+// same pool queued before it went replaces it (readers re-read the count anyway). Pub/sub
 // keeps nothing: a process not subscribed at that moment never sees the event.
-func (b *StockBus) PublishStock(ctx context.Context, pool flashsale.PoolKey, remaining int) error {
+func (b *StockBus) PublishStock(_ context.Context, pool flashsale.PoolKey, remaining int) error {
 	payload, err := encodeEvent(pool, remaining, b.now())
 	if err != nil {
 		return fmt.Errorf("publish stock of %s: %w", pool, err)
 	}
-	if err := b.client.Publish(ctx, b.channel(pool), payload).Err(); err != nil {
-		return fmt.Errorf("publish stock of %s: %w", pool, err)
-	}
+	b.out.publish(b.channel(pool), payload, true)
 	return nil
 }
 
@@ -256,6 +259,7 @@ func (b *StockBus) Close() {
 		return
 	}
 	b.closed = true
+	defer b.out.close()
 	var open []*goredis.PubSub
 	for pool, t := range b.topics {
 		t.closeAll()
