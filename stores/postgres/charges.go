@@ -12,30 +12,102 @@ import (
 
 // ChargeLedger is the mock payment gateway's record of charges, one per order, on the buyer's
 // shard.
-type ChargeLedger struct{ db *DB }
+type ChargeLedger struct {
+	db      *DB
+	records *combiner[charge, storedCharge]
+}
+
+type charge struct {
+	order       flashsale.OrderID
+	amountCents int
+	outcome     string
+}
+
+type storedCharge struct {
+	outcome string
+	stored  bool // by this call
+}
 
 // NewChargeLedger returns the ledger over db.
-func NewChargeLedger(db *DB) *ChargeLedger { return &ChargeLedger{db: db} }
+func NewChargeLedger(db *DB) *ChargeLedger {
+	l := &ChargeLedger{db: db}
+	l.records = newCombiner(db.Shards(), orderBatchRows, orderWriters, l.recordCharges)
+	return l
+}
 
 // RecordCharge stores the outcome of charging an order unless one is stored already, and
 // returns the stored outcome and whether this call stored it. Concurrent calls for one order
-// agree on one outcome: the primary key admits one row.
+// agree on one outcome: the primary key admits one row. Concurrent calls on a shard share
+// statements (see combiner).
 func (l *ChargeLedger) RecordCharge(ctx context.Context, order flashsale.OrderID, amountCents int, outcome string) (string, bool, error) {
-	pool := l.db.poolFor(order.Bucket())
-	var stored string
-	err := pool.QueryRow(ctx,
-		`INSERT INTO charges (order_id, bucket, amount_cents, outcome) VALUES ($1, $2, $3, $4)
-		 ON CONFLICT (order_id) DO NOTHING RETURNING outcome`,
-		order, order.Bucket(), amountCents, outcome).Scan(&stored)
-	if err == nil {
-		return stored, true, nil
-	} else if !errors.Is(err, pgx.ErrNoRows) {
+	c, err := l.records.do(ctx, l.db.ShardOf(order.Bucket()), charge{order: order, amountCents: amountCents, outcome: outcome})
+	if err != nil {
 		return "", false, fmt.Errorf("record charge of order %d: %w", order, err)
 	}
-	if err := pool.QueryRow(ctx, `SELECT outcome FROM charges WHERE order_id = $1`, order).Scan(&stored); err != nil {
-		return "", false, fmt.Errorf("read charge of order %d: %w", order, err)
+	return c.outcome, c.stored, nil
+}
+
+// recordCharges inserts the charges no row exists for, then reads the stored outcome of the
+// others (stored before, or by an earlier item of the same batch).
+func (l *ChargeLedger) recordCharges(ctx context.Context, shard int, charges []charge) ([]outcome[storedCharge], error) {
+	n := len(charges)
+	orders, amounts := make([]int64, n), make([]int64, n)
+	buckets := make([]int32, n)
+	outcomes := make([]string, n)
+	for i, c := range charges {
+		orders[i], amounts[i], buckets[i], outcomes[i] = int64(c.order), int64(c.amountCents), int32(c.order.Bucket()), c.outcome
 	}
-	return stored, false, nil
+	pool := l.db.pools[shard]
+	rows, err := pool.Query(ctx,
+		`INSERT INTO charges (order_id, bucket, amount_cents, outcome)
+		 SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::text[])
+		 ON CONFLICT (order_id) DO NOTHING RETURNING order_id`,
+		orders, buckets, amounts, outcomes)
+	if err != nil {
+		return nil, err
+	}
+	inserted, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, err
+	}
+	mine := make(map[int64]bool, len(inserted))
+	for _, id := range inserted {
+		mine[id] = true
+	}
+	outs := make([]outcome[storedCharge], n)
+	var others []int64
+	for i, c := range charges {
+		if mine[orders[i]] {
+			outs[i].val = storedCharge{outcome: c.outcome, stored: true}
+			delete(mine, orders[i]) // a second item for the same order stored nothing
+		} else {
+			others = append(others, orders[i])
+		}
+	}
+	if len(others) == 0 {
+		return outs, nil
+	}
+	rows, err = pool.Query(ctx, `SELECT order_id, outcome FROM charges WHERE order_id = ANY($1)`, others)
+	if err != nil {
+		return nil, err
+	}
+	stored := map[int64]string{}
+	var id int64
+	var out string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &out}, func() error { stored[id] = out; return nil }); err != nil {
+		return nil, err
+	}
+	for i := range charges {
+		if outs[i].val.stored {
+			continue
+		}
+		if out, ok := stored[orders[i]]; ok {
+			outs[i].val = storedCharge{outcome: out}
+		} else {
+			outs[i].err = errors.New("charge neither stored nor found")
+		}
+	}
+	return outs, nil
 }
 
 // CountCharges returns how many charges the ledger holds, across shards (tests count them).

@@ -18,6 +18,8 @@ import (
 type OrderStore struct {
 	db      *DB
 	creates *combiner[newOrder, bool]
+	moves   *combiner[move, *flashsale.Order]
+	finds   *combiner[flashsale.OrderID, *flashsale.Order]
 }
 
 // Batching of order inserts: up to orderBatchRows rows per statement and orderWriters
@@ -31,6 +33,8 @@ const (
 func NewOrderStore(db *DB) *OrderStore {
 	s := &OrderStore{db: db}
 	s.creates = newCombiner(db.Shards(), orderBatchRows, orderWriters, s.insertOrders)
+	s.moves = newCombiner(db.Shards(), orderBatchRows, orderWriters, s.moveOrders)
+	s.finds = newCombiner(db.Shards(), orderBatchRows, orderWriters, s.findOrders)
 	return s
 }
 
@@ -137,27 +141,39 @@ func (s *OrderStore) insertOrders(ctx context.Context, shard int, rows []newOrde
 	return outs, nil
 }
 
-func insertEvent(ctx context.Context, tx pgx.Tx, e flashsale.OrderEvent) error {
-	payload, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx,
-		`INSERT INTO outbox (event_id, event_type, partition_key, priority, payload) VALUES ($1, $2, $3, $4, $5)`,
-		e.EventID, e.Type, e.ProductID.String(), int(e.Priority()), payload)
-	return err
-}
-
-// FindOrderByID reads the one shard that holds the id's bucket.
+// FindOrderByID reads the one shard that holds the id's bucket. Concurrent reads of a shard
+// share one statement (see combiner): the payment worker reads each order it charges.
 func (s *OrderStore) FindOrderByID(ctx context.Context, id flashsale.OrderID) (*flashsale.Order, error) {
-	o, err := scanOrder(s.db.poolFor(id.Bucket()).QueryRow(ctx,
-		`SELECT `+orderColumns+` FROM orders WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, flashsale.Errorf(flashsale.ENOTFOUND, "order not found")
-	} else if err != nil {
+	o, err := s.finds.do(ctx, s.db.ShardOf(id.Bucket()), id)
+	if err != nil && flashsale.ErrorCode(err) != flashsale.ENOTFOUND {
 		return nil, fmt.Errorf("find order %d: %w", id, err)
 	}
-	return o, nil
+	return o, err
+}
+
+// findOrders reads orders of one shard in one statement.
+func (s *OrderStore) findOrders(ctx context.Context, shard int, ids []flashsale.OrderID) ([]outcome[*flashsale.Order], error) {
+	rows, err := s.db.pools[shard].Query(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, err
+	}
+	found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*flashsale.Order, error) { return scanOrder(r) })
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[flashsale.OrderID]*flashsale.Order, len(found))
+	for _, o := range found {
+		byID[o.ID] = o
+	}
+	outs := make([]outcome[*flashsale.Order], len(ids))
+	for i, id := range ids {
+		if o := byID[id]; o != nil {
+			outs[i].val = o
+		} else {
+			outs[i].err = flashsale.Errorf(flashsale.ENOTFOUND, "order not found")
+		}
+	}
+	return outs, nil
 }
 
 // FindOrderByIdempotencyKey reads the buyer's shard.
@@ -198,42 +214,6 @@ func (s *OrderStore) ListUserOrders(ctx context.Context, user flashsale.UserID, 
 		return orders[:first], true, nil
 	}
 	return orders, false, nil
-}
-
-// TransitionOrder updates the status only from an expected one, so of two racing moves (a
-// payment and an expiry, say) exactly one wins, and writes the move's event with it.
-func (s *OrderStore) TransitionOrder(ctx context.Context, id flashsale.OrderID, from []flashsale.OrderStatus, to flashsale.OrderStatus) (*flashsale.Order, error) {
-	var o *flashsale.Order
-	err := pgx.BeginFunc(ctx, s.db.poolFor(id.Bucket()), func(tx pgx.Tx) error {
-		var err error
-		o, err = scanOrder(tx.QueryRow(ctx,
-			`UPDATE orders SET status = $3, updated_at = now() WHERE id = $1 AND status = ANY($2)
-			 RETURNING `+orderColumns, id, from, to))
-		if errors.Is(err, pgx.ErrNoRows) {
-			current, err := scanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = $1`, id))
-			if errors.Is(err, pgx.ErrNoRows) {
-				return flashsale.Errorf(flashsale.ENOTFOUND, "order not found")
-			} else if err != nil {
-				return err
-			}
-			return flashsale.Errorf(flashsale.ECONFLICT, "order is %s, not %s", current.Status, joinStatuses(from))
-		} else if err != nil {
-			return err
-		}
-		return insertEvent(ctx, tx, flashsale.NewOrderEvent(flashsale.EventTypeFor(to), o))
-	})
-	if err != nil {
-		return nil, fmt.Errorf("move order %d to %s: %w", id, to, err)
-	}
-	return o, nil
-}
-
-func joinStatuses(ss []flashsale.OrderStatus) string {
-	parts := make([]string, len(ss))
-	for i, s := range ss {
-		parts[i] = string(s)
-	}
-	return strings.Join(parts, " or ")
 }
 
 // HoldingOrders scatters to every shard: a pool's buyers live everywhere.
