@@ -15,6 +15,7 @@ const (
 	defaultPoisonAttempts = 3
 	defaultRetryMin       = 100 * time.Millisecond
 	defaultRetryMax       = 30 * time.Second
+	defaultMaxBatch       = 500
 
 	// Kafka, and kfake, refuse sessions under 6s unless told otherwise (the embedded broker
 	// is); 10s notices a crashed consumer quickly without evicting one for a slow GC.
@@ -38,7 +39,7 @@ const (
 )
 
 // ConsumerConfig says which records Consume reads and what it does with them. Brokers,
-// Topic, GroupID and Handler are required; the rest have defaults.
+// Topic, GroupID and one of Handler and BatchHandler are required; the rest have defaults.
 type ConsumerConfig struct {
 	Brokers []string
 	Topic   string
@@ -51,6 +52,20 @@ type ConsumerConfig struct {
 	// for it. A record can be handled again after a failure, a restart or a rebalance, so
 	// Handler must be idempotent. See ErrPoison for records that can never succeed.
 	Handler func(ctx context.Context, m Message) error
+
+	// BatchHandler, set instead of Handler, processes records a batch at a time: the first
+	// record that arrives and every record already fetched behind it, up to MaxBatch. Consume
+	// never waits for more, so a lone record goes at once, and batches grow only while
+	// BatchHandler is busy with the previous one. A batch holds records of any of the
+	// consumer's partitions, each partition's in order; Consume calls BatchHandler from one
+	// goroutine and commits a batch only after BatchHandler returned nil for it. A failing
+	// batch is retried whole, as Handler's record is; one that fails with ErrPoison
+	// PoisonAttempts times is split, and its records are handled one per call, so that only
+	// the poison record is skipped. BatchHandler must be idempotent, like Handler, and
+	// should rather skip a record it can never process than fail the whole batch for it.
+	BatchHandler func(ctx context.Context, msgs []Message) error
+	// MaxBatch bounds the records of one BatchHandler call (default 500).
+	MaxBatch int
 
 	// Log receives Consume's logs; nil means slog.Default().
 	Log *slog.Logger
@@ -79,8 +94,10 @@ func (cfg *ConsumerConfig) check() error {
 		return errors.New("no topic")
 	case cfg.GroupID == "":
 		return errors.New("no group id")
-	case cfg.Handler == nil:
+	case cfg.Handler == nil && cfg.BatchHandler == nil:
 		return errors.New("no handler")
+	case cfg.Handler != nil && cfg.BatchHandler != nil:
+		return errors.New("both Handler and BatchHandler set")
 	}
 	return nil
 }
@@ -97,6 +114,9 @@ func (cfg *ConsumerConfig) setDefaults() {
 	if cfg.PoisonAttempts <= 0 {
 		cfg.PoisonAttempts = defaultPoisonAttempts
 	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = defaultMaxBatch
+	}
 	def(&cfg.RetryMin, defaultRetryMin)
 	def(&cfg.RetryMax, defaultRetryMax)
 	cfg.RetryMax = max(cfg.RetryMax, cfg.RetryMin)
@@ -105,14 +125,16 @@ func (cfg *ConsumerConfig) setDefaults() {
 	def(&cfg.RebalanceTimeout, defaultRebalanceTimeout)
 }
 
-// Consume joins cfg.GroupID and hands every record of cfg.Topic to cfg.Handler, at least
-// once each, until ctx ends; then it leaves the group and returns nil. It returns an error
-// only for an invalid cfg: broker failures are logged and retried.
+// Consume joins cfg.GroupID and hands every record of cfg.Topic to cfg.Handler (or, in
+// batches, to cfg.BatchHandler), at least once each, until ctx ends; then it leaves the group
+// and returns nil. It returns an error only for an invalid cfg: broker failures are logged
+// and retried.
 //
-// A record is committed only after Handler succeeded, so a consumer stopped before that
-// leaves the record to the next consumer of the group. A failing record is retried with
-// backoff, holding back the records behind it, until it succeeds, until ctx ends, or (see
-// ErrPoison) until it is found to be poison, when it is logged and skipped.
+// A record is committed only after Handler (or BatchHandler, for its batch) succeeded, so a
+// consumer stopped before that leaves the record to the next consumer of the group. A failing
+// record is retried with backoff, holding back the records behind it, until it succeeds,
+// until ctx ends, or (see ErrPoison) until it is found to be poison, when it is logged and
+// skipped.
 func Consume(ctx context.Context, cfg ConsumerConfig) error {
 	if err := cfg.check(); err != nil {
 		return fmt.Errorf("kafka: consume: %w", err)
@@ -137,7 +159,11 @@ func Consume(ctx context.Context, cfg ConsumerConfig) error {
 	})
 	log.Info("consumer started")
 	c := &consumer{cfg: cfg, r: r, log: log}
-	c.run(ctx)
+	if cfg.BatchHandler != nil {
+		c.runBatches(ctx)
+	} else {
+		c.run(ctx)
+	}
 	// Close waits for the reader's goroutines and leaves the group, so that the partitions
 	// move to the other members now rather than after SessionTimeout.
 	if err := r.Close(); err != nil {
@@ -155,28 +181,32 @@ type consumer struct {
 
 // run fetches, handles and commits records until ctx ends.
 func (c *consumer) run(ctx context.Context) {
-	failures := 0
 	for {
-		km, err := c.r.FetchMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			// kafka-go keeps rejoining and refetching by itself; the pause only keeps a
-			// broker outage from filling the log.
-			failures++
-			d := backoff(failures, c.cfg.RetryMin, c.cfg.RetryMax)
-			c.log.Warn("fetch failed", "err", err, "retry_in", d)
-			if !sleep(ctx, d) {
-				return
-			}
-			continue
-		}
-		failures = 0
-		if !c.handle(ctx, km) {
+		km, ok := c.fetch(ctx)
+		if !ok || !c.handle(ctx, km) {
 			return
 		}
-		c.commit(ctx, km)
+		c.commit(ctx, []kafkago.Message{km})
+	}
+}
+
+// fetch returns the next record, retrying failed fetches, or false once ctx ended.
+func (c *consumer) fetch(ctx context.Context) (kafkago.Message, bool) {
+	for failures := 1; ; failures++ {
+		km, err := c.r.FetchMessage(ctx)
+		if err == nil {
+			return km, true
+		}
+		if ctx.Err() != nil {
+			return kafkago.Message{}, false
+		}
+		// kafka-go keeps rejoining and refetching by itself; the pause only keeps a broker
+		// outage from filling the log.
+		d := backoff(failures, c.cfg.RetryMin, c.cfg.RetryMax)
+		c.log.Warn("fetch failed", "err", err, "retry_in", d)
+		if !sleep(ctx, d) {
+			return kafkago.Message{}, false
+		}
 	}
 }
 
@@ -212,13 +242,36 @@ func (c *consumer) handle(ctx context.Context, km kafkago.Message) bool {
 	}
 }
 
-// commit commits km's offset. A failed commit is only logged: the record will be handled
-// again, which at-least-once allows, and the next commit on its partition covers it.
-func (c *consumer) commit(ctx context.Context, km kafkago.Message) {
+// commit commits the offsets of kms, handled records in fetch order, with one request: a
+// partition's offset is that of its last record there. A failed commit is only logged: the
+// records will be handled again, which at-least-once allows, and the next commit on their
+// partitions covers them.
+func (c *consumer) commit(ctx context.Context, kms []kafkago.Message) {
+	if len(kms) == 0 {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
-	if err := c.r.CommitMessages(ctx, km); err != nil {
-		c.log.Warn("commit failed; record will be handled again",
-			"partition", km.Partition, "offset", km.Offset, "err", err)
+	last := lastPerPartition(kms)
+	if err := c.r.CommitMessages(ctx, last...); err != nil {
+		for _, km := range last {
+			c.log.Warn("commit failed; records will be handled again",
+				"partition", km.Partition, "offset", km.Offset, "err", err)
+		}
 	}
+}
+
+// lastPerPartition returns the last record of each partition in kms.
+func lastPerPartition(kms []kafkago.Message) []kafkago.Message {
+	var last []kafkago.Message
+	index := make(map[int]int)
+	for _, km := range kms {
+		if i, ok := index[km.Partition]; ok {
+			last[i] = km
+			continue
+		}
+		index[km.Partition] = len(last)
+		last = append(last, km)
+	}
+	return last
 }
