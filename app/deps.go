@@ -26,6 +26,8 @@ type Deps struct {
 	soldOut   *soldOutWatch
 	StockBus  *redis.StockBus
 	OrderBus  *redis.OrderBus
+	// Invalidations tell every process to drop its near copies of cached entries.
+	Invalidations *redis.Invalidations
 	// Stores read through the Redis cache; Raw reads PostgreSQL directly.
 	Stores   loaders.Stores
 	Raw      loaders.Stores
@@ -69,6 +71,10 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres
 		Orders:   postgres.NewOrderStore(d.DB),
 	}
 	cacheCfg := redis.CacheConfig{Prefix: prefix}
+	if !cfg.NoCache {
+		d.Invalidations = redis.NewInvalidations(d.Redis, prefix, log)
+		cacheCfg.Invalidations = d.Invalidations
+	}
 	d.Stores = loaders.Stores{
 		Users:    redis.NewUserCache(d.Raw.Users, d.Redis, cacheCfg, log),
 		Products: redis.NewProductCache(d.Raw.Products, d.Redis, cacheCfg, log),
@@ -110,6 +116,9 @@ func (d *Deps) Close() {
 	}
 	if d.OrderBus != nil {
 		d.OrderBus.Close()
+	}
+	if d.Invalidations != nil {
+		d.Invalidations.Close()
 	}
 	if d.Redis != nil {
 		d.Redis.Close()

@@ -73,10 +73,14 @@ func ordersQuery(ids []flashsale.OrderID) string {
 	return b.String()
 }
 
-// flushCache drops the read cache of the server's namespace, so a request starts cold.
+// flushCache drops the read cache of the server's namespace, and the server's near copies,
+// so a request starts cold.
 func flushCache(t *testing.T, s *apitest.Server) {
 	t.Helper()
 	ctx := context.Background()
+	if s.API.Invalidations != nil {
+		s.API.Invalidations.DropAll()
+	}
 	iter := s.API.Redis.Scan(ctx, 0, "{"+s.Config.Namespace+":cache:*", 1000).Iterator()
 	for iter.Next(ctx) {
 		s.API.Redis.Del(ctx, iter.Val())

@@ -21,6 +21,8 @@ type Loader[K comparable, V any] struct {
 	idle     time.Duration
 	maxWait  time.Duration
 	capacity int
+	// peek, if set, answers a key at once from memory (a near cache), with no batch.
+	peek func(K) (V, bool)
 
 	mu      sync.Mutex
 	pending *batch[K, V]
@@ -40,16 +42,24 @@ type batch[K comparable, V any] struct {
 // NewLoader returns a loader over fetch, which must answer one value or error per key, in
 // the order of the keys.
 func NewLoader[K comparable, V any](fetch func(context.Context, []K) ([]V, []error), idle, maxWait time.Duration, capacity int) *Loader[K, V] {
-	return &Loader[K, V]{fetch: fetch, idle: idle, maxWait: maxWait, capacity: capacity, done: map[K]*batch[K, V]{}}
+	return &Loader[K, V]{fetch: fetch, idle: idle, maxWait: maxWait, capacity: capacity}
 }
 
 // Load asks for key and returns a function that waits for its answer. The fetch runs
 // detached from ctx (with its own timeout): the field that happened to open a batch must not
 // fail the other fields' keys by being cancelled (dataloader issue #105).
 func (l *Loader[K, V]) Load(ctx context.Context, key K) func() (V, error) {
+	if l.peek != nil {
+		if v, ok := l.peek(key); ok {
+			return func() (V, error) { return v, nil }
+		}
+	}
 	l.mu.Lock()
 	b, ok := l.done[key]
 	if !ok {
+		if l.done == nil {
+			l.done = map[K]*batch[K, V]{} // most responses use few of their loaders
+		}
 		b = l.pending
 		if b == nil {
 			b = &batch[K, V]{index: map[K]int{}, ready: make(chan struct{}), kick: make(chan struct{}, 1), full: make(chan struct{})}

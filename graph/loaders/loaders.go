@@ -85,13 +85,33 @@ func New(s Stores, batching bool, t Timing) *Loaders {
 		capacity = 1
 	}
 	t = t.withDefaults()
+	users := NewLoader(s.Users.FindUsersByIDs, t.Idle, t.MaxWait, capacity)
+	users.peek = peekOf[flashsale.UserID, flashsale.User](s.Users)
+	products := NewLoader(s.Products.FindProductsByIDs, t.Idle, t.MaxWait, capacity)
+	products.peek = peekOf[flashsale.ProductID, flashsale.Product](s.Products)
+	sales := NewLoader(s.Sales.FindSalesByIDs, t.Idle, t.MaxWait, capacity)
+	sales.peek = peekOf[flashsale.SaleID, flashsale.FlashSale](s.Sales)
 	return &Loaders{
-		Users:      NewLoader(s.Users.FindUsersByIDs, t.Idle, t.MaxWait, capacity),
-		Products:   NewLoader(s.Products.FindProductsByIDs, t.Idle, t.MaxWait, capacity),
-		Sales:      NewLoader(s.Sales.FindSalesByIDs, t.Idle, t.MaxWait, capacity),
+		Users:      users,
+		Products:   products,
+		Sales:      sales,
 		Orders:     NewLoader(s.Orders.FindOrdersByIDs, t.Idle, t.MaxWait, capacity),
 		UserOrders: NewLoader(userOrders(s.Orders), t.Idle, t.MaxWait, capacity),
 	}
+}
+
+// peeker is a store that may hold a near copy of an entity in memory (stores/redis's caches
+// do): a key it holds needs no batch, so a request reading only such keys waits for no
+// batching window.
+type peeker[K any, V any] interface {
+	Peek(K) (*V, bool)
+}
+
+func peekOf[K any, V any](store any) func(K) (*V, bool) {
+	if p, ok := store.(peeker[K, V]); ok {
+		return p.Peek
+	}
+	return nil
 }
 
 // userOrders sends one store call per distinct page size (in practice one).

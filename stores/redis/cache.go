@@ -28,6 +28,9 @@ type CacheConfig struct {
 	// NegativeTTL is how long "no such id" is remembered, so that probing unknown ids cannot
 	// hammer PostgreSQL; short, because the id may be created soon after. Default 10s.
 	NegativeTTL time.Duration
+	// Invalidations, if set, lets products, sales and users keep near copies in this
+	// process's memory, dropped everywhere when any process invalidates them.
+	Invalidations *Invalidations
 }
 
 // cache is the cache-aside machinery one entity type's decorator uses: one MGET for a batch,
@@ -45,6 +48,8 @@ type cache[K ~int64, V any] struct {
 	// negatives says whether NOT_FOUND is remembered. Not for orders: an order is looked up
 	// while its insert may still be committing, and must be found the moment it commits.
 	negatives bool
+	kind      string
+	near      *near[K, V] // nil: every read goes to Redis
 }
 
 const negative = "-" // the stored form of "no such id"
@@ -88,7 +93,23 @@ func newCache[K ~int64, V any](client goredis.UniversalClient, kind, what string
 	if cfg.NegativeTTL == 0 {
 		cfg.NegativeTTL = 10 * time.Second
 	}
-	return &cache[K, V]{client: client, tag: "{" + cfg.Prefix + "cache:" + kind + "}:", cfg: cfg, log: log, what: what, negatives: true}
+	return &cache[K, V]{client: client, tag: "{" + cfg.Prefix + "cache:" + kind + "}:", cfg: cfg, log: log, what: what,
+		negatives: true, kind: kind}
+}
+
+// keepNear turns near copies on (when the config has an invalidation bus).
+func (c *cache[K, V]) keepNear() {
+	if c.cfg.Invalidations != nil {
+		c.near = newNear[K, V](c.cfg.Invalidations, c.kind)
+	}
+}
+
+// peek returns id's near copy, if this process holds one.
+func (c *cache[K, V]) peek(id K) (*V, bool) {
+	if c.near == nil {
+		return nil, false
+	}
+	return c.near.get(id)
 }
 
 func (c *cache[K, V]) key(id K) string { return c.tag + strconv.FormatInt(int64(id), 10) }
@@ -96,6 +117,36 @@ func (c *cache[K, V]) key(id K) string { return c.tag + strconv.FormatInt(int64(
 // load answers ids from Redis where it can and from find for the rest, in the order of ids.
 // A Redis failure is a warning, never an error: reads fall back to the store.
 func (c *cache[K, V]) load(ctx context.Context, ids []K, find func(context.Context, []K) ([]*V, []error)) ([]*V, []error) {
+	if c.near == nil {
+		return c.loadFar(ctx, ids, find)
+	}
+	gen := c.near.generation()
+	values := make([]*V, len(ids))
+	errs := make([]error, len(ids))
+	var farIDs []K
+	var farAt []int
+	for i, id := range ids {
+		if v, ok := c.near.get(id); ok {
+			values[i] = v
+		} else {
+			farIDs, farAt = append(farIDs, id), append(farAt, i)
+		}
+	}
+	if len(farIDs) == 0 {
+		return values, errs
+	}
+	found, findErrs := c.loadFar(ctx, farIDs, find)
+	for j, i := range farAt {
+		values[i], errs[i] = found[j], findErrs[j]
+		if found[j] != nil && findErrs[j] == nil {
+			c.near.put(farIDs[j], found[j], gen)
+		}
+	}
+	return values, errs
+}
+
+// loadFar answers ids from Redis and the store.
+func (c *cache[K, V]) loadFar(ctx context.Context, ids []K, find func(context.Context, []K) ([]*V, []error)) ([]*V, []error) {
 	values := make([]*V, len(ids))
 	errs := make([]error, len(ids))
 	keys := make([]string, len(ids))
@@ -232,9 +283,25 @@ func (c *cache[K, V]) invalidate(ctx context.Context, ids ...K) {
 	for i, id := range ids {
 		keys[i] = c.key(id)
 	}
-	if err := c.client.Del(ctx, keys...).Err(); err != nil {
+	if c.near == nil {
+		if err := c.client.Del(ctx, keys...).Err(); err != nil {
+			c.warn(ctx, "invalidate", err)
+		}
+		return
+	}
+	// One round trip deletes the entries and tells the other processes to drop their near
+	// copies; ours go after the DEL, so that no read of ours refills them from the old entry.
+	raw := make([]int64, len(ids))
+	for i, id := range ids {
+		raw[i] = int64(id)
+	}
+	pipe := c.client.Pipeline()
+	pipe.Del(ctx, keys...)
+	c.cfg.Invalidations.publish(ctx, pipe, c.kind, raw)
+	if _, err := pipe.Exec(ctx); err != nil {
 		c.warn(ctx, "invalidate", err)
 	}
+	c.cfg.Invalidations.dropLocal(c.kind, raw)
 }
 
 // warn logs a Redis failure at most once every 10 seconds per entity type.

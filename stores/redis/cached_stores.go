@@ -18,8 +18,14 @@ type ProductCache struct {
 
 // NewProductCache decorates store with the read cache.
 func NewProductCache(store flashsale.ProductStore, client goredis.UniversalClient, cfg CacheConfig, log *slog.Logger) *ProductCache {
-	return &ProductCache{ProductStore: store, c: newCache[flashsale.ProductID, flashsale.Product](client, "prd", "product", cfg, log)}
+	c := newCache[flashsale.ProductID, flashsale.Product](client, "prd", "product", cfg, log)
+	c.keepNear()
+	return &ProductCache{ProductStore: store, c: c}
 }
+
+// Peek returns the product if this process holds a near copy (the loaders answer from it
+// without waiting for a batch).
+func (s *ProductCache) Peek(id flashsale.ProductID) (*flashsale.Product, bool) { return s.c.peek(id) }
 
 // FindProductByID reads through the cache.
 func (s *ProductCache) FindProductByID(ctx context.Context, id flashsale.ProductID) (*flashsale.Product, error) {
@@ -58,8 +64,13 @@ type SaleCache struct {
 
 // NewSaleCache decorates store with the read cache.
 func NewSaleCache(store flashsale.SaleStore, client goredis.UniversalClient, cfg CacheConfig, log *slog.Logger) *SaleCache {
-	return &SaleCache{SaleStore: store, c: newCache[flashsale.SaleID, flashsale.FlashSale](client, "sal", "flash sale", cfg, log)}
+	c := newCache[flashsale.SaleID, flashsale.FlashSale](client, "sal", "flash sale", cfg, log)
+	c.keepNear()
+	return &SaleCache{SaleStore: store, c: c}
 }
+
+// Peek returns the sale if this process holds a near copy.
+func (s *SaleCache) Peek(id flashsale.SaleID) (*flashsale.FlashSale, bool) { return s.c.peek(id) }
 
 // FindSaleByID reads through the cache.
 func (s *SaleCache) FindSaleByID(ctx context.Context, id flashsale.SaleID) (*flashsale.FlashSale, error) {
@@ -91,8 +102,13 @@ type UserCache struct {
 
 // NewUserCache decorates store with the read cache.
 func NewUserCache(store flashsale.UserStore, client goredis.UniversalClient, cfg CacheConfig, log *slog.Logger) *UserCache {
-	return &UserCache{UserStore: store, c: newCache[flashsale.UserID, flashsale.User](client, "usr", "user", cfg, log)}
+	c := newCache[flashsale.UserID, flashsale.User](client, "usr", "user", cfg, log)
+	c.keepNear()
+	return &UserCache{UserStore: store, c: c}
 }
+
+// Peek returns the user if this process holds a near copy.
+func (s *UserCache) Peek(id flashsale.UserID) (*flashsale.User, bool) { return s.c.peek(id) }
 
 // FindUserByID reads through the cache.
 func (s *UserCache) FindUserByID(ctx context.Context, id flashsale.UserID) (*flashsale.User, error) {
