@@ -97,13 +97,19 @@ func eventHandler(handle func(context.Context, flashsale.OrderEvent) error) func
 
 // PaymentsConfig sizes the payment worker.
 type PaymentsConfig struct {
-	Concurrency int // charges in flight; default 32 (the gateway is slow, not busy)
+	Concurrency int // charges in flight; default DefaultPaymentsConcurrency
+
 }
+
+// DefaultPaymentsConcurrency is a payment worker's charges in flight. The gateway is slow,
+// not busy: at its 20ms a charge, 32 in flight left a sale's orders unpaid 2.3-2.6 s after
+// the last sale on two cores, 128 pays them within 1.8-2.0 s (make bench).
+const DefaultPaymentsConcurrency = 128
 
 // RunPayments charges placed orders until ctx ends.
 func RunPayments(ctx context.Context, d *Deps, pc PaymentsConfig) error {
 	if pc.Concurrency == 0 {
-		pc.Concurrency = 32
+		pc.Concurrency = DefaultPaymentsConcurrency
 	}
 	gw := payments.NewGateway(postgres.NewChargeLedger(d.DB), payments.GatewayConfig{
 		Latency: d.Config.PaymentLatency, FailureRate: d.Config.PaymentFailureRate, TimeoutRate: d.Config.PaymentTimeoutRate,

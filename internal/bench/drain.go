@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/internal/loadgen"
 	"github.com/flashsale/flashsale/stores/postgres"
 )
@@ -32,8 +33,6 @@ const (
 	drainBuyers           = 16
 	relayTimeout          = time.Minute // for the outbox to reach RabbitMQ
 	paidTimeout           = 2 * time.Minute
-	// paymentsConcurrency is app.RunPayments's default concurrency.
-	paymentsConcurrency = 32
 )
 
 // runDrain stops the stack's payment worker, then for 1 and 2 workers places cfg.DrainOrders
@@ -48,7 +47,7 @@ func runDrain(ctx context.Context, cfg Config, s *shop, st *Stack, progress io.W
 	}
 	r := &DrainResult{Orders: cfg.DrainOrders}
 	if lat := st.Config.PaymentLatency; lat > 0 {
-		r.GatewayBoundPerS = perSecond(paymentsConcurrency, lat)
+		r.GatewayBoundPerS = perSecond(app.DefaultPaymentsConcurrency, lat)
 	}
 	for _, workers := range []int{1, 2} {
 		elapsed, err := drainOnce(ctx, cfg.DrainOrders, workers, s, st, buyers, progress)
