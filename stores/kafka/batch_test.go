@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -104,39 +103,14 @@ func TestConsumeBatchesDeliverEachRecordOnceInOrder(t *testing.T) {
 	}
 	mu.Unlock()
 
-	// A new consumer of the group starts after what was committed. One fresh record per
-	// partition shows when it has caught up on every partition.
-	var (
-		old   []string
-		fresh = map[int]bool{}
-	)
-	stopAgain := e.consumeBatches(topic, group, maxBatch, func(_ context.Context, batch []kafka.Message) error {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, m := range batch {
-			if v := string(m.Value); strings.HasPrefix(v, "fresh-") {
-				fresh[m.Partition] = true
-			} else {
-				old = append(old, fmt.Sprintf("%d@%d", m.Partition, m.Offset))
+	e.resumesAfterCommitted(t, topic, func(record func(kafka.Message)) func() {
+		return e.consumeBatches(topic, group, maxBatch, func(_ context.Context, batch []kafka.Message) error {
+			for _, m := range batch {
+				record(m)
 			}
-		}
-		return nil
+			return nil
+		})
 	})
-	n := e.partitions(topic)
-	for p := range n {
-		e.send(topic, kafka.Message{Key: keyFor(p, n), Value: fmt.Appendf(nil, "fresh-%d", p)})
-	}
-	waitFor(t, 20*time.Second, "the new consumer to reach the fresh records", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(fresh) == n
-	})
-	stopAgain()
-	mu.Lock()
-	defer mu.Unlock()
-	if len(old) > 0 {
-		t.Errorf("new consumer handled %d committed records again, e.g. %s; want none", len(old), old[0])
-	}
 }
 
 // A lone record is handed over at once, in a batch of its own, without waiting for more.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -148,37 +147,12 @@ func TestConsumeTwoConsumersShareGroup(t *testing.T) {
 	stopA()
 	stopB()
 
-	// A restarted consumer of the group must start after what was committed. One fresh
-	// record per partition shows when it has caught up on every partition.
-	var (
-		old   []string
-		fresh = map[int]bool{}
-	)
-	stopC := e.consume(topic, group, func(_ context.Context, m kafka.Message) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if v := string(m.Value); strings.HasPrefix(v, "fresh-") {
-			fresh[m.Partition] = true
-		} else {
-			old = append(old, v)
-		}
-		return nil
+	e.resumesAfterCommitted(t, topic, func(record func(kafka.Message)) func() {
+		return e.consume(topic, group, func(_ context.Context, m kafka.Message) error {
+			record(m)
+			return nil
+		})
 	})
-	n := e.partitions(topic)
-	for p := range n {
-		e.send(topic, kafka.Message{Key: keyFor(p, n), Value: fmt.Appendf(nil, "fresh-%d", p)})
-	}
-	waitFor(t, 20*time.Second, "the restarted consumer to reach the fresh records", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(fresh) == n
-	})
-	stopC()
-	mu.Lock()
-	defer mu.Unlock()
-	if len(old) > 0 {
-		t.Errorf("restarted consumer handled %d committed records again, e.g. %q; want none", len(old), old[0])
-	}
 }
 
 func TestConsumeRetriesTransientFailure(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -239,4 +240,41 @@ func upTo(n int) []int {
 		s[i] = i
 	}
 	return s
+}
+
+// resumesAfterCommitted checks that a consumer of a group starts after what the group
+// committed: it starts one with start (whose handler calls record for every record it is
+// handed), sends one fresh record per partition, waits until the consumer has them all,
+// stops it, and fails if it was handed any other record.
+func (e *env) resumesAfterCommitted(t *testing.T, topic string, start func(record func(kafka.Message)) (stop func())) {
+	t.Helper()
+	var (
+		mu    sync.Mutex
+		old   []string
+		fresh = map[int]bool{}
+	)
+	stop := start(func(m kafka.Message) {
+		mu.Lock()
+		defer mu.Unlock()
+		if v := string(m.Value); strings.HasPrefix(v, "fresh-") {
+			fresh[m.Partition] = true
+		} else {
+			old = append(old, fmt.Sprintf("%d@%d %q", m.Partition, m.Offset, v))
+		}
+	})
+	n := e.partitions(topic)
+	for p := range n {
+		e.send(topic, kafka.Message{Key: keyFor(p, n), Value: fmt.Appendf(nil, "fresh-%d", p)})
+	}
+	waitFor(t, 20*time.Second, "the consumer to reach the fresh records", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(fresh) == n
+	})
+	stop()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(old) > 0 {
+		t.Errorf("consumer handled %d committed records again, e.g. %s; want none", len(old), old[0])
+	}
 }
