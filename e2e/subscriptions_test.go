@@ -251,15 +251,17 @@ func TestStalledSubscriberDoesNotHoldOthersBack(t *testing.T) {
 		t.Fatalf("first message: got remaining %d, want %d", got, want)
 	}
 	stalled.StopReading()
-	// Answers the stalled client never reads: 3 × 500 × 10 kB, far more than the kernel
-	// buffers of both ends hold, so the server's writer for that socket blocks for good.
+	// Answers the stalled client never reads: 8 × 500 × 10 kB, far more than the kernel
+	// buffers of both ends hold, so the server's writer for that socket blocks for good. (With
+	// 3, one read whole before the stall and a receive buffer grown by autotuning, up to
+	// tcp_rmem's 32 MB here, sometimes held the rest, and nothing blocked.)
 	var q strings.Builder
 	q.WriteString("query($id: ID!) {")
 	for i := range 500 {
 		fmt.Fprintf(&q, " a%d: product(id: $id) { description }", i)
 	}
 	q.WriteString(" }")
-	for range 3 {
+	for range 8 {
 		stalled.MustSubscribe(t, q.String(), map[string]any{"id": big.CreateProduct.ID})
 	}
 	waitUntil(t, "the server blocks writing to the stalled socket", func() (bool, string) {
