@@ -31,7 +31,7 @@ type Invalidations struct {
 	gen atomic.Uint64
 
 	mu    sync.Mutex
-	drops map[string]func([]int64) // kind -> drop of that kind's near copies
+	drops map[string][]func([]int64) // kind -> drops of that kind's near copies
 	clear []func()
 
 	ps     *goredis.PubSub
@@ -43,7 +43,7 @@ type Invalidations struct {
 func NewInvalidations(client goredis.UniversalClient, prefix string, log *slog.Logger) *Invalidations {
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Invalidations{client: client, channel: prefix + "cache:invalidations", log: log,
-		drops: map[string]func([]int64){}, cancel: cancel, done: make(chan struct{})}
+		drops: map[string][]func([]int64){}, cancel: cancel, done: make(chan struct{})}
 	b.ps = client.Subscribe(ctx, b.channel)
 	go b.run(ctx)
 	return b
@@ -70,7 +70,7 @@ func (b *Invalidations) DropAll() {
 func (b *Invalidations) register(kind string, drop func([]int64), clear func()) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.drops[kind] = drop
+	b.drops[kind] = append(b.drops[kind], drop)
 	b.clear = append(b.clear, clear)
 }
 
@@ -88,9 +88,9 @@ func (b *Invalidations) publish(ctx context.Context, pipe goredis.Pipeliner, kin
 func (b *Invalidations) dropLocal(kind string, ids []int64) {
 	b.gen.Add(1)
 	b.mu.Lock()
-	drop := b.drops[kind]
+	drops := b.drops[kind]
 	b.mu.Unlock()
-	if drop != nil {
+	for _, drop := range drops {
 		drop(ids)
 	}
 }
