@@ -61,3 +61,20 @@ func findByIDs[ID comparable, T any](
 	}
 	return values, errs
 }
+
+// returnedSet collects the one-column rows of a statement (its RETURNING ids, say) into a
+// set: the batch writers use it to tell which of their rows a statement wrote.
+func returnedSet[T comparable](rows pgx.Rows, err error) (map[T]bool, error) {
+	if err != nil {
+		return nil, err
+	}
+	list, err := pgx.CollectRows(rows, pgx.RowTo[T])
+	if err != nil {
+		return nil, err
+	}
+	set := make(map[T]bool, len(list))
+	for _, v := range list {
+		set[v] = true
+	}
+	return set, nil
+}

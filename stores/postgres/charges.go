@@ -58,21 +58,13 @@ func (l *ChargeLedger) recordCharges(ctx context.Context, shard int, charges []c
 		orders[i], amounts[i], buckets[i], outcomes[i] = int64(c.order), int64(c.amountCents), int32(c.order.Bucket()), c.outcome
 	}
 	pool := l.db.pools[shard]
-	rows, err := pool.Query(ctx,
+	mine, err := returnedSet[int64](pool.Query(ctx,
 		`INSERT INTO charges (order_id, bucket, amount_cents, outcome)
 		 SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::text[])
 		 ON CONFLICT (order_id) DO NOTHING RETURNING order_id`,
-		orders, buckets, amounts, outcomes)
+		orders, buckets, amounts, outcomes))
 	if err != nil {
 		return nil, err
-	}
-	inserted, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return nil, err
-	}
-	mine := make(map[int64]bool, len(inserted))
-	for _, id := range inserted {
-		mine[id] = true
 	}
 	outs := make([]outcome[storedCharge], n)
 	var others []int64
@@ -87,7 +79,7 @@ func (l *ChargeLedger) recordCharges(ctx context.Context, shard int, charges []c
 	if len(others) == 0 {
 		return outs, nil
 	}
-	rows, err = pool.Query(ctx, `SELECT order_id, outcome FROM charges WHERE order_id = ANY($1)`, others)
+	rows, err := pool.Query(ctx, `SELECT order_id, outcome FROM charges WHERE order_id = ANY($1)`, others)
 	if err != nil {
 		return nil, err
 	}

@@ -104,7 +104,7 @@ func (s *OrderStore) insertOrders(ctx context.Context, shard int, rows []newOrde
 		keys[i], created[i] = o.IdempotencyKey, o.CreatedAt
 		eventIDs[i], types[i], partitions[i], payloads[i] = r.event.EventID, r.event.Type, r.event.ProductID.String(), r.payload
 	}
-	dbRows, err := s.db.pools[shard].Query(ctx,
+	written, err := returnedSet[int64](s.db.pools[shard].Query(ctx,
 		`WITH input AS (
 		   SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::integer[],
 		                        $7::bigint[], $8::text[], $9::timestamptz[], $10::uuid[], $11::text[], $12::text[],
@@ -122,17 +122,9 @@ func (s *OrderStore) insertOrders(ctx context.Context, shard int, rows []newOrde
 		   SELECT i.event_id, i.event_type, i.partition_key, i.priority, i.payload FROM input i JOIN placed USING (id)
 		 )
 		 SELECT id FROM placed`,
-		ids, buckets, users, products, sales, quantities, totals, keys, created, eventIDs, types, partitions, priorities, payloads)
+		ids, buckets, users, products, sales, quantities, totals, keys, created, eventIDs, types, partitions, priorities, payloads))
 	if err != nil {
 		return nil, err
-	}
-	placed, err := pgx.CollectRows(dbRows, pgx.RowTo[int64])
-	if err != nil {
-		return nil, err
-	}
-	written := make(map[int64]bool, len(placed))
-	for _, id := range placed {
-		written[id] = true
 	}
 	outs := make([]outcome[bool], n)
 	for i := range rows {

@@ -127,21 +127,13 @@ func rememberEvents(ctx context.Context, tx pgx.Tx, events []seenEvent) ([]flash
 	for i, se := range events {
 		ids[i], buckets[i] = se.id, int32(se.e.SaleID.Bucket())
 	}
-	rows, err := tx.Query(ctx,
+	isNew, err := returnedSet[string](tx.Query(ctx,
 		`INSERT INTO analytics_seen (event_id, bucket)
 		 SELECT * FROM unnest($1::uuid[], $2::smallint[])
 		 ON CONFLICT DO NOTHING
-		 RETURNING event_id::text`, ids, buckets)
+		 RETURNING event_id::text`, ids, buckets))
 	if err != nil {
 		return nil, err
-	}
-	inserted, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, err
-	}
-	isNew := make(map[string]bool, len(inserted))
-	for _, id := range inserted {
-		isNew[id] = true
 	}
 	var fresh []flashsale.OrderEvent
 	for _, se := range events {
