@@ -47,8 +47,8 @@ type ConsumerConfig struct {
 	// Delays are the queue's retry delays, as given to DeclareTopology; nil means
 	// DefaultDelays. An empty, non-nil list retries at once through the main queue.
 	Delays []time.Duration
-	// Handler handles one message. Returning nil acks it; an error (or a panic) schedules
-	// another attempt. ctx is Consume's: when it ends the handler should return, and the
+	// Handler handles one message. Returning nil acks it (within a few milliseconds: acks go
+	// in batches, see acker); an error (or a panic) schedules another attempt. ctx is Consume's: when it ends the handler should return, and the
 	// message is requeued for another consumer unless the handler returned nil. Messages can
 	// arrive more than once, so Handler deduplicates by Delivery.MessageID.
 	Handler func(ctx context.Context, d Delivery) error
@@ -173,15 +173,18 @@ func (c *consumer) session(ctx context.Context) (consumed bool, err error) {
 	// sessCtx stops the workers taking new messages when ctx ends or one of them fails.
 	sessCtx, stopSession := context.WithCancelCause(ctx)
 	defer stopSession(nil)
+	acks := newAcker(l.ch, func(err error) { stopSession(err) })
 	var wg sync.WaitGroup
 	for range c.cfg.Concurrency {
 		wg.Go(func() {
-			if err := c.work(ctx, sessCtx, l.deliveries, l.fwd); err != nil {
+			if err := c.work(ctx, sessCtx, l.deliveries, l.fwd, acks); err != nil {
 				stopSession(err)
 			}
 		})
 	}
 	wg.Wait()
+	// Ack what the handlers finished before the connection closes, which requeues the rest.
+	acks.flush()
 
 	err = context.Cause(sessCtx)
 	if errors.Is(err, errDeliveriesClosed) {
@@ -202,6 +205,7 @@ func (c *consumer) session(ctx context.Context) (consumed bool, err error) {
 // link is what setup opens on a connection.
 type link struct {
 	fwd        *confirmer
+	ch         *amqp.Channel // the consuming channel, which settles its deliveries
 	deliveries <-chan amqp.Delivery
 	closed     chan *amqp.Error // tells why the consuming channel closed
 }
@@ -217,6 +221,7 @@ func (c *consumer) setup(conn *amqp.Connection) (l link, err error) {
 	if err != nil {
 		return l, fmt.Errorf("open channel: %w", err)
 	}
+	l.ch = ch
 	l.closed = ch.NotifyClose(make(chan *amqp.Error, 1))
 	if err := ch.Qos(c.cfg.Prefetch, 0, false); err != nil {
 		return l, fmt.Errorf("set prefetch: %w", err)
@@ -229,7 +234,7 @@ func (c *consumer) setup(conn *amqp.Connection) (l link, err error) {
 }
 
 // work handles deliveries until sessCtx ends or the channel fails.
-func (c *consumer) work(ctx, sessCtx context.Context, deliveries <-chan amqp.Delivery, fwd *confirmer) error {
+func (c *consumer) work(ctx, sessCtx context.Context, deliveries <-chan amqp.Delivery, fwd *confirmer, acks *acker) error {
 	for {
 		select {
 		case <-sessCtx.Done():
@@ -240,35 +245,32 @@ func (c *consumer) work(ctx, sessCtx context.Context, deliveries <-chan amqp.Del
 			}
 			if sessCtx.Err() != nil {
 				// select picked the delivery over the stop: hand it back untouched.
-				d.Nack(false, true)
+				acks.requeue(d.DeliveryTag)
 				return nil
 			}
-			if err := c.handle(ctx, d, fwd); err != nil {
+			if err := c.handle(ctx, d, fwd, acks); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-// handle runs the handler on d and acks, forwards or requeues d. An error means the channel
-// is unusable and d was left unacked, so the broker will deliver it again.
-func (c *consumer) handle(ctx context.Context, d amqp.Delivery, fwd *confirmer) error {
+// handle runs the handler on d and acks, forwards or requeues d, the settling done by acks.
+// An error means d could not be forwarded and was left unacked, so the broker will deliver it
+// again.
+func (c *consumer) handle(ctx context.Context, d amqp.Delivery, fwd *confirmer, acks *acker) error {
 	del := newDelivery(d)
 	log := c.log.With("message_id", del.MessageID, "attempt", del.Attempt)
 	herr := c.call(ctx, del, log)
 	if herr == nil {
-		if err := d.Ack(false); err != nil {
-			return fmt.Errorf("ack message %q: %w", del.MessageID, err)
-		}
+		acks.ack(d.DeliveryTag)
 		return nil
 	}
 	if ctx.Err() != nil {
 		// The consumer is stopping, likely the very reason the handler failed: requeue the
 		// message for another consumer rather than count the attempt.
 		log.Info("rabbitmq: consumer stopping; requeueing message", "err", herr)
-		if err := d.Nack(false, true); err != nil {
-			return fmt.Errorf("requeue message %q: %w", del.MessageID, err)
-		}
+		acks.requeue(d.DeliveryTag)
 		return nil
 	}
 
@@ -279,9 +281,7 @@ func (c *consumer) handle(ctx context.Context, d amqp.Delivery, fwd *confirmer) 
 	if err := fwd.publish(fctx, []outgoing{{key: key, msg: forwardCopy(d, headers)}}); err != nil {
 		return fmt.Errorf("forward message %q to %s: %w", del.MessageID, key, err)
 	}
-	if err := d.Ack(false); err != nil {
-		return fmt.Errorf("ack message %q after forwarding it: %w", del.MessageID, err)
-	}
+	acks.ack(d.DeliveryTag) // the copy is confirmed, so the original can go
 	return nil
 }
 
