@@ -15,7 +15,8 @@ import (
 
 // FlashSaleResult is the flash-sale burst through the API beside its three baselines from
 // the same run: the floor ({ __typename } against the same server at the same concurrency),
-// the ceiling (the Lua reservation in Redis with no HTTP) and the seed's lock.
+// the ceiling (the Lua reservation in Redis with no HTTP) and the seed's lock. The floor is
+// the mean of one measurement before the burst and one after it (loadgen.Result.FloorPerS).
 type FlashSaleResult struct {
 	Buyers       int     `json:"buyers"`
 	Attempts     int     `json:"attempts"`
@@ -27,10 +28,13 @@ type FlashSaleResult struct {
 	P99Ms        float64 `json:"p99_ms"`
 	FloorP50Ms   float64 `json:"floor_p50_ms"`
 	FloorP99Ms   float64 `json:"floor_p99_ms"`
-	Quantity     int     `json:"quantity"`
-	Sold         int     `json:"sold"`
-	Oversold     int     `json:"oversold"`
-	Lost         int     `json:"lost"`
+	// FloorBeforePerS and FloorAfterPerS are the floor's two measurements.
+	FloorBeforePerS float64 `json:"floor_before_per_s"`
+	FloorAfterPerS  float64 `json:"floor_after_per_s"`
+	Quantity        int     `json:"quantity"`
+	Sold            int     `json:"sold"`
+	Oversold        int     `json:"oversold"`
+	Lost            int     `json:"lost"`
 	// DrainS is the seconds from the last accepted order until every accepted order showed
 	// PAID (Drained false: until the drain gave up).
 	DrainS  float64 `json:"drain_s"`
@@ -96,6 +100,7 @@ func runFlashSale(ctx context.Context, cfg Config, url string, db *postgres.DB, 
 		Buyers: res.Buyers, Attempts: res.Attempts, Concurrency: res.Concurrency,
 		AttemptsPerS: res.AttemptsPerS, FloorPerS: res.FloorPerS, P50Ms: res.P50Ms, P99Ms: res.P99Ms,
 		FloorP50Ms: res.FloorP50Ms, FloorP99Ms: res.FloorP99Ms,
+		FloorBeforePerS: res.FloorBeforePerS, FloorAfterPerS: res.FloorAfterPerS,
 		Quantity: res.Quantity, Sold: res.Sold, Oversold: res.Oversold, Lost: res.Lost,
 		DrainS: res.DrainS, Drained: res.Drained,
 		AcceptedP50Ms: res.AcceptedP50Ms, AcceptedP99Ms: res.AcceptedP99Ms, SellOutS: res.SellOutS,

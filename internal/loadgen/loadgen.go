@@ -164,9 +164,15 @@ type Result struct {
 	MaxMs    float64 `json:"max_ms"`
 
 	// Floor*: the { __typename } baseline at the same concurrency, when Config.Floor is set.
-	FloorPerS  float64 `json:"floor_per_s,omitempty"`
-	FloorP50Ms float64 `json:"floor_p50_ms,omitempty"`
-	FloorP99Ms float64 `json:"floor_p99_ms,omitempty"`
+	// It is measured twice, just before the sale opens and again once the census is done,
+	// and these are the means of the two, so that the machine's drift over the run (shared
+	// machines speed up and slow down by a fifth within minutes) weighs on the burst and its
+	// baseline alike. FloorBeforePerS and FloorAfterPerS are the two measurements.
+	FloorPerS       float64 `json:"floor_per_s,omitempty"`
+	FloorP50Ms      float64 `json:"floor_p50_ms,omitempty"`
+	FloorP99Ms      float64 `json:"floor_p99_ms,omitempty"`
+	FloorBeforePerS float64 `json:"floor_before_per_s,omitempty"`
+	FloorAfterPerS  float64 `json:"floor_after_per_s,omitempty"`
 
 	// Quantity is what the sale offered; Remaining and SaleStatus what flashSale(id) says
 	// after the drain.
@@ -241,10 +247,10 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	}
 	res.RegisterS = seconds(time.Since(t0))
 
+	var before floorRate
 	if cfg.Floor {
-		res.FloorPerS, res.FloorP50Ms, res.FloorP99Ms, err = floor(ctx, c, cfg.Concurrency, cfg.Attempts)
-		if err != nil {
-			return nil, fmt.Errorf("measure floor: %w", err)
+		if before, err = measureFloor(ctx, c, cfg); err != nil {
+			return nil, err
 		}
 	}
 
@@ -282,6 +288,13 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	d := drainOutcome(poll.orders, unlisted, sum.lastAccepted, poll.end, poll.queryErrors)
 	res.addDrain(d)
 	res.Sold, res.Unacknowledged = cs.sold, cs.unacknowledged
+	if cfg.Floor {
+		after, err := measureFloor(ctx, c, cfg)
+		if err != nil {
+			return res, err
+		}
+		res.addFloor(before, after)
+	}
 	res.QueryErrors = d.queryErrors + cs.queryErrors
 	if st, err := saleState(ctx, c, admin, sale.ID); err != nil {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("read flashSale(%s): %v", sale.ID, err))
@@ -293,6 +306,26 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	}
 	res.check(cfg)
 	return res, ctx.Err()
+}
+
+// floorRate is one measurement of the floor.
+type floorRate struct{ perS, p50, p99 float64 }
+
+func measureFloor(ctx context.Context, c *Client, cfg Config) (floorRate, error) {
+	var r floorRate
+	var err error
+	if r.perS, r.p50, r.p99, err = floor(ctx, c, cfg.Concurrency, cfg.Attempts); err != nil {
+		return r, fmt.Errorf("measure floor: %w", err)
+	}
+	return r, nil
+}
+
+// addFloor records the floor as the means of its measurements before and after the burst.
+func (r *Result) addFloor(before, after floorRate) {
+	r.FloorBeforePerS, r.FloorAfterPerS = before.perS, after.perS
+	r.FloorPerS = (before.perS + after.perS) / 2
+	r.FloorP50Ms = (before.p50 + after.p50) / 2
+	r.FloorP99Ms = (before.p99 + after.p99) / 2
 }
 
 // addBurst records the burst's figures.

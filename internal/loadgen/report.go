@@ -19,7 +19,8 @@ func (r *Result) WriteTable(w io.Writer) error {
 	row("attempts", "%d at concurrency %d in %.3f s", r.Attempts, r.Concurrency, r.BurstS)
 	row("attempts/s", "%.1f", r.AttemptsPerS)
 	if r.FloorPerS > 0 {
-		row("floor { __typename }/s", "%.1f (p50 %.2f ms, p99 %.2f ms)", r.FloorPerS, r.FloorP50Ms, r.FloorP99Ms)
+		row("floor { __typename }/s", "%.1f (p50 %.2f ms, p99 %.2f ms; %.1f before the burst, %.1f after)",
+			r.FloorPerS, r.FloorP50Ms, r.FloorP99Ms, r.FloorBeforePerS, r.FloorAfterPerS)
 	}
 	row("latency p50/p95/p99", "%.2f / %.2f / %.2f ms (max %.2f)", r.P50Ms, r.P95Ms, r.P99Ms, r.MaxMs)
 	row("accepted", "%d (%d units), sold out %.3f s into the burst", r.Accepted, r.AcceptedUnits, r.SellOutS)

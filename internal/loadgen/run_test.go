@@ -286,6 +286,10 @@ func TestRunAgainstFakeShop(t *testing.T) {
 	if res.AttemptsPerS <= 0 || res.P50Ms <= 0 || res.P50Ms > res.P95Ms || res.P95Ms > res.P99Ms || res.FloorPerS <= 0 {
 		t.Errorf("rate %v/s, p50/p95/p99 %v/%v/%v ms, floor %v/s; want positive, ordered figures", res.AttemptsPerS, res.P50Ms, res.P95Ms, res.P99Ms, res.FloorPerS)
 	}
+	if res.FloorBeforePerS <= 0 || res.FloorAfterPerS <= 0 || res.FloorPerS != (res.FloorBeforePerS+res.FloorAfterPerS)/2 {
+		t.Errorf("floor %v/s from %v/s before the burst and %v/s after; want both measured and the floor their mean",
+			res.FloorPerS, res.FloorBeforePerS, res.FloorAfterPerS)
+	}
 	for _, want := range []string{"register: 20/20 buyers", "burst: 100/100 attempts, 10 accepted", "drain: 10/10 accepted orders PAID"} {
 		if !strings.Contains(progress.String(), want) {
 			t.Errorf("progress lacks %q:\n%s", want, progress.String())
