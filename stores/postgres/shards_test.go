@@ -264,3 +264,53 @@ func dbName(t *testing.T, rawURL string) string {
 	}
 	return strings.TrimPrefix(u.Path, "/")
 }
+
+// TestBatchStatementsArePlannedOnce checks the pools' plan_cache_mode on what it is for: a
+// statement with an array parameter, run again and again on one connection, is planned once
+// (generic) rather than at every bind, which PostgreSQL's default does for such statements, as
+// a URL asking for the default shows.
+func TestBatchStatementsArePlannedOnce(t *testing.T) {
+	t.Parallel()
+	plans := func(t *testing.T, db *postgres.DB) (generic, custom int64) {
+		t.Helper()
+		ctx := t.Context()
+		conn, err := db.Pool(0).Acquire(ctx)
+		if err != nil {
+			t.Fatalf("acquire: %v", err)
+		}
+		defer conn.Release()
+		const q = `SELECT bucket FROM shard_buckets WHERE bucket = ANY($1::smallint[]) /* plan test */`
+		for i := range 10 {
+			if _, err := conn.Exec(ctx, q, []int16{int16(i), 7, 9}); err != nil {
+				t.Fatalf("exec: %v", err)
+			}
+		}
+		err = conn.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements
+			WHERE statement LIKE '%/* plan test */%'`).Scan(&generic, &custom)
+		if err != nil {
+			t.Fatalf("read pg_prepared_statements: %v", err)
+		}
+		return generic, custom
+	}
+
+	db, urls := testenv.DB(t, 1, postgres.Options{})
+	if generic, custom := plans(t, db); custom != 0 || generic == 0 {
+		t.Errorf("pool's connection: %d generic and %d custom plans for 10 runs; want only generic ones", generic, custom)
+	}
+
+	u, err := url.Parse(urls[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("plan_cache_mode", "auto")
+	u.RawQuery = q.Encode()
+	auto, err := postgres.Open(t.Context(), []string{u.String()}, postgres.Options{MaxConns: 1})
+	if err != nil {
+		t.Fatalf("open with plan_cache_mode=auto: %v", err)
+	}
+	defer auto.Close()
+	if _, custom := plans(t, auto); custom < 5 {
+		t.Errorf("plan_cache_mode=auto in the URL: %d custom plans for 10 runs; want the URL's setting to win (PostgreSQL plans at least the first 5 custom)", custom)
+	}
+}
