@@ -53,6 +53,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.Attempts, "attempts", cfg.Attempts, "flash sale: order attempts")
 	fs.IntVar(&cfg.Concurrency, "concurrency", cfg.Concurrency, "flash sale: attempts in flight")
 	fs.IntVar(&cfg.Quantity, "quantity", cfg.Quantity, "flash sale: units for sale")
+	fs.IntVar(&cfg.FlashRounds, "rounds", cfg.FlashRounds, "flash sale: sales to run, each with its own buyers and floors; the figures are their medians")
 	fs.IntVar(&cfg.CacheReads, "cache-reads", cfg.CacheReads, "cache: product reads per measurement")
 	fs.IntVar(&cfg.CacheConcurrency, "cache-concurrency", cfg.CacheConcurrency, "cache: reads in flight")
 	fs.IntVar(&cfg.CacheProducts, "cache-products", cfg.CacheProducts, "cache: distinct products read")

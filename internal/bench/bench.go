@@ -56,8 +56,9 @@ type Config struct {
 	// AdminEmail and AdminPassword log in to the stack under test.
 	AdminEmail, AdminPassword string
 
-	// The flash sale: Buyers make Attempts at Concurrency on Quantity units, one per buyer.
-	Buyers, Attempts, Concurrency, Quantity int
+	// The flash sale: Buyers make Attempts at Concurrency on Quantity units, one per buyer,
+	// in each of FlashRounds sales.
+	Buyers, Attempts, Concurrency, Quantity, FlashRounds int
 	// The cache: CacheReads reads of CacheProducts products at CacheConcurrency.
 	CacheReads, CacheConcurrency, CacheProducts int
 	// The loaders: one query of LoaderOrders order(id:) lookups.
@@ -81,7 +82,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		AdminEmail: "admin@example.com", AdminPassword: "admin-password",
-		Buyers: 5000, Attempts: 20000, Concurrency: 256, Quantity: 1000,
+		Buyers: 5000, Attempts: 20000, Concurrency: 256, Quantity: 1000, FlashRounds: DefaultFlashRounds,
 		CacheReads: 20000, CacheConcurrency: 64, CacheProducts: 100,
 		LoaderOrders:         100,
 		Subscribers:          5000,
@@ -96,7 +97,7 @@ func (c Config) validate() error {
 			return fmt.Errorf("unknown benchmark %q; they are %v", name, All)
 		}
 	}
-	for _, v := range []int{c.Buyers, c.Attempts, c.Concurrency, c.Quantity, c.CacheReads, c.CacheConcurrency,
+	for _, v := range []int{c.Buyers, c.Attempts, c.Concurrency, c.Quantity, c.FlashRounds, c.CacheReads, c.CacheConcurrency,
 		c.CacheProducts, c.LoaderOrders, c.Subscribers, c.SubscriptionQuantity, c.DrainOrders} {
 		if v < 1 {
 			return errors.New("every size must be at least 1")

@@ -69,13 +69,46 @@ type FlashSaleResult struct {
 	Warnings   []string       `json:"warnings"`
 	Ceiling    CeilingResult  `json:"ceiling"`
 	SeedLock   SeedLockResult `json:"seed_lock"`
-	// Burst is everything the load generator reported.
+	// Rounds are the figures of each sale; the ones above are their medians (combineRounds).
+	Rounds []RoundFigures `json:"rounds"`
+	// Burst is everything the load generator reported of the median round.
 	Burst *loadgen.Result `json:"burst"`
 }
 
-// runFlashSale fires the load generator's burst at url (floor included), then the ceiling
-// and the seed's lock with the same buyers, attempts and concurrency on redisClient.
+// runFlashSale fires the load generator's burst at url cfg.FlashRounds times (floors
+// included), then the ceiling and the seed's lock with the same buyers, attempts and
+// concurrency on redisClient. Each round registers its own buyers and opens its own sale.
 func runFlashSale(ctx context.Context, cfg Config, url string, db *postgres.DB, redisClient goredis.UniversalClient, runID string, progress io.Writer) (*FlashSaleResult, error) {
+	rounds := make([]*FlashSaleResult, 0, cfg.FlashRounds)
+	for round := range cfg.FlashRounds {
+		fmt.Fprintf(progress, "flash sale: round %d of %d\n", round+1, cfg.FlashRounds)
+		r, err := flashSaleRound(ctx, cfg, url, db, fmt.Sprintf("%s-r%d", runID, round+1), round == 0, progress)
+		if err != nil {
+			return nil, fmt.Errorf("round %d: %w", round+1, err)
+		}
+		rounds = append(rounds, r)
+	}
+	r := combineRounds(rounds)
+
+	fmt.Fprintf(progress, "ceiling: %d Lua reservations at concurrency %d, no HTTP\n", cfg.Attempts, cfg.Concurrency)
+	prefix := "bench-" + runID + ":"
+	var err error
+	if r.Ceiling, err = runCeiling(ctx, redisClient, prefix, cfg.Buyers, cfg.Attempts, cfg.Concurrency, cfg.Quantity, 1); err != nil {
+		return r, err
+	}
+	r.CeilingPerS = r.Ceiling.PerS
+
+	fmt.Fprintf(progress, "seed lock: %d SET NX/GET/DECRBY/DEL reservations at concurrency %d\n", cfg.Attempts, cfg.Concurrency)
+	if r.SeedLock, err = runSeedLock(ctx, redisClient, prefix, cfg.Attempts, cfg.Concurrency, cfg.Quantity); err != nil {
+		return r, err
+	}
+	r.SeedLockSold, r.SeedLockRefused = r.SeedLock.Sold, r.SeedLock.RefusedWithStock
+	return r, nil
+}
+
+// flashSaleRound is one sale: buyers, floor, burst, drain, census, floor again. profile
+// says whether to profile its burst.
+func flashSaleRound(ctx context.Context, cfg Config, url string, db *postgres.DB, runID string, profile bool, progress io.Writer) (*FlashSaleResult, error) {
 	lg := loadgen.DefaultConfig()
 	lg.URL = url
 	lg.AdminEmail, lg.AdminPassword = cfg.AdminEmail, cfg.AdminPassword
@@ -85,7 +118,10 @@ func runFlashSale(ctx context.Context, cfg Config, url string, db *postgres.DB, 
 	lg.RunID = runID
 	var pool poolWait
 	lg.AroundBurst = func() func() {
-		stopProfile := startProfile(cfg.ProfileDir, "flashsale-burst", progress)
+		stopProfile := func() {}
+		if profile {
+			stopProfile = startProfile(cfg.ProfileDir, "flashsale-burst", progress)
+		}
 		before := snapshotPools(db)
 		return func() {
 			stopProfile()
@@ -113,25 +149,11 @@ func runFlashSale(ctx context.Context, cfg Config, url string, db *postgres.DB, 
 			r.RefusedWithStock += n
 		}
 	}
-
 	if db != nil {
 		if r.DrainDBS, err = drainFromDB(ctx, db, res.FlashSaleID); err != nil {
 			return r, err
 		}
 	}
-
-	fmt.Fprintf(progress, "ceiling: %d Lua reservations at concurrency %d, no HTTP\n", cfg.Attempts, cfg.Concurrency)
-	prefix := "bench-" + runID + ":"
-	if r.Ceiling, err = runCeiling(ctx, redisClient, prefix, cfg.Buyers, cfg.Attempts, cfg.Concurrency, cfg.Quantity, 1); err != nil {
-		return r, err
-	}
-	r.CeilingPerS = r.Ceiling.PerS
-
-	fmt.Fprintf(progress, "seed lock: %d SET NX/GET/DECRBY/DEL reservations at concurrency %d\n", cfg.Attempts, cfg.Concurrency)
-	if r.SeedLock, err = runSeedLock(ctx, redisClient, prefix, cfg.Attempts, cfg.Concurrency, cfg.Quantity); err != nil {
-		return r, err
-	}
-	r.SeedLockSold, r.SeedLockRefused = r.SeedLock.Sold, r.SeedLock.RefusedWithStock
 	return r, nil
 }
 

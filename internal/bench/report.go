@@ -77,11 +77,13 @@ func (r *Results) Rows() []Row {
 	if f := r.FlashSale; f != nil {
 		c := fmt.Sprintf("c=%d", f.Concurrency)
 		add(Row{"flash sale: attempts/s (" + c + ")", num(f.AttemptsPerS), "floor { __typename }: " + num(f.FloorPerS),
-			ratio(f.AttemptsPerS, f.FloorPerS), fmt.Sprintf("≥ %.2f× floor", TargetFloorRatio), ok(f.FloorPerS > 0 && f.AttemptsPerS >= TargetFloorRatio*f.FloorPerS)})
+			ratio(f.AttemptsPerS, f.FloorPerS) + spread(f.Rounds, "%.2f", func(r RoundFigures) float64 { return r.Ratio }),
+			fmt.Sprintf("≥ %.2f× floor", TargetFloorRatio), ok(f.FloorPerS > 0 && f.AttemptsPerS >= TargetFloorRatio*f.FloorPerS)})
 		add(Row{"flash sale: attempts/s vs ceiling", num(f.AttemptsPerS), "Lua reserve, no HTTP: " + num(f.CeilingPerS),
 			ratio(f.AttemptsPerS, f.CeilingPerS), "", ""})
 		add(Row{"flash sale: p50 ms", num(f.P50Ms), "floor p50: " + num(f.FloorP50Ms), ratio(f.P50Ms, f.FloorP50Ms), "", ""})
-		add(Row{"flash sale: p99 ms (" + c + ")", num(f.P99Ms), "floor p99: " + num(f.FloorP99Ms), ratio(f.P99Ms, f.FloorP99Ms),
+		add(Row{"flash sale: p99 ms (" + c + ")", num(f.P99Ms) + spread(f.Rounds, "%.0f", func(r RoundFigures) float64 { return r.P99Ms }),
+			"floor p99: " + num(f.FloorP99Ms), ratio(f.P99Ms, f.FloorP99Ms),
 			fmt.Sprintf("≤ %s ms", num(TargetP99Ms)), ok(f.Attempts > 0 && f.P99Ms <= TargetP99Ms)})
 		add(Row{fmt.Sprintf("flash sale: units sold of %d", f.Quantity), fmt.Sprint(f.Sold), "seed lock sold: " + fmt.Sprint(f.SeedLockSold),
 			ratio(float64(f.Sold), float64(f.SeedLockSold)), fmt.Sprintf("= %d", f.Quantity), ok(f.Sold == f.Quantity)})
@@ -89,7 +91,7 @@ func (r *Results) Rows() []Row {
 			ratio(float64(f.RefusedWithStock), float64(f.SeedLockRefused)), "0", ok(f.RefusedWithStock == 0)})
 		add(Row{"flash sale: oversold units", fmt.Sprint(f.Oversold), "", "", "0", ok(f.Oversold == 0)})
 		add(Row{"flash sale: lost orders", fmt.Sprint(f.Lost), "", "", "0", ok(f.Lost == 0)})
-		drain := num(f.DrainS)
+		drain := num(f.DrainS) + spread(f.Rounds, "%.2f", func(r RoundFigures) float64 { return r.DrainS })
 		if !f.Drained {
 			drain = "> " + drain + " (not drained)"
 		}
