@@ -35,15 +35,16 @@ type FlashSaleResult struct {
 	Sold            int     `json:"sold"`
 	Oversold        int     `json:"oversold"`
 	Lost            int     `json:"lost"`
-	// DrainS is the seconds from the last accepted order until every accepted order showed
-	// PAID (Drained false: until the drain gave up).
-	DrainS  float64 `json:"drain_s"`
-	Drained bool    `json:"drained"`
-	// DrainDBS is the same drain read from PostgreSQL (in-process stack only): from the last
-	// order's insert to the last PAID update. DrainS, seen through the API by polling every
-	// buyer's orders, includes the polling's own delay and load.
-	DrainDBS     float64 `json:"drain_db_s,omitempty"`
-	SeedLockSold int     `json:"seed_lock_sold"`
+	// DrainS is the seconds from the last accepted order's createdAt until the last one
+	// turned PAID (its updatedAt), read through the API (Drained false: until the drain
+	// gave up). DrainObservedS is when the load generator's polls saw it, from the last
+	// accepted answer: the polls start once the burst is over, so it includes the rest of
+	// the burst. DrainDBS is DrainS read from PostgreSQL (in-process stack only).
+	DrainS         float64 `json:"drain_s"`
+	DrainObservedS float64 `json:"drain_observed_s"`
+	Drained        bool    `json:"drained"`
+	DrainDBS       float64 `json:"drain_db_s,omitempty"`
+	SeedLockSold   int     `json:"seed_lock_sold"`
 	// RefusedWithStock counts attempts refused for another reason than SOLD_OUT or
 	// LIMIT_EXCEEDED, which only an empty pool or a buyer's limit justify; SeedLockRefused
 	// counts the seed's "could not acquire lock" refusals before its last unit was sold.
@@ -138,7 +139,7 @@ func flashSaleRound(ctx context.Context, cfg Config, url string, db *postgres.DB
 		FloorP50Ms: res.FloorP50Ms, FloorP99Ms: res.FloorP99Ms,
 		FloorBeforePerS: res.FloorBeforePerS, FloorAfterPerS: res.FloorAfterPerS,
 		Quantity: res.Quantity, Sold: res.Sold, Oversold: res.Oversold, Lost: res.Lost,
-		DrainS: res.DrainS, Drained: res.Drained,
+		DrainS: res.DrainS, DrainObservedS: res.DrainObservedS, Drained: res.Drained,
 		AcceptedP50Ms: res.AcceptedP50Ms, AcceptedP99Ms: res.AcceptedP99Ms, SellOutS: res.SellOutS,
 		Accepted: res.Accepted, Rejections: res.Rejections, Violations: res.Violations, Warnings: res.Warnings,
 		Burst:      res,

@@ -19,6 +19,7 @@ type RoundFigures struct {
 	P50Ms            float64 `json:"p50_ms"`
 	P99Ms            float64 `json:"p99_ms"`
 	DrainS           float64 `json:"drain_s"`
+	DrainObservedS   float64 `json:"drain_observed_s"`
 	Drained          bool    `json:"drained"`
 	Sold             int     `json:"sold"`
 	Oversold         int     `json:"oversold"`
@@ -29,7 +30,7 @@ type RoundFigures struct {
 func (r *FlashSaleResult) figures() RoundFigures {
 	f := RoundFigures{
 		AttemptsPerS: r.AttemptsPerS, FloorPerS: r.FloorPerS, P50Ms: r.P50Ms, P99Ms: r.P99Ms,
-		DrainS: r.DrainS, Drained: r.Drained, Sold: r.Sold, Oversold: r.Oversold, Lost: r.Lost,
+		DrainS: r.DrainS, DrainObservedS: r.DrainObservedS, Drained: r.Drained, Sold: r.Sold, Oversold: r.Oversold, Lost: r.Lost,
 		RefusedWithStock: r.RefusedWithStock,
 	}
 	if r.FloorPerS > 0 {
@@ -65,6 +66,7 @@ func combineRounds(rounds []*FlashSaleResult) *FlashSaleResult {
 	r.P50Ms = worseMedian(figs, func(f RoundFigures) float64 { return f.P50Ms })
 	r.P99Ms = worseMedian(figs, func(f RoundFigures) float64 { return f.P99Ms })
 	r.DrainS = worseMedian(figs, func(f RoundFigures) float64 { return f.DrainS })
+	r.DrainObservedS = worseMedian(figs, func(f RoundFigures) float64 { return f.DrainObservedS })
 	r.Violations, r.Warnings = nil, nil
 	r.Lost, r.RefusedWithStock = 0, 0
 	for i, round := range rounds {

@@ -198,10 +198,14 @@ type Result struct {
 	Missing int            `json:"missing"`
 	Unpaid  map[string]int `json:"unpaid,omitempty"`
 	// Drained reports whether every accepted order showed PAID within the drain timeout.
-	// DrainS is the seconds from the last accepted answer until then (until the drain gave
-	// up, when it did not).
-	Drained bool    `json:"drained"`
-	DrainS  float64 `json:"drain_s"`
+	// DrainS is the seconds from the last accepted order's createdAt to the last PAID
+	// order's updatedAt, as the shop stamped them (until the drain gave up, when it did not).
+	// DrainObservedS is the same seen by the polls, from the last accepted answer to the poll
+	// that saw the last PAID: the polls start when the burst ends, so it is never less than
+	// the time the burst went on after the sell-out.
+	Drained        bool    `json:"drained"`
+	DrainS         float64 `json:"drain_s"`
+	DrainObservedS float64 `json:"drain_observed_s"`
 	// QueryErrors counts failed order queries after the burst; with any, Sold may be short.
 	QueryErrors int `json:"query_errors"`
 
@@ -348,7 +352,7 @@ func (r *Result) addDrain(d drainResult) {
 	for _, n := range d.unpaid {
 		r.Lost += n
 	}
-	r.Drained, r.DrainS = d.drained, seconds(d.elapsed)
+	r.Drained, r.DrainS, r.DrainObservedS = d.drained, seconds(d.elapsed), seconds(d.observed)
 }
 
 // check works out Oversold and lists the violations and warnings.

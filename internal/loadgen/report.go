@@ -41,7 +41,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 		row("lost", "%d (missing %d, not PAID %v)", r.Lost, r.Missing, r.Unpaid)
 	}
 	if r.Drained {
-		row("drain", "%.3f s until every accepted order was PAID", r.DrainS)
+		row("drain", "%.3f s from the last order to the last PAID (polls saw it %.3f s after the last answer)", r.DrainS, r.DrainObservedS)
 	} else {
 		row("drain", "not drained; gave up after %.3f s", r.DrainS)
 	}

@@ -84,16 +84,22 @@ type tracked struct {
 	buyer  int
 	seen   bool   // found by id at least once
 	status string // last status seen
-	paidAt time.Time
+	// createdAt and paidAt are the shop's own stamps: the order's createdAt, and its
+	// updatedAt once it is PAID, which is when it turned PAID. seenPaidAt is when a poll
+	// first saw it PAID.
+	createdAt, paidAt, seenPaidAt time.Time
 }
 
 // drainResult is what polling the accepted orders found.
 type drainResult struct {
-	drained     bool
-	elapsed     time.Duration // from the last accepted answer until all PAID, or until given up
-	missing     int
-	unpaid      map[string]int
-	queryErrors int
+	drained bool
+	// elapsed runs from the last order's creation to the last one turning PAID, both as
+	// the shop stamped them; observed from the last accepted answer to the poll that saw
+	// the last PAID. Undrained, both run until the drain gave up.
+	elapsed, observed time.Duration
+	missing           int
+	unpaid            map[string]int
+	queryErrors       int
 }
 
 // drainPeriod is how often the unsettled orders are polled.
@@ -150,9 +156,9 @@ func drainOrders(ctx context.Context, c *Client, cfg Config, admin string, sum b
 			defer mu.Unlock()
 			for _, o := range found {
 				t := orders[o.ID]
-				t.seen, t.status = true, o.Status
-				if o.Status == "PAID" && t.paidAt.IsZero() {
-					t.paidAt = at
+				t.seen, t.status, t.createdAt = true, o.Status, o.CreatedAt
+				if o.Status == "PAID" && t.seenPaidAt.IsZero() {
+					t.paidAt, t.seenPaidAt = o.UpdatedAt, at
 					paid.Add(1)
 				}
 			}
@@ -179,8 +185,10 @@ func unsettledOrders(orders map[string]*tracked) []string {
 
 // orderStatus is one order as order(id:) shows it.
 type orderStatus struct {
-	ID     string `json:"id"`
-	Status string `json:"status"`
+	ID        string    `json:"id"`
+	Status    string    `json:"status"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // ordersByID reads the orders with the ids in one request and returns those that exist.
@@ -188,7 +196,7 @@ func ordersByID(ctx context.Context, c *Client, token string, ids []string) ([]o
 	var q strings.Builder
 	q.WriteString("query {")
 	for i, id := range ids {
-		fmt.Fprintf(&q, " o%d: order(id: %s) { id status }", i, strconv.Quote(id))
+		fmt.Fprintf(&q, " o%d: order(id: %s) { id status createdAt updatedAt }", i, strconv.Quote(id))
 	}
 	q.WriteString(" }")
 	var out map[string]*orderStatus
@@ -207,10 +215,18 @@ func ordersByID(ctx context.Context, c *Client, token string, ids []string) ([]o
 // drainOutcome adds up the tracked orders once the census has said which of them their
 // buyers' orders do not list (unlisted): those are missing, and any other not PAID when
 // the drain ended at end is unpaid, by its last status ("" if it was never found by id).
+//
+// The drain is timed by the shop's stamps, from the last order's createdAt to the last
+// updatedAt of a PAID order: the polls only start once the burst is over, so what they saw
+// (observed) is late by however long the burst outlasted the sell-out. The load generator
+// only targets the loopback, so the stamps come from the clock it reads itself.
 func drainOutcome(orders map[string]*tracked, unlisted map[string]bool, lastAccepted, end time.Time, queryErrors int) drainResult {
 	d := drainResult{drained: true, queryErrors: queryErrors}
-	var lastPaid time.Time
+	var lastCreated, lastPaid, lastSeenPaid time.Time
 	for id, t := range orders {
+		if t.createdAt.After(lastCreated) {
+			lastCreated = t.createdAt
+		}
 		switch {
 		case unlisted[id]:
 			d.missing++
@@ -221,15 +237,22 @@ func drainOutcome(orders map[string]*tracked, unlisted map[string]bool, lastAcce
 			}
 			d.unpaid[t.status]++
 			d.drained = false
-		case t.paidAt.After(lastPaid):
-			lastPaid = t.paidAt
+		default:
+			if t.paidAt.After(lastPaid) {
+				lastPaid = t.paidAt
+			}
+			if t.seenPaidAt.After(lastSeenPaid) {
+				lastSeenPaid = t.seenPaidAt
+			}
 		}
 	}
-	if d.drained {
-		d.elapsed = max(lastPaid.Sub(lastAccepted), 0)
-	} else {
+	if !d.drained {
 		d.elapsed = end.Sub(lastAccepted)
+		d.observed = d.elapsed
+		return d
 	}
+	d.elapsed = max(lastPaid.Sub(lastCreated), 0)
+	d.observed = max(lastSeenPaid.Sub(lastAccepted), 0)
 	return d
 }
 

@@ -13,16 +13,24 @@ func TestDrainOutcome(t *testing.T) {
 	end := last.Add(30 * time.Second)
 	t.Run("all paid", func(t *testing.T) {
 		t.Parallel()
+		// The last order was created 50ms before its answer came (last); the polls, which
+		// began once the burst was over, saw the orders PAID well after they turned PAID.
+		created := last.Add(-50 * time.Millisecond)
 		orders := map[string]*tracked{
-			"a": {buyer: 0, seen: true, status: "PAID", paidAt: last.Add(200 * time.Millisecond)},
-			"b": {buyer: 1, seen: true, status: "PAID", paidAt: last.Add(1500 * time.Millisecond)},
+			"a": {buyer: 0, seen: true, status: "PAID", createdAt: created.Add(-time.Second),
+				paidAt: last.Add(200 * time.Millisecond), seenPaidAt: last.Add(2 * time.Second)},
+			"b": {buyer: 1, seen: true, status: "PAID", createdAt: created,
+				paidAt: last.Add(1500 * time.Millisecond), seenPaidAt: last.Add(2100 * time.Millisecond)},
 		}
 		d := drainOutcome(orders, nil, last, end, 0)
 		if !d.drained || d.missing != 0 || len(d.unpaid) != 0 {
 			t.Errorf("drainOutcome = %+v; want drained, nothing missing or unpaid", d)
 		}
-		if got, want := d.elapsed, 1500*time.Millisecond; got != want {
-			t.Errorf("elapsed = %v; want %v", got, want)
+		if got, want := d.elapsed, 1550*time.Millisecond; got != want {
+			t.Errorf("elapsed = %v; want %v, from the last createdAt to the last PAID updatedAt", got, want)
+		}
+		if got, want := d.observed, 2100*time.Millisecond; got != want {
+			t.Errorf("observed = %v; want %v, from the last answer to the poll that saw the last PAID", got, want)
 		}
 	})
 	t.Run("missing and unpaid", func(t *testing.T) {
