@@ -179,6 +179,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Results, error) 
 	}
 	defer s.close()
 
+	ran := false // whether a benchmark ran before this one, whose tail to wait out
 	step := func(name string, needsStack bool, fn func() error) {
 		switch {
 		case !cfg.runs(name):
@@ -191,6 +192,10 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Results, error) 
 			return
 		}
 		fmt.Fprintf(progress, "== %s\n", name)
+		if ran {
+			waitQuiet(ctx, progress)
+		}
+		ran = true
 		t0 := time.Now()
 		stopProfile := func() {}
 		if name != BenchFlashSale {
