@@ -83,6 +83,9 @@ func runFlashSale(ctx context.Context, cfg Config, url string, db *postgres.DB, 
 	rounds := make([]*FlashSaleResult, 0, cfg.FlashRounds)
 	for round := range cfg.FlashRounds {
 		fmt.Fprintf(progress, "flash sale: round %d of %d\n", round+1, cfg.FlashRounds)
+		if round > 0 {
+			waitQuiet(ctx, progress) // the last round's notifications and counts run on
+		}
 		r, err := flashSaleRound(ctx, cfg, url, db, fmt.Sprintf("%s-r%d", runID, round+1), round == 0, progress)
 		if err != nil {
 			return nil, fmt.Errorf("round %d: %w", round+1, err)

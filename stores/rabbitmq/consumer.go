@@ -48,9 +48,10 @@ type ConsumerConfig struct {
 	// DefaultDelays. An empty, non-nil list retries at once through the main queue.
 	Delays []time.Duration
 	// Handler handles one message. Returning nil acks it (within a few milliseconds: acks go
-	// in batches, see acker); an error (or a panic) schedules another attempt. ctx is Consume's: when it ends the handler should return, and the
-	// message is requeued for another consumer unless the handler returned nil. Messages can
-	// arrive more than once, so Handler deduplicates by Delivery.MessageID.
+	// in batches, see acker); an error (or a panic) schedules another attempt. ctx is
+	// Consume's: when it ends the handler should return, and the message is requeued for
+	// another consumer unless the handler returned nil. Messages can arrive more than once,
+	// so Handler deduplicates by Delivery.MessageID.
 	Handler func(ctx context.Context, d Delivery) error
 	// Log receives the consumer's logs; nil means slog.Default().
 	Log *slog.Logger
