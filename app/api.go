@@ -88,7 +88,7 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 		Checks:   checks(a.checks()),
 	})
 	a.server = &http.Server{
-		Handler:           handler,
+		Handler:           a.Rush.Track(handler),
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

@@ -32,6 +32,9 @@ type Deps struct {
 	Stores   loaders.Stores
 	Raw      loaders.Stores
 	Checkout *checkout.Service
+	// Rush counts the API's requests in flight when the API runs in this process, so that
+	// the workers here whose work can wait give way to it during a rush.
+	Rush *Rush
 }
 
 // soldOutMemory is how long a process trusts its memory that a pool sold out without hearing
@@ -41,7 +44,7 @@ const soldOutMemory = 2 * time.Second
 // OpenDeps connects to PostgreSQL and Redis and assembles the stores and the checkout.
 // The databases must be prepared.
 func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.Options) (_ *Deps, err error) {
-	d := &Deps{Config: cfg, Log: log}
+	d := &Deps{Config: cfg, Log: log, Rush: NewRush()}
 	defer func() {
 		if err != nil {
 			d.Close()

@@ -95,6 +95,15 @@ func eventHandler(handle func(context.Context, flashsale.OrderEvent) error) func
 	}
 }
 
+// givingWay lets a message that can wait give way to a rush of the API (see Rush) before
+// handle runs.
+func givingWay(r *Rush, handle func(context.Context, rabbitmq.Delivery) error) func(context.Context, rabbitmq.Delivery) error {
+	return func(ctx context.Context, m rabbitmq.Delivery) error {
+		r.GiveWay(ctx)
+		return handle(ctx, m)
+	}
+}
+
 // PaymentsConfig sizes the payment worker.
 type PaymentsConfig struct {
 	Concurrency int // charges in flight; default DefaultPaymentsConcurrency
@@ -133,7 +142,7 @@ func RunNotifications(ctx context.Context, d *Deps) error {
 	return rabbitmq.Consume(ctx, rabbitmq.ConsumerConfig{
 		URL: d.Config.RabbitMQURL, Queue: d.Config.NotificationsQueue(), Prefetch: 32, Concurrency: 8,
 		Delays: d.Config.RetryDelays, MaxAttempts: d.Config.MaxAttempts,
-		Handler: eventHandler(w.Handle), Log: d.Log.With("worker", "notifications"),
+		Handler: givingWay(d.Rush, eventHandler(w.Handle)), Log: d.Log.With("worker", "notifications"),
 	})
 }
 
@@ -147,6 +156,7 @@ func RunAnalytics(ctx context.Context, d *Deps, kafkaBrokers []string) error {
 		Brokers: kafkaBrokers, Topic: d.Config.EventsTopic(), GroupID: d.Config.AnalyticsGroup(),
 		Log: log,
 		BatchHandler: func(ctx context.Context, msgs []kafka.Message) error {
+			d.Rush.GiveWay(ctx) // counts can wait for a rush to pass
 			events := make([]flashsale.OrderEvent, 0, len(msgs))
 			for _, m := range msgs {
 				var e flashsale.OrderEvent
