@@ -64,6 +64,9 @@ type FlashSaleResult struct {
 	PGAcquiresWaited int64   `json:"pg_acquires_waited,omitempty"`
 	PGAcquireWaitMs  float64 `json:"pg_acquire_wait_ms,omitempty"`
 
+	// CPU is where the machine's CPU went during the burst (nil where /proc cannot be read).
+	CPU *BurstCPU `json:"cpu,omitempty"`
+
 	Accepted   int            `json:"accepted"`
 	Rejections map[string]int `json:"rejections"`
 	Violations []string       `json:"violations"`
@@ -74,6 +77,15 @@ type FlashSaleResult struct {
 	Rounds []RoundFigures `json:"rounds"`
 	// Burst is everything the load generator reported of the median round.
 	Burst *loadgen.Result `json:"burst"`
+}
+
+// BurstCPU splits the burst's CPU at the sell-out: while units were being sold (each
+// accepted order's insert, and the relay, payments and notifications it sets off) and while
+// the rest of the attempts were refused (as the orders' payments and events went on).
+type BurstCPU struct {
+	Burst        *CPUUse `json:"burst"`
+	SellOut      *CPUUse `json:"sell_out"`
+	AfterSellOut *CPUUse `json:"after_sell_out"`
 }
 
 // runFlashSale fires the load generator's burst at url cfg.FlashRounds times (floors
@@ -121,13 +133,19 @@ func flashSaleRound(ctx context.Context, cfg Config, url string, db *postgres.DB
 	lg.Floor = true
 	lg.RunID = runID
 	var pool poolWait
+	var cpu *cpuRecorder
+	var burstStart, burstEnd time.Time
 	lg.AroundBurst = func() func() {
 		stopProfile := func() {}
 		if profile {
 			stopProfile = startProfile(cfg.ProfileDir, "flashsale-burst", progress)
 		}
 		before := snapshotPools(db)
+		cpu = startCPU()
+		burstStart = time.Now()
 		return func() {
+			burstEnd = time.Now()
+			cpu.end()
 			stopProfile()
 			pool = snapshotPools(db).since(before)
 		}
@@ -147,6 +165,10 @@ func flashSaleRound(ctx context.Context, cfg Config, url string, db *postgres.DB
 		Accepted: res.Accepted, Rejections: res.Rejections, Violations: res.Violations, Warnings: res.Warnings,
 		Burst:      res,
 		PGAcquires: pool.acquires, PGAcquiresWaited: pool.waited, PGAcquireWaitMs: ms(pool.wait),
+	}
+	if cpu != nil {
+		soldOut := burstStart.Add(time.Duration(res.SellOutS * float64(time.Second)))
+		r.CPU = &BurstCPU{Burst: cpu.use(burstStart, burstEnd), SellOut: cpu.use(burstStart, soldOut), AfterSellOut: cpu.use(soldOut, burstEnd)}
 	}
 	for code, n := range res.Rejections {
 		if code != "SOLD_OUT" && code != "LIMIT_EXCEEDED" {

@@ -180,6 +180,18 @@ func (r *Results) WriteTable(w io.Writer) error {
 			fmt.Fprintf(w, "warning flash sale: %s\n", v)
 		}
 	}
+	if f := r.FlashSale; f != nil && f.CPU != nil {
+		fmt.Fprintln(w, "flash sale: where the CPU went in the burst (core-seconds; this process is the load generator, and the API and workers when in-process):")
+		for _, span := range []struct {
+			name string
+			u    *CPUUse
+		}{{"selling", f.CPU.SellOut}, {"refusing", f.CPU.AfterSellOut}, {"whole burst", f.CPU.Burst}} {
+			if u := span.u; u != nil {
+				fmt.Fprintf(w, "  %-11s %5.2f s: machine %.2f = this process %.2f + PostgreSQL %.2f + RabbitMQ %.2f + Redis %.2f + other %.2f\n",
+					span.name, u.Seconds, u.Busy, u.ThisProcess, u.Postgres, u.RabbitMQ, u.Redis, u.Other)
+			}
+		}
+	}
 	if s := r.Subscriptions; s != nil && len(s.OrderFailures) > 0 {
 		fmt.Fprintf(w, "warning subscriptions: order attempts failed while selling out under the subscribers (each retried): %v\n", s.OrderFailures)
 	}
