@@ -7,20 +7,33 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flashsale/flashsale"
 )
 
-// rushOf returns a Rush that is busy past threshold requests, with a short poll, and an
-// HTTP server whose requests block until release is closed.
-func rushOf(t *testing.T, threshold int64, maxHold time.Duration) (r *Rush, srv *httptest.Server, release chan struct{}, entered chan struct{}) {
+// testCalm is the calm that ends the tests' rushes.
+const testCalm = 20 * time.Millisecond
+
+// rushOf returns a Rush that peaks past threshold requests, with a short calm and poll, and
+// an HTTP server whose requests block until release is closed.
+func rushOf(t *testing.T, threshold int64, maxDelay time.Duration) (r *Rush, srv *httptest.Server, release chan struct{}, entered chan struct{}) {
 	t.Helper()
-	r = &Rush{threshold: threshold, maxHold: maxHold, poll: time.Millisecond}
+	r = &Rush{threshold: threshold, calm: testCalm, maxDelay: maxDelay, poll: time.Millisecond}
+	srv, release, entered = blockingServer(t, r)
+	return r, srv, release, entered
+}
+
+// blockingServer returns an HTTP server tracked by r whose requests block until release is
+// closed.
+func blockingServer(t *testing.T, r *Rush) (srv *httptest.Server, release chan struct{}, entered chan struct{}) {
+	t.Helper()
 	release, entered = make(chan struct{}), make(chan struct{}, 100)
 	srv = httptest.NewServer(r.Track(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		entered <- struct{}{}
 		<-release
 	})))
 	t.Cleanup(srv.Close)
-	return r, srv, release, entered
+	return srv, release, entered
 }
 
 // inFlight starts n requests to srv (with the header h set, if any) and waits until each is
@@ -51,7 +64,7 @@ func inFlight(t *testing.T, srv *httptest.Server, entered chan struct{}, n int, 
 
 func TestRushCountsRequestsInFlightButNotWebsockets(t *testing.T) {
 	t.Parallel()
-	r, srv, release, entered := rushOf(t, 2, time.Second)
+	r, srv, release, entered := rushOf(t, 2, time.Hour)
 	waitWS := inFlight(t, srv, entered, 5, "Upgrade")
 	if r.Busy() {
 		t.Errorf("busy with 5 websockets open; want them not counted")
@@ -63,19 +76,32 @@ func TestRushCountsRequestsInFlightButNotWebsockets(t *testing.T) {
 	close(release)
 	wait()
 	waitWS()
-	if r.Busy() {
-		t.Errorf("still busy once every request was answered")
+	if !r.Busy() {
+		t.Errorf("not busy just after the rush's requests were answered; want the rush to last until a calm")
+	}
+	if !eventually(func() bool { return !r.Busy() }) {
+		t.Errorf("still busy %v after every request was answered; want the calm to end the rush", 2*time.Second)
 	}
 }
 
-func TestGiveWayWaitsForTheRushAndNoLongerThanItsHold(t *testing.T) {
+// eventually polls cond for up to 2 seconds.
+func eventually(cond func() bool) bool {
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return false
+}
+
+func TestGiveWayWaitsForTheRushUntilTheEventIsMaxDelayOld(t *testing.T) {
 	t.Parallel()
 
 	t.Run("not busy: no wait", func(t *testing.T) {
 		t.Parallel()
-		r := &Rush{threshold: 1, maxHold: time.Hour, poll: time.Millisecond}
+		r := &Rush{threshold: 1, calm: testCalm, maxDelay: time.Hour, poll: time.Millisecond}
 		start := time.Now()
-		r.GiveWay(t.Context())
+		r.GiveWay(t.Context(), start)
 		if d := time.Since(start); d > 100*time.Millisecond {
 			t.Errorf("GiveWay took %v with nothing in flight; want it to return at once", d)
 		}
@@ -86,7 +112,7 @@ func TestGiveWayWaitsForTheRushAndNoLongerThanItsHold(t *testing.T) {
 		r, srv, release, entered := rushOf(t, 1, time.Hour)
 		wait := inFlight(t, srv, entered, 2, "")
 		done := make(chan struct{})
-		go func() { r.GiveWay(t.Context()); close(done) }()
+		go func() { r.GiveWay(t.Context(), time.Now()); close(done) }()
 		select {
 		case <-done:
 			t.Fatal("GiveWay returned during the rush; want it to wait")
@@ -101,15 +127,27 @@ func TestGiveWayWaitsForTheRushAndNoLongerThanItsHold(t *testing.T) {
 		}
 	})
 
-	t.Run("the hold runs out", func(t *testing.T) {
+	t.Run("the event gets maxDelay old", func(t *testing.T) {
 		t.Parallel()
 		r, srv, release, entered := rushOf(t, 1, 30*time.Millisecond)
 		wait := inFlight(t, srv, entered, 2, "")
 		defer func() { close(release); wait() }()
+		event := time.Now()
+		r.GiveWay(t.Context(), event)
+		if d := time.Since(event); d < 30*time.Millisecond || d > 2*time.Second {
+			t.Errorf("GiveWay returned %v after the event, in a rush that never ended; want about its 30ms", d)
+		}
+	})
+
+	t.Run("an old event does not wait", func(t *testing.T) {
+		t.Parallel()
+		r, srv, release, entered := rushOf(t, 1, time.Minute)
+		wait := inFlight(t, srv, entered, 2, "")
+		defer func() { close(release); wait() }()
 		start := time.Now()
-		r.GiveWay(t.Context())
-		if d := time.Since(start); d < 30*time.Millisecond || d > 2*time.Second {
-			t.Errorf("GiveWay waited %v during an endless rush; want about its 30ms hold", d)
+		r.GiveWay(t.Context(), start.Add(-2*time.Minute))
+		if d := time.Since(start); d > 100*time.Millisecond {
+			t.Errorf("GiveWay waited %v for an event older than its delay; want it to return at once", d)
 		}
 	})
 
@@ -121,9 +159,38 @@ func TestGiveWayWaitsForTheRushAndNoLongerThanItsHold(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
 		defer cancel()
 		start := time.Now()
-		r.GiveWay(ctx)
+		r.GiveWay(ctx, start)
 		if d := time.Since(start); d > 2*time.Second {
 			t.Errorf("GiveWay waited %v after its ctx ended; want it to return", d)
 		}
 	})
+}
+
+func TestNotificationsAndCountsWaitFromTheirEventsTime(t *testing.T) {
+	t.Parallel()
+	r := &Rush{threshold: 1, calm: testCalm, maxDelay: 50 * time.Millisecond, poll: time.Millisecond}
+	r.inFlight.Store(10) // a rush that does not end
+	var handled time.Time
+	handle := givingWay(r, func(context.Context, flashsale.OrderEvent) error { handled = time.Now(); return nil })
+
+	fresh := flashsale.OrderEvent{At: time.Now()}
+	if err := handle(t.Context(), fresh); err != nil {
+		t.Fatal(err)
+	}
+	if d := handled.Sub(fresh.At); d < 50*time.Millisecond {
+		t.Errorf("a fresh event was handled %v after it happened, during a rush; want it held until 50ms", d)
+	}
+	stale := flashsale.OrderEvent{At: time.Now().Add(-time.Hour)}
+	start := time.Now()
+	if err := handle(t.Context(), stale); err != nil {
+		t.Fatal(err)
+	}
+	if d := handled.Sub(start); d > 40*time.Millisecond {
+		t.Errorf("an hour-old event waited %v; want it handled at once", d)
+	}
+
+	batch := []flashsale.OrderEvent{{At: fresh.At.Add(time.Second)}, {At: stale.At}, {At: fresh.At}}
+	if got := oldest(batch); !got.Equal(stale.At) {
+		t.Errorf("oldest of a batch = %v, want %v", got, stale.At)
+	}
 }

@@ -95,12 +95,12 @@ func eventHandler(handle func(context.Context, flashsale.OrderEvent) error) func
 	}
 }
 
-// givingWay lets a message that can wait give way to a rush of the API (see Rush) before
+// givingWay lets an event that can wait give way to a rush of the API (see Rush) before
 // handle runs.
-func givingWay(r *Rush, handle func(context.Context, rabbitmq.Delivery) error) func(context.Context, rabbitmq.Delivery) error {
-	return func(ctx context.Context, m rabbitmq.Delivery) error {
-		r.GiveWay(ctx)
-		return handle(ctx, m)
+func givingWay(r *Rush, handle func(context.Context, flashsale.OrderEvent) error) func(context.Context, flashsale.OrderEvent) error {
+	return func(ctx context.Context, e flashsale.OrderEvent) error {
+		r.GiveWay(ctx, e.At)
+		return handle(ctx, e)
 	}
 }
 
@@ -142,7 +142,7 @@ func RunNotifications(ctx context.Context, d *Deps) error {
 	return rabbitmq.Consume(ctx, rabbitmq.ConsumerConfig{
 		URL: d.Config.RabbitMQURL, Queue: d.Config.NotificationsQueue(), Prefetch: 32, Concurrency: 8,
 		Delays: d.Config.RetryDelays, MaxAttempts: d.Config.MaxAttempts,
-		Handler: givingWay(d.Rush, eventHandler(w.Handle)), Log: d.Log.With("worker", "notifications"),
+		Handler: eventHandler(givingWay(d.Rush, w.Handle)), Log: d.Log.With("worker", "notifications"),
 	})
 }
 
@@ -156,7 +156,6 @@ func RunAnalytics(ctx context.Context, d *Deps, kafkaBrokers []string) error {
 		Brokers: kafkaBrokers, Topic: d.Config.EventsTopic(), GroupID: d.Config.AnalyticsGroup(),
 		Log: log,
 		BatchHandler: func(ctx context.Context, msgs []kafka.Message) error {
-			d.Rush.GiveWay(ctx) // counts can wait for a rush to pass
 			events := make([]flashsale.OrderEvent, 0, len(msgs))
 			for _, m := range msgs {
 				var e flashsale.OrderEvent
@@ -168,6 +167,9 @@ func RunAnalytics(ctx context.Context, d *Deps, kafkaBrokers []string) error {
 				}
 				events = append(events, e)
 			}
+			if len(events) > 0 {
+				d.Rush.GiveWay(ctx, oldest(events)) // counts can wait for a rush to pass
+			}
 			err := w.HandleBatch(ctx, events)
 			if flashsale.ErrorCode(err) == flashsale.EINVALID {
 				// An event the store refuses (an id that is no UUID) never will be counted:
@@ -177,6 +179,17 @@ func RunAnalytics(ctx context.Context, d *Deps, kafkaBrokers []string) error {
 			return err
 		},
 	})
+}
+
+// oldest returns the time of the earliest event.
+func oldest(events []flashsale.OrderEvent) time.Time {
+	t := events[0].At
+	for _, e := range events[1:] {
+		if e.At.Before(t) {
+			t = e.At
+		}
+	}
+	return t
 }
 
 // ServeOps serves a worker's /healthz, /readyz and /metrics on addr until ctx ends.
