@@ -99,6 +99,9 @@ func drainOnce(ctx context.Context, n, workers int, s *shop, st *Stack, buyers [
 	}) {
 		return 0, fmt.Errorf("outbox not relayed to RabbitMQ within %s: %d rows left (%v)", relayTimeout, backlog, backlogErr)
 	}
+	// The notifications of the orders just placed run on meanwhile; the workers are timed
+	// once they are done, so that the figure is the payments' alone.
+	waitQuiet(ctx, progress)
 	fmt.Fprintf(progress, "drain: %d orders waiting in RabbitMQ; starting %d payment worker(s)\n", n, workers)
 
 	orders := st.API.Raw.Orders
