@@ -146,7 +146,7 @@ func TestGiveWayWaitsForTheRushUntilTheEventIsMaxDelayOld(t *testing.T) {
 		defer func() { close(release); wait() }()
 		start := time.Now()
 		r.GiveWay(t.Context(), start.Add(-2*time.Minute))
-		if d := time.Since(start); d > 100*time.Millisecond {
+		if d := time.Since(start); d > time.Second {
 			t.Errorf("GiveWay waited %v for an event older than its delay; want it to return at once", d)
 		}
 	})
@@ -168,7 +168,7 @@ func TestGiveWayWaitsForTheRushUntilTheEventIsMaxDelayOld(t *testing.T) {
 
 func TestNotificationsAndCountsWaitFromTheirEventsTime(t *testing.T) {
 	t.Parallel()
-	r := &Rush{threshold: 1, calm: testCalm, maxDelay: 50 * time.Millisecond, poll: time.Millisecond}
+	r := &Rush{threshold: 1, calm: testCalm, maxDelay: time.Second, poll: time.Millisecond}
 	r.inFlight.Store(10) // a rush that does not end
 	var handled time.Time
 	handle := givingWay(r, func(context.Context, flashsale.OrderEvent) error { handled = time.Now(); return nil })
@@ -177,15 +177,15 @@ func TestNotificationsAndCountsWaitFromTheirEventsTime(t *testing.T) {
 	if err := handle(t.Context(), fresh); err != nil {
 		t.Fatal(err)
 	}
-	if d := handled.Sub(fresh.At); d < 50*time.Millisecond {
-		t.Errorf("a fresh event was handled %v after it happened, during a rush; want it held until 50ms", d)
+	if d := handled.Sub(fresh.At); d < time.Second {
+		t.Errorf("a fresh event was handled %v after it happened, during a rush; want it held for 1s", d)
 	}
 	stale := flashsale.OrderEvent{At: time.Now().Add(-time.Hour)}
 	start := time.Now()
 	if err := handle(t.Context(), stale); err != nil {
 		t.Fatal(err)
 	}
-	if d := handled.Sub(start); d > 40*time.Millisecond {
+	if d := handled.Sub(start); d > 500*time.Millisecond {
 		t.Errorf("an hour-old event waited %v; want it handled at once", d)
 	}
 
