@@ -99,7 +99,7 @@ func (r *cpuRecorder) use(from, to time.Time) *CPUUse {
 	if a == nil || b == nil || !b.at.After(a.at) {
 		return nil
 	}
-	u := &CPUUse{Seconds: round3(b.at.Sub(a.at).Seconds()), Busy: ticks(b.busy - a.busy)}
+	u := &CPUUse{Seconds: seconds(b.at.Sub(a.at)), Busy: ticks(b.busy - a.busy)}
 	for pid, after := range b.procs {
 		before, ok := a.procs[pid]
 		if !ok || after < before {
@@ -128,7 +128,7 @@ func (r *cpuRecorder) nearest(t time.Time) *cpuSample {
 	var best *cpuSample
 	for i := range r.samples {
 		s := &r.samples[i]
-		if best == nil || absDuration(s.at.Sub(t)) < absDuration(best.at.Sub(t)) {
+		if best == nil || s.at.Sub(t).Abs() < best.at.Sub(t).Abs() {
 			best = s
 		}
 	}
@@ -222,10 +222,3 @@ func processTicks(pid int) (int64, bool) {
 }
 
 func ticks(n int64) float64 { return float64(n) / userHZ }
-
-func absDuration(d time.Duration) time.Duration {
-	if d < 0 {
-		return -d
-	}
-	return d
-}
