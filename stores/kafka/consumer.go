@@ -27,10 +27,15 @@ const (
 	// without waiting for its handler, within a heartbeat and a fetch, so 10s is ample.
 	defaultRebalanceTimeout = 10 * time.Second
 
-	// fetchMaxWait is how long a fetch waits at the broker for new records. kafka-go cannot
-	// interrupt a fetch in flight, so it also bounds how long a rebalance or Consume's
-	// return waits; its default is 10s. New records still arrive at once.
-	fetchMaxWait = 500 * time.Millisecond
+	// fetchMaxWait is the reader's deadline for one fetch. kafka-go asks the broker to wait
+	// for new records for this much less a margin for the round trip: a quarter of it under
+	// 1s, else 1s. At 500ms the margin was 125ms, which a process busy with hundreds of
+	// goroutines overran: `make run` under a burst of registrations logged an "i/o timeout"
+	// and redialled every partition about once a second. At 1.5s the broker waits 0.5s and
+	// the answer has 1s to come back. kafka-go cannot interrupt a fetch in flight, so this
+	// also bounds how long a rebalance or Consume's return waits (its default is 10s). New
+	// records still arrive at once.
+	fetchMaxWait = 1500 * time.Millisecond
 	// joinGroupBackoff is the pause after a failed join, against kafka-go's 5s default.
 	joinGroupBackoff = time.Second
 	// commitTimeout bounds the commit after a handled record. The commit outlives ctx,
