@@ -30,9 +30,22 @@ func startProfile(dir, name string, progress io.Writer) (stop func()) {
 		fmt.Fprintf(progress, "profile %s: %v\n", name, err)
 		return func() {}
 	}
+	writeAllocs(filepath.Join(dir, "allocs-"+name+"-before.pprof"))
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()
+		writeAllocs(filepath.Join(dir, "allocs-"+name+".pprof"))
 		fmt.Fprintf(progress, "profile %s: wrote %s\n", name, path)
 	}
+}
+
+// writeAllocs writes the allocation profile so far; the difference between the one written
+// at a profile's start and at its end is what was allocated in between (pprof -diff_base).
+func writeAllocs(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	pprof.Lookup("allocs").WriteTo(f, 0)
 }
