@@ -116,6 +116,9 @@ func (a *API) URL() string {
 	return fmt.Sprintf("http://127.0.0.1:%d", addr.Port)
 }
 
+// Handler is what the API serves, for benchmarks that call it without a network between.
+func (a *API) Handler() http.Handler { return a.server.Handler }
+
 // Done is closed with the server's error if it stops serving on its own.
 func (a *API) Done() <-chan error { return a.served }
 
