@@ -2,6 +2,7 @@ package rabbitmq
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -88,7 +89,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs ...Message) error {
 	}
 	if err := pc.c.publish(ctx, out); err != nil {
 		if ctx.Err() != nil {
-			p.discard(pc)
+			p.discard(pc, ctx.Err())
 		}
 		return fmt.Errorf("rabbitmq: publish %d messages to %s: %w", len(msgs), p.exchange, err)
 	}
@@ -128,12 +129,17 @@ func (p *Publisher) connection(ctx context.Context) (*pubConn, error) {
 	return p.cur, nil
 }
 
-// discard abandons pc if it is still the current connection.
-func (p *Publisher) discard(pc *pubConn) {
+// discard abandons pc if it is still the current connection. A caller that ran out of time
+// is worth a warning; one that was canceled (a relay stopping with its process) is not.
+func (p *Publisher) discard(pc *pubConn, why error) {
 	p.lock <- struct{}{}
 	defer func() { <-p.lock }()
 	if p.cur == pc {
-		p.log.Warn("rabbitmq: publisher gave up waiting for confirms; abandoning its connection")
+		level := slog.LevelWarn
+		if errors.Is(why, context.Canceled) {
+			level = slog.LevelInfo
+		}
+		p.log.Log(context.Background(), level, "rabbitmq: publisher gave up waiting for confirms; abandoning its connection", "why", why)
 		pc.close(0)
 		p.cur = nil
 	}
