@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"sync/atomic"
 	"time"
 )
@@ -11,6 +12,19 @@ import (
 const placeMutation = `mutation($input: PlaceFlashSaleOrderInput!) {
   placeFlashSaleOrder(input: $input) { id quantity }
 }`
+
+// placeVars are placeMutation's variables. A struct, not a map, since the load generator
+// shares the cores it measures: encoding the request costs 0.5 µs and 5 allocations instead of
+// 1.6 µs and 19.
+type placeVars struct {
+	Input placeInput `json:"input"`
+}
+
+type placeInput struct {
+	FlashSaleID    string `json:"flashSaleId"`
+	Quantity       int    `json:"quantity"`
+	IdempotencyKey string `json:"idempotencyKey"`
+}
 
 // burst makes cfg.Attempts placeFlashSaleOrder calls, one unit each with a fresh idempotency
 // key, attempt i on behalf of buyer i mod len(buyers), cfg.Concurrency at a time. It returns
@@ -24,12 +38,11 @@ func burst(ctx context.Context, c *Client, cfg Config, saleID string, buyers []b
 		n := done.Load()
 		return fmt.Sprintf("burst: %d/%d attempts, %d accepted, %.0f/s", n, cfg.Attempts, accepted.Load(), perSecond(int(n), time.Since(start)))
 	})
+	keyPrefix := "lg-" + cfg.RunID + "-"
 	ForEach(ctx, cfg.Attempts, cfg.Concurrency, func(i int) {
 		b := i % len(buyers)
-		vars := map[string]any{"input": map[string]any{
-			"flashSaleId":    saleID,
-			"quantity":       1,
-			"idempotencyKey": fmt.Sprintf("lg-%s-%d", cfg.RunID, i),
+		vars := placeVars{Input: placeInput{
+			FlashSaleID: saleID, Quantity: 1, IdempotencyKey: keyPrefix + strconv.Itoa(i),
 		}}
 		var out struct {
 			PlaceFlashSaleOrder struct {

@@ -62,10 +62,20 @@ func ErrorCode(err error) string {
 	switch {
 	case err == nil:
 		return ""
-	case errors.As(err, &e):
+	case isError(err, &e):
 		return e.Code
 	}
 	return CodeTransport
+}
+
+// isError is errors.As for *Error, without its reflection when err is one itself (as every
+// error of Do is): the burst asks for the code of each of its thousands of refusals.
+func isError(err error, e **Error) bool {
+	if direct, ok := err.(*Error); ok {
+		*e = direct
+		return true
+	}
+	return errors.As(err, e)
 }
 
 // Client posts GraphQL operations to one endpoint over one shared, pooled http.Client.
@@ -138,8 +148,8 @@ func isLoopback(host string) bool {
 }
 
 type gqlRequest struct {
-	Query     string         `json:"query"`
-	Variables map[string]any `json:"variables,omitempty"`
+	Query     string `json:"query"`
+	Variables any    `json:"variables,omitempty"`
 }
 
 type gqlError struct {
@@ -154,10 +164,11 @@ type gqlResponse struct {
 	Errors []gqlError      `json:"errors"`
 }
 
-// Do posts query with vars, with the bearer token unless it is "", and decodes the response's
+// Do posts query with vars (anything that encodes to a JSON object, or nil for none), with
+// the bearer token unless it is "", and decodes the response's
 // data into out (unless out is nil). A response with errors returns an *Error carrying the
 // first one's extensions.code; so does a failure to get an answer, with a Code* constant.
-func (c *Client) Do(ctx context.Context, token, query string, vars map[string]any, out any) error {
+func (c *Client) Do(ctx context.Context, token, query string, vars any, out any) error {
 	body, err := json.Marshal(gqlRequest{Query: query, Variables: vars})
 	if err != nil {
 		return fmt.Errorf("encode request: %w", err)

@@ -117,11 +117,21 @@ func TestDoDecodesDataAndSendsRequest(t *testing.T) {
 
 func TestDoSendsQueryAndVariables(t *testing.T) {
 	t.Parallel()
-	got := make(chan gqlRequest, 1)
+	type sent struct {
+		Query     string
+		Variables map[string]any
+		HasVars   bool
+	}
+	got := make(chan sent, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req gqlRequest
+		var req struct {
+			Query     string          `json:"query"`
+			Variables json.RawMessage `json:"variables"`
+		}
 		_ = json.NewDecoder(r.Body).Decode(&req)
-		got <- req
+		s := sent{Query: req.Query, HasVars: req.Variables != nil}
+		_ = json.Unmarshal(req.Variables, &s.Variables)
+		got <- s
 		if r.Header.Get("Authorization") != "" {
 			t.Errorf("Authorization = %q; want none for an empty token", r.Header.Get("Authorization"))
 		}
@@ -129,12 +139,24 @@ func TestDoSendsQueryAndVariables(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	c := newTestClient(t, srv.URL, 5*time.Second)
-	if err := c.Do(t.Context(), "", typenameQuery, map[string]any{"a": "b"}, nil); err != nil {
-		t.Fatalf("Do: %v", err)
-	}
-	req := <-got
-	if req.Query != typenameQuery || req.Variables["a"] != "b" {
-		t.Errorf("server got %+v; want query %q with variables a=b", req, typenameQuery)
+	for _, tc := range []struct {
+		name string
+		vars any
+		want string // the variable a, "" for no variables at all
+	}{
+		{"map", map[string]any{"a": "b"}, "b"},
+		{"struct", struct {
+			A string `json:"a"`
+		}{"c"}, "c"},
+		{"none", nil, ""},
+	} {
+		if err := c.Do(t.Context(), "", typenameQuery, tc.vars, nil); err != nil {
+			t.Fatalf("%s: Do: %v", tc.name, err)
+		}
+		req := <-got
+		if req.Query != typenameQuery || (tc.want == "") == req.HasVars || (tc.want != "" && req.Variables["a"] != tc.want) {
+			t.Errorf("%s: server got %+v; want query %q with variable a=%q", tc.name, req, typenameQuery, tc.want)
+		}
 	}
 }
 
