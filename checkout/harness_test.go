@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +30,22 @@ type harness struct {
 	products *postgres.ProductStore
 	users    *postgres.UserStore
 	clock    *clock
+
+	stepsMu sync.Mutex
+	steps   map[string][]time.Duration // what the service told ObserveStep
+}
+
+func (h *harness) observeStep(step string, d time.Duration) {
+	h.stepsMu.Lock()
+	defer h.stepsMu.Unlock()
+	h.steps[step] = append(h.steps[step], d)
+}
+
+// observed returns what the service observed of step so far.
+func (h *harness) observed(step string) []time.Duration {
+	h.stepsMu.Lock()
+	defer h.stepsMu.Unlock()
+	return slices.Clone(h.steps[step])
 }
 
 // testConfig keeps the fences short so tests of rebuilds and orphans run in milliseconds;
@@ -54,14 +72,15 @@ func newHarness(t testing.TB, client goredis.UniversalClient, prefix string) *ha
 	h := &harness{
 		t: t, db: db, redis: client, inv: redis.NewInventory(client, prefix),
 		orders: postgres.NewOrderStore(db), products: postgres.NewProductStore(db), users: postgres.NewUserStore(db),
-		clock: &clock{},
+		clock: &clock{}, steps: map[string][]time.Duration{},
 	}
 	bus := redis.NewStockBus(client, prefix, redis.StockBusOptions{})
 	t.Cleanup(bus.Close)
 	h.svc = checkout.New(checkout.Deps{
 		Sales: postgres.NewSaleStore(db), Products: h.products, Orders: h.orders, Inventory: h.inv,
 		Stock: bus, SoldOut: redis.NewSoldOutCache(time.Second),
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		ObserveStep: h.observeStep,
 	}, testConfig)
 	h.svc.SetClock(h.clock.now)
 	return h

@@ -73,7 +73,9 @@ func (s *Service) place(ctx context.Context, o *flashsale.Order, terms termsFunc
 	defer cancel()
 
 	hold := flashsale.Hold{OrderID: o.ID, UserID: o.UserID, Quantity: o.Quantity, IdempotencyKey: o.IdempotencyKey, At: s.now()}
+	started := time.Now()
 	res, err := s.reserve(ctx, pool, hold, terms)
+	reserved := time.Now()
 	if err != nil {
 		if flashsale.ErrorCode(err) == flashsale.ESOLDOUT {
 			s.soldOut.MarkSoldOut(pool)
@@ -94,6 +96,10 @@ func (s *Service) place(ctx context.Context, o *flashsale.Order, terms termsFunc
 	} else if err != nil {
 		s.undo(ctx, pool, o, err)
 		return nil, err
+	}
+	if s.observe != nil {
+		s.observe(StepReserve, reserved.Sub(started))
+		s.observe(StepWrite, time.Since(reserved))
 	}
 	s.publish(ctx, pool, res.Remaining)
 	s.announce(ctx, o)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/checkout"
 )
 
 func TestConcurrentBuyersGetExactlyTheStock(t *testing.T) {
@@ -95,6 +96,37 @@ func TestSameIdempotencyKeyGivesOneOrder(t *testing.T) {
 		t.Errorf("orders = %d holding %d units, want 1 and 1", orders, units)
 	}
 	h.assertConserved(sale)
+}
+
+func TestPlacedOrdersReportTheirSteps(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil, "")
+	buyers := h.buyers(3)
+	sale := h.sale(2, 1)
+	ctx := context.Background()
+	for i, v := range buyers[:2] {
+		if _, err := h.svc.PlaceFlashSaleOrder(ctx, v, sale.ID, 1, fmt.Sprint("key-", i)); err != nil {
+			t.Fatalf("order %d: %v", i, err)
+		}
+	}
+	// Neither a retry of a placed order nor a refusal places anything.
+	if _, err := h.svc.PlaceFlashSaleOrder(ctx, buyers[0], sale.ID, 1, "key-0"); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if _, err := h.svc.PlaceFlashSaleOrder(ctx, buyers[2], sale.ID, 1, "key-2"); flashsale.ErrorCode(err) != flashsale.ESOLDOUT {
+		t.Fatalf("third buyer: got %v; want SOLD_OUT", err)
+	}
+	for _, step := range []string{checkout.StepReserve, checkout.StepWrite} {
+		got := h.observed(step)
+		if len(got) != 2 {
+			t.Errorf("%s observed %d times; want once for each of the 2 placed orders", step, len(got))
+		}
+		for _, d := range got {
+			if d <= 0 || d > testConfig.WriteTimeout {
+				t.Errorf("%s took %v; want a duration within the write timeout", step, d)
+			}
+		}
+	}
 }
 
 func TestOrderOutsideTheWindowIsRefused(t *testing.T) {

@@ -74,6 +74,7 @@ type Service struct {
 	cfg       Config
 	log       *slog.Logger
 	now       func() time.Time
+	observe   func(step string, d time.Duration)
 
 	loads singleflight.Group // one rebuild per pool per process at a time
 	// sales caches flash sales by id: a sale's terms never change after creation, and the
@@ -93,14 +94,23 @@ type Deps struct {
 	Stats     flashsale.StatsReader  // optional
 	Updates   flashsale.OrderUpdates // optional: live order status for subscriptions
 	Log       *slog.Logger
+	// ObserveStep, if set, is told how long each step of every placed order took: StepReserve
+	// (the units taken in Redis) and StepWrite (the order and its event in PostgreSQL).
+	ObserveStep func(step string, d time.Duration)
 }
+
+// The steps of a placed order, as ObserveStep names them.
+const (
+	StepReserve = "reserve"
+	StepWrite   = "write"
+)
 
 // New returns a service.
 func New(d Deps, cfg Config) *Service {
 	return &Service{
 		sales: d.Sales, products: d.Products, orders: d.Orders, inventory: d.Inventory,
 		stock: d.Stock, soldOut: d.SoldOut, stats: d.Stats, updates: d.Updates, log: d.Log, cfg: cfg.withDefaults(), now: time.Now,
-		saleMap: map[flashsale.SaleID]*flashsale.FlashSale{},
+		observe: d.ObserveStep, saleMap: map[flashsale.SaleID]*flashsale.FlashSale{},
 	}
 }
 

@@ -210,11 +210,11 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Results, error) 
 		fmt.Fprintf(progress, "== %s done in %.1f s\n", name, time.Since(t0).Seconds())
 	}
 	step(BenchFlashSale, false, func() (err error) {
-		var db *postgres.DB
+		var local *app.API
 		if st != nil {
-			db = st.API.DB
+			local = st.API
 		}
-		res.FlashSale, err = runFlashSale(ctx, cfg, apiURL, db, redisClient, runID, progress)
+		res.FlashSale, err = runFlashSale(ctx, cfg, apiURL, local, redisClient, runID, progress)
 		return err
 	})
 	step(BenchCache, false, func() (err error) {

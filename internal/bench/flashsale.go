@@ -6,9 +6,11 @@ import (
 	"io"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/internal/loadgen"
 	"github.com/flashsale/flashsale/stores/postgres"
 )
@@ -66,6 +68,8 @@ type FlashSaleResult struct {
 
 	// CPU is where the machine's CPU went during the burst (nil where /proc cannot be read).
 	CPU *BurstCPU `json:"cpu,omitempty"`
+	// Steps are the accepted orders' steps inside the checkout (in-process stack only).
+	Steps *PlacementSteps `json:"placement_steps,omitempty"`
 
 	Accepted   int            `json:"accepted"`
 	Rejections map[string]int `json:"rejections"`
@@ -91,14 +95,15 @@ type BurstCPU struct {
 // runFlashSale fires the load generator's burst at url cfg.FlashRounds times (floors
 // included), then the ceiling and the seed's lock with the same buyers, attempts and
 // concurrency on redisClient. Each round registers its own buyers and opens its own sale.
-func runFlashSale(ctx context.Context, cfg Config, url string, db *postgres.DB, redisClient goredis.UniversalClient, runID string, progress io.Writer) (*FlashSaleResult, error) {
+// local is the in-process API, nil when measuring one at url.
+func runFlashSale(ctx context.Context, cfg Config, url string, local *app.API, redisClient goredis.UniversalClient, runID string, progress io.Writer) (*FlashSaleResult, error) {
 	rounds := make([]*FlashSaleResult, 0, cfg.FlashRounds)
 	for round := range cfg.FlashRounds {
 		fmt.Fprintf(progress, "flash sale: round %d of %d\n", round+1, cfg.FlashRounds)
 		if round > 0 {
 			waitQuiet(ctx, progress) // the last round's notifications and counts run on
 		}
-		r, err := flashSaleRound(ctx, cfg, url, db, fmt.Sprintf("%s-r%d", runID, round+1), round == 0, progress)
+		r, err := flashSaleRound(ctx, cfg, url, local, fmt.Sprintf("%s-r%d", runID, round+1), round == 0, progress)
 		if err != nil {
 			return nil, fmt.Errorf("round %d: %w", round+1, err)
 		}
@@ -124,7 +129,12 @@ func runFlashSale(ctx context.Context, cfg Config, url string, db *postgres.DB, 
 
 // flashSaleRound is one sale: buyers, floor, burst, drain, census, floor again. profile
 // says whether to profile its burst.
-func flashSaleRound(ctx context.Context, cfg Config, url string, db *postgres.DB, runID string, profile bool, progress io.Writer) (*FlashSaleResult, error) {
+func flashSaleRound(ctx context.Context, cfg Config, url string, local *app.API, runID string, profile bool, progress io.Writer) (*FlashSaleResult, error) {
+	var db *postgres.DB
+	var steps *prometheus.HistogramVec
+	if local != nil {
+		db, steps = local.DB, local.PlacementSteps
+	}
 	lg := loadgen.DefaultConfig()
 	lg.URL = url
 	lg.AdminEmail, lg.AdminPassword = cfg.AdminEmail, cfg.AdminPassword
@@ -133,6 +143,7 @@ func flashSaleRound(ctx context.Context, cfg Config, url string, db *postgres.DB
 	lg.Floor = true
 	lg.RunID = runID
 	var pool poolWait
+	var placed *PlacementSteps
 	var cpu *cpuRecorder
 	var burstStart, burstEnd time.Time
 	lg.AroundBurst = func() func() {
@@ -140,7 +151,7 @@ func flashSaleRound(ctx context.Context, cfg Config, url string, db *postgres.DB
 		if profile {
 			stopProfile = startProfile(cfg.ProfileDir, "flashsale-burst", progress)
 		}
-		before := snapshotPools(db)
+		before, stepsBefore := snapshotPools(db), snapshotSteps(steps)
 		cpu = startCPU()
 		burstStart = time.Now()
 		return func() {
@@ -148,6 +159,7 @@ func flashSaleRound(ctx context.Context, cfg Config, url string, db *postgres.DB
 			cpu.end()
 			stopProfile()
 			pool = snapshotPools(db).since(before)
+			placed = snapshotSteps(steps).placementSince(stepsBefore)
 		}
 	}
 	res, err := loadgen.Run(ctx, lg, progress)
@@ -165,6 +177,7 @@ func flashSaleRound(ctx context.Context, cfg Config, url string, db *postgres.DB
 		Accepted: res.Accepted, Rejections: res.Rejections, Violations: res.Violations, Warnings: res.Warnings,
 		Burst:      res,
 		PGAcquires: pool.acquires, PGAcquiresWaited: pool.waited, PGAcquireWaitMs: ms(pool.wait),
+		Steps: placed,
 	}
 	if cpu != nil {
 		soldOut := burstStart.Add(time.Duration(res.SellOutS * float64(time.Second)))

@@ -192,6 +192,11 @@ func (r *Results) WriteTable(w io.Writer) error {
 			}
 		}
 	}
+	if f := r.FlashSale; f != nil && f.Steps != nil {
+		st := f.Steps
+		fmt.Fprintf(w, "flash sale: inside the checkout, the %d accepted orders took their units in Redis in p50 %.1f ms (p99 %.1f) and were written to PostgreSQL in p50 %.1f ms (p99 %.1f); they answered in p50 %.1f ms (p99 %.1f)\n",
+			st.Orders, st.ReserveP50Ms, st.ReserveP99Ms, st.WriteP50Ms, st.WriteP99Ms, f.AcceptedP50Ms, f.AcceptedP99Ms)
+	}
 	if s := r.Subscriptions; s != nil && len(s.OrderFailures) > 0 {
 		fmt.Fprintf(w, "warning subscriptions: order attempts failed while selling out under the subscribers (each retried): %v\n", s.OrderFailures)
 	}
