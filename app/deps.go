@@ -52,6 +52,20 @@ func newPlacementSteps() *prometheus.HistogramVec {
 	}, []string{"step"})
 }
 
+// observeSteps resolves each step's series once, off the order's path (and so that both are
+// on /metrics before the first order).
+func observeSteps(h *prometheus.HistogramVec) func(step string, took time.Duration) {
+	series := map[string]prometheus.Observer{}
+	for _, step := range []string{checkout.StepReserve, checkout.StepWrite} {
+		series[step] = h.WithLabelValues(step)
+	}
+	return func(step string, took time.Duration) {
+		if o := series[step]; o != nil {
+			o.Observe(took.Seconds())
+		}
+	}
+}
+
 // soldOutMemory is how long a process trusts its memory that a pool sold out without hearing
 // otherwise: pub/sub announces stock coming back, and this bounds the harm of a lost message.
 const soldOutMemory = 2 * time.Second
@@ -105,18 +119,16 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres
 		d.Stores = d.Raw
 	}
 	d.Checkout = checkout.New(checkout.Deps{
-		Sales:     d.Stores.Sales,
-		Products:  d.Stores.Products,
-		Orders:    d.Stores.Orders,
-		Inventory: d.Inventory,
-		Stock:     d.StockBus,
-		SoldOut:   d.soldOut,
-		Stats:     postgres.NewStatsStore(d.DB),
-		Updates:   d.OrderBus,
-		Log:       log,
-		ObserveStep: func(step string, took time.Duration) {
-			d.PlacementSteps.WithLabelValues(step).Observe(took.Seconds())
-		},
+		Sales:       d.Stores.Sales,
+		Products:    d.Stores.Products,
+		Orders:      d.Stores.Orders,
+		Inventory:   d.Inventory,
+		Stock:       d.StockBus,
+		SoldOut:     d.soldOut,
+		Stats:       postgres.NewStatsStore(d.DB),
+		Updates:     d.OrderBus,
+		Log:         log,
+		ObserveStep: observeSteps(d.PlacementSteps),
 	}, checkout.Config{ReservationTTL: cfg.ReservationTTL})
 	return d, nil
 }
