@@ -43,12 +43,24 @@ func TestOrderWritesItsEventInTheSameTransaction(t *testing.T) {
 	if _, err := orders.TransitionOrder(ctx, o.ID, []flashsale.OrderStatus{flashsale.OrderPending}, flashsale.OrderExpired); flashsale.ErrorCode(err) != flashsale.ECONFLICT {
 		t.Errorf("expiring a paid order: err = %v, want CONFLICT", err)
 	}
+	shard := db.ShardOf(o.ID.Bucket())
+	pending := func(dest postgres.Destination) bool {
+		t.Helper()
+		p, err := outbox.Pending(ctx, shard, dest)
+		if err != nil {
+			t.Fatalf("pending to %s: %v", dest, err)
+		}
+		return p
+	}
+	if !pending(postgres.ToRabbitMQ) || !pending(postgres.ToKafka) {
+		t.Errorf("pending = false with events unsent to a destination; want true")
+	}
 	// Placed and paid: two events; the refused insert and move wrote none.
 	if n, err := outbox.Backlog(ctx, postgres.ToRabbitMQ); err != nil || n != 2 {
 		t.Errorf("outbox = %d, %v; want 2", n, err)
 	}
 	var types []string
-	n, err := outbox.Relay(ctx, db.ShardOf(o.ID.Bucket()), postgres.ToRabbitMQ, 10, func(_ context.Context, rows []postgres.OutboxRow) error {
+	n, err := outbox.Relay(ctx, shard, postgres.ToRabbitMQ, 10, func(_ context.Context, rows []postgres.OutboxRow) error {
 		for _, r := range rows {
 			types = append(types, r.Type)
 		}
@@ -60,8 +72,11 @@ func TestOrderWritesItsEventInTheSameTransaction(t *testing.T) {
 	if n, _ := outbox.Backlog(ctx, postgres.ToRabbitMQ); n != 0 {
 		t.Errorf("backlog after relay = %d, want 0", n)
 	}
-	if n, _ := outbox.Backlog(ctx, postgres.ToKafka); n != 2 {
-		t.Errorf("Kafka backlog = %d, want 2: each destination has its own mark", n)
+	if pending(postgres.ToRabbitMQ) {
+		t.Errorf("pending to RabbitMQ after relay = true; want false")
+	}
+	if n, _ := outbox.Backlog(ctx, postgres.ToKafka); n != 2 || !pending(postgres.ToKafka) {
+		t.Errorf("Kafka backlog = %d, want 2 and pending: each destination has its own mark", n)
 	}
 }
 
