@@ -39,14 +39,14 @@ const (
 )
 
 // customer registers a new customer and returns their access token.
-func customer(t *testing.T, s *apitest.Server, email string) string {
+func customer(t testing.TB, s *apitest.Server, email string) string {
 	t.Helper()
 	access, _, _ := s.Register(t, email, "customer-password", "Customer")
 	return access
 }
 
 // createProduct creates a product as the admin (its Stock is not read back).
-func createProduct(t *testing.T, s *apitest.Server, name string, priceCents, stock int) Product {
+func createProduct(t testing.TB, s *apitest.Server, name string, priceCents, stock int) Product {
 	t.Helper()
 	var data struct{ CreateProduct Product }
 	s.Do(t, s.AdminToken(t), `mutation($in: CreateProductInput!) { createProduct(input: $in) { `+productFields+` } }`,

@@ -1,4 +1,4 @@
-package e2e
+package e2e_test
 
 import (
 	"bytes"
@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/flashsale/flashsale/internal/apitest"
 )
@@ -19,28 +18,11 @@ import (
 // go test ./e2e -run '^$' -bench Handler -benchmem.
 func BenchmarkHandler(b *testing.B) {
 	s := apitest.Start(b)
-	admin := s.AdminToken(b)
-	var product struct{ CreateProduct struct{ ID string } }
-	s.Do(b, admin, `mutation($in: CreateProductInput!) { createProduct(input: $in) { id } }`, map[string]any{
-		"in": map[string]any{"name": "Bench", "description": "bench", "priceCents": 100, "stock": 10},
-	}).MustData(b, &product)
-	now := time.Now()
-	var sale struct{ CreateFlashSale struct{ ID string } }
-	s.Do(b, admin, `mutation($in: CreateFlashSaleInput!) { createFlashSale(input: $in) { id } }`, map[string]any{
-		"in": map[string]any{
-			"productId": product.CreateProduct.ID, "salePriceCents": 50, "quantity": 1, "perUserLimit": 1,
-			"startsAt": now.Add(-time.Minute).Format(time.RFC3339), "endsAt": now.Add(time.Hour).Format(time.RFC3339),
-		},
-	}).MustData(b, &sale)
-	first, _, _ := s.Register(b, "first@example.test", "customer-password", "First")
-	late, _, _ := s.Register(b, "late@example.test", "customer-password", "Late")
-	place := func(token, key string) *apitest.Response {
-		return s.Do(b, token, placeOrder, map[string]any{"input": map[string]any{
-			"flashSaleId": sale.CreateFlashSale.ID, "quantity": 1, "idempotencyKey": key,
-		}})
-	}
-	apitest.CheckErrors(b, place(first, "first"))
-	place(late, "sold-out").WantCode(b, "SOLD_OUT")
+	saleID, productID := activeSale(b, s, "Bench", 1, 1)
+	placeOrders(b, s, customer(b, s, "first@example.test"), saleID, 1)
+	late := customer(b, s, "late@example.test")
+	lateOrder := map[string]any{"in": map[string]any{"flashSaleId": saleID, "quantity": 1, "idempotencyKey": "sold-out"}}
+	s.Do(b, late, placeInSale, lateOrder).WantCode(b, "SOLD_OUT")
 
 	h := s.API.Handler()
 	requests := []struct {
@@ -49,11 +31,9 @@ func BenchmarkHandler(b *testing.B) {
 		want               string // in the response body
 	}{
 		{"floor", "", `{ __typename }`, nil, `"Query"`},
-		{"sold-out", late, placeOrder, map[string]any{"input": map[string]any{
-			"flashSaleId": sale.CreateFlashSale.ID, "quantity": 1, "idempotencyKey": "sold-out",
-		}}, `"SOLD_OUT"`},
+		{"sold-out", late, placeInSale, lateOrder, `"SOLD_OUT"`},
 		{"cached-product", "", `query($id: ID!) { product(id: $id) { id name description priceCents } }`,
-			map[string]any{"id": product.CreateProduct.ID}, `"Bench"`},
+			map[string]any{"id": productID}, `"Bench"`},
 	}
 	for _, r := range requests {
 		body, err := json.Marshal(map[string]any{"query": r.query, "variables": r.vars})
@@ -79,5 +59,3 @@ func BenchmarkHandler(b *testing.B) {
 		})
 	}
 }
-
-const placeOrder = `mutation($input: PlaceFlashSaleOrderInput!) { placeFlashSaleOrder(input: $input) { id quantity } }`

@@ -463,7 +463,7 @@ func TestOrderStatusChangedShowsOwnOrdersOnly(t *testing.T) {
 
 // activeSale creates, as the admin, a product with 100 units and a flash sale of it that has
 // started, and returns their ids.
-func activeSale(t *testing.T, s *apitest.Server, name string, quantity, perUserLimit int) (saleID, productID string) {
+func activeSale(t testing.TB, s *apitest.Server, name string, quantity, perUserLimit int) (saleID, productID string) {
 	t.Helper()
 	p := createProduct(t, s, name, 2000, 100)
 	now := time.Now()
@@ -478,7 +478,7 @@ func activeSale(t *testing.T, s *apitest.Server, name string, quantity, perUserL
 }
 
 // placeOrders buys n units of a sale, one order each, and returns the orders' ids.
-func placeOrders(t *testing.T, s *apitest.Server, token, saleID string, n int) []string {
+func placeOrders(t testing.TB, s *apitest.Server, token, saleID string, n int) []string {
 	t.Helper()
 	ids := make([]string, n)
 	for i := range ids {
