@@ -67,6 +67,10 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		a.PlacementSteps)
+	var responses *graph.ResponseCache
+	if a.Invalidations != nil { // the stores keep near copies; whole responses may be kept too
+		responses = graph.NewResponseCache(a.Invalidations, reg)
+	}
 	gql := graph.NewGraphQL(graph.Config{
 		Resolver: &resolvers.Resolver{
 			Auth: a.Auth, Users: a.Stores.Users, Catalog: a.Stores.Products, OrderStore: a.Stores.Orders,
@@ -80,13 +84,15 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 		ComplexityLimit: cfg.ComplexityLimit,
 		LoaderTiming:    cfg.LoaderTiming,
 		NoBatching:      cfg.NoBatching,
+		ResponseCache:   responses,
 	})
 	handler := graph.NewHTTPHandler(graph.HTTPConfig{
-		GraphQL:  gql,
-		Auth:     a.Auth,
-		Log:      log,
-		Gatherer: reg,
-		Checks:   checks(a.checks()),
+		GraphQL:       gql,
+		Auth:          a.Auth,
+		Log:           log,
+		Gatherer:      reg,
+		Checks:        checks(a.checks()),
+		ResponseCache: responses,
 	})
 	a.server = &http.Server{
 		Handler:           a.Rush.Track(handler),

@@ -33,13 +33,19 @@ type HTTPConfig struct {
 	Gatherer prometheus.Gatherer
 	Checks   map[string]Check // by dependency name, for /readyz
 	Extra    map[string]http.Handler
+	// ResponseCache (nil: none) answers repeated public reads; NewGraphQL must be given it too.
+	ResponseCache *ResponseCache
 }
 
 // NewHTTPHandler routes /query, the playground, the live stock page, health, readiness and
 // metrics.
 func NewHTTPHandler(cfg HTTPConfig) http.Handler {
 	mux := OpsMux(cfg.Checks, cfg.Gatherer)
-	mux.Handle("/query", withAuth(cfg.Auth, limitBody(withErrorCodes(cfg.GraphQL))))
+	query := withErrorCodes(cfg.GraphQL)
+	if cfg.ResponseCache != nil {
+		query = cfg.ResponseCache.Serve(query)
+	}
+	mux.Handle("/query", withAuth(cfg.Auth, limitBody(query)))
 	mux.Handle("GET /{$}", playground.Handler("Flash sale", "/query"))
 	mux.Handle("GET /live", LivePage())
 	for pattern, h := range cfg.Extra {
@@ -65,11 +71,19 @@ func limitBody(next http.Handler) http.Handler {
 				writeGraphQLError(w, http.StatusBadRequest, flashsale.Errorf(flashsale.EINVALID, "could not read the request body"))
 				return
 			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.Body = &readBody{Reader: bytes.NewReader(body), b: body}
 		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+// readBody is a request body limitBody has read, which the response cache uses as its key.
+type readBody struct {
+	*bytes.Reader
+	b []byte
+}
+
+func (*readBody) Close() error { return nil }
 
 var tooLarge = flashsale.Errorf(flashsale.EINVALID, "request body is larger than %d bytes", MaxBodyBytes)
 

@@ -33,6 +33,8 @@ type Config struct {
 	// ComplexityLimit and MaxDepth default to the constants of the same names.
 	ComplexityLimit int
 	MaxDepth        int
+	// ResponseCache (nil: none) is told which responses it may keep; NewHTTPHandler serves them.
+	ResponseCache *ResponseCache
 }
 
 // NewGraphQL returns the GraphQL handler: explicit transports (never NewDefaultServer), a
@@ -73,10 +75,17 @@ func NewGraphQL(cfg Config) *handler.Server {
 	srv.Use(shapeLimit{maxDepth: cfg.MaxDepth, maxSelections: max(MaxSelections, cfg.ComplexityLimit)}) // before the complexity walk
 	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
 	if cfg.Registry != nil {
-		srv.Use(newMetrics(cfg.Registry))
+		m := newMetrics(cfg.Registry)
+		srv.Use(m)
+		if cfg.ResponseCache != nil {
+			cfg.ResponseCache.stats = m.observe
+		}
 	}
 	srv.AroundResponses(loaders.PerResponse(cfg.Stores, !cfg.NoBatching, cfg.LoaderTiming))
 	srv.AroundFields(internalErrors(cfg.Log))
+	if cfg.ResponseCache != nil {
+		srv.Use(watch{})
+	}
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic(cfg.Log))
 	return srv

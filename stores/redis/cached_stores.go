@@ -18,7 +18,7 @@ type ProductCache struct {
 
 // NewProductCache decorates store with the read cache.
 func NewProductCache(store flashsale.ProductStore, client goredis.UniversalClient, cfg CacheConfig, log *slog.Logger) *ProductCache {
-	c := newCache[flashsale.ProductID, flashsale.Product](client, "prd", "product", cfg, log)
+	c := newCache[flashsale.ProductID, flashsale.Product](client, KindProduct, "product", cfg, log)
 	c.keepNear()
 	return &ProductCache{ProductStore: store, c: c}
 }
@@ -64,7 +64,7 @@ type SaleCache struct {
 
 // NewSaleCache decorates store with the read cache.
 func NewSaleCache(store flashsale.SaleStore, client goredis.UniversalClient, cfg CacheConfig, log *slog.Logger) *SaleCache {
-	c := newCache[flashsale.SaleID, flashsale.FlashSale](client, "sal", "flash sale", cfg, log)
+	c := newCache[flashsale.SaleID, flashsale.FlashSale](client, KindSale, "flash sale", cfg, log)
 	c.keepNear()
 	return &SaleCache{SaleStore: store, c: c}
 }
@@ -102,7 +102,7 @@ type UserCache struct {
 
 // NewUserCache decorates store with the read cache.
 func NewUserCache(store flashsale.UserStore, client goredis.UniversalClient, cfg CacheConfig, log *slog.Logger) *UserCache {
-	c := newCache[flashsale.UserID, flashsale.User](client, "usr", "user", cfg, log)
+	c := newCache[flashsale.UserID, flashsale.User](client, KindUser, "user", cfg, log)
 	c.keepNear()
 	return &UserCache{UserStore: store, c: c}
 }
@@ -155,7 +155,7 @@ func NewOrderCache(store flashsale.OrderStore, client goredis.UniversalClient, c
 	if cfg.TTL == 0 {
 		cfg.TTL = time.Minute
 	}
-	c := newCache[flashsale.OrderID, flashsale.Order](client, "ord", "order", cfg, log)
+	c := newCache[flashsale.OrderID, flashsale.Order](client, KindOrder, "order", cfg, log)
 	c.negatives = false
 	return &OrderCache{OrderStore: store, c: c}
 }

@@ -67,6 +67,33 @@ func (b *Invalidations) DropAll() {
 	}
 }
 
+// Kinds of cached entries, as Watch takes them: the prefixes of their ids.
+const (
+	KindProduct = "prd"
+	KindSale    = "sal"
+	KindUser    = "usr"
+	KindOrder   = "ord"
+)
+
+// Generation changes with every invalidation heard or made and every loss of the
+// subscription. A cache above the stores (the GraphQL response cache) takes it before a read
+// and keeps the read's result only if it has not changed since.
+func (b *Invalidations) Generation() uint64 { return b.gen.Load() }
+
+// Live reports whether the subscription is confirmed up, so that near copies may be trusted.
+func (b *Invalidations) Live() bool { return b.live.Load() }
+
+// Watch calls clear whenever an entry of one of kinds (KindProduct...) is
+// invalidated, in this process or another, and whenever every near copy is dropped.
+func (b *Invalidations) Watch(kinds []string, clear func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, kind := range kinds {
+		b.drops[kind] = append(b.drops[kind], func([]int64) { clear() })
+	}
+	b.clear = append(b.clear, clear)
+}
+
 func (b *Invalidations) register(kind string, drop func([]int64), clear func()) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

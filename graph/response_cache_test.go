@@ -1,0 +1,107 @@
+package graph
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+)
+
+// bus is an Invalidator driven by the test. The real one (stores/redis.Invalidations, over
+// Redis pub/sub) is exercised by the e2e tests; these pin down the cache's own rules.
+type bus struct {
+	gen   atomic.Uint64
+	live  atomic.Bool
+	clear func()
+}
+
+func (b *bus) Generation() uint64             { return b.gen.Load() }
+func (b *bus) Live() bool                     { return b.live.Load() }
+func (b *bus) Watch(_ []string, clear func()) { b.clear = clear }
+func (b *bus) invalidate()                    { b.gen.Add(1); b.clear() }
+func newBus() *bus                            { b := &bus{}; b.live.Store(true); return b }
+func post(body string) *http.Request          { return postWith(body, "application/json") }
+func postWith(body, ct string) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "/query", nil)
+	r.Body = &readBody{Reader: bytes.NewReader([]byte(body)), b: []byte(body)}
+	r.Header.Set("Content-Type", ct)
+	return r
+}
+
+// executions counts the requests that reached GraphQL; during marks the response cacheable
+// (as the watch extension does for a product read) and then calls during, if set.
+type executions struct {
+	n      int
+	during func()
+}
+
+func (e *executions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e.n++
+	if f, ok := r.Context().Value(fillKey{}).(*fill); ok {
+		f.read.Store(true)
+	}
+	if e.during != nil {
+		e.during()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write([]byte(`{"data":{"product":null}}`))
+}
+
+func serveTwice(t *testing.T, h http.Handler, r func() *http.Request) {
+	t.Helper()
+	for range 2 {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r())
+		if w.Body.String() != `{"data":{"product":null}}` {
+			t.Fatalf("answered %q", w.Body)
+		}
+	}
+}
+
+func TestResponseCacheKeepsAReadAndDropsItOnInvalidation(t *testing.T) {
+	b, exec := newBus(), &executions{}
+	c := NewResponseCache(b, nil)
+	h := c.Serve(exec)
+	serveTwice(t, h, func() *http.Request { return post(`{"query":"q"}`) })
+	if exec.n != 1 {
+		t.Fatalf("two identical reads executed %d times, want 1", exec.n)
+	}
+	b.invalidate()
+	serveTwice(t, h, func() *http.Request { return post(`{"query":"q"}`) })
+	if exec.n != 2 {
+		t.Errorf("after an invalidation, two reads executed %d times in all, want 2", exec.n)
+	}
+	serveTwice(t, h, func() *http.Request { return postWith(`{"query":"q"}`, "application/json; charset=utf-8") })
+	if exec.n != 3 {
+		t.Errorf("another Content-Type was answered from the kept response (%d executions, want 3)", exec.n)
+	}
+}
+
+func TestResponseCacheDoesNotKeepAReadThatAnInvalidationOvertook(t *testing.T) {
+	b := newBus()
+	exec := &executions{}
+	exec.during = func() { b.gen.Add(1) } // a write elsewhere committed while the read ran
+	h := NewResponseCache(b, nil).Serve(exec)
+	serveTwice(t, h, func() *http.Request { return post(`{"query":"q"}`) })
+	if exec.n != 2 {
+		t.Errorf("reads overtaken by an invalidation executed %d times, want 2 (none kept)", exec.n)
+	}
+}
+
+func TestResponseCacheIsUnusedWhileInvalidationsAreNotHeard(t *testing.T) {
+	b, exec := newBus(), &executions{}
+	c := NewResponseCache(b, nil)
+	h := c.Serve(exec)
+	serveTwice(t, h, func() *http.Request { return post(`{"query":"q"}`) }) // kept
+	b.live.Store(false)
+	serveTwice(t, h, func() *http.Request { return post(`{"query":"q"}`) })
+	if exec.n != 3 {
+		t.Errorf("with the subscription down, reads executed %d times in all, want 3", exec.n)
+	}
+	b.live.Store(true)
+	serveTwice(t, h, func() *http.Request { return post(`{"query":"mutation { m }"}`) })
+	if exec.n != 5 || c.Len() != 1 {
+		t.Errorf("a mutation twice: %d executions in all (want 5), %d kept (want 1)", exec.n, c.Len())
+	}
+}
