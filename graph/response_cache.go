@@ -65,10 +65,10 @@ type cachedResponse struct {
 
 // Limits of what is kept: small request bodies (the key), small responses, a bounded number.
 const (
-	responseCacheTTL    = 5 * time.Second
-	maxCachedRequest    = 4 << 10
-	maxCachedResponse   = 64 << 10
-	maxCachedResponses  = 10_000
+	responseCacheTTL   = 5 * time.Second
+	maxCachedRequest   = 4 << 10
+	maxCachedResponse  = 64 << 10
+	maxCachedResponses = 10_000
 )
 
 // cacheableFields are the fields a kept response may contain, as Object.field. A field left
