@@ -68,7 +68,7 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		a.PlacementSteps)
 	var responses *graph.ResponseCache
-	if a.Invalidations != nil { // the stores keep near copies; whole responses may be kept too
+	if a.Invalidations != nil && !cfg.NoResponseCache { // the stores keep near copies; whole responses may be kept too
 		responses = graph.NewResponseCache(a.Invalidations, reg)
 	}
 	gql := graph.NewGraphQL(graph.Config{

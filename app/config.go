@@ -64,6 +64,9 @@ type Config struct {
 	// are the baselines the benchmarks (cmd/bench) measure the cache and the loaders against.
 	NoCache    bool
 	NoBatching bool
+	// NoResponseCache keeps the stores' cache but executes every GraphQL request: the
+	// benchmarks' measure of what the response cache adds.
+	NoResponseCache bool
 }
 
 // DevJWTSecret is the secret used when JWT_SECRET is unset. Anyone can read it here, so a

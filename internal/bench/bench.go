@@ -218,7 +218,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Results, error) 
 		return err
 	})
 	step(BenchCache, false, func() (err error) {
-		uncached := ""
+		storesOnly, uncached := "", ""
 		var settle func()
 		if st != nil {
 			api, stop, err := st.startVariant(ctx, func(c *app.Config) { c.NoCache = true }, postgres.Options{})
@@ -227,11 +227,17 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Results, error) 
 			}
 			defer stop()
 			uncached = api.URL()
-			// Two full pools exceed PostgreSQL's default max_connections: the side about to
-			// be measured starts from no idle connections, as does the other.
-			settle = func() { closeIdle(st.API, api) }
+			stores, stopStores, err := st.startVariant(ctx, func(c *app.Config) { c.NoResponseCache = true }, postgres.Options{})
+			if err != nil {
+				return fmt.Errorf("start the API without the response cache: %w", err)
+			}
+			defer stopStores()
+			storesOnly = stores.URL()
+			// Full pools exceed PostgreSQL's default max_connections: the side about to be
+			// measured starts from no idle connections, as do the others.
+			settle = func() { closeIdle(st.API, api, stores) }
 		}
-		res.Cache, err = runCache(ctx, cfg, s, apiURL, uncached, settle, progress)
+		res.Cache, err = runCache(ctx, cfg, s, apiURL, storesOnly, uncached, settle, progress)
 		if err == nil && uncached == "" {
 			res.Cache.UncachedSkipped = "needs the in-process stack (-url given)"
 		}

@@ -110,6 +110,10 @@ func (r *Results) Rows() []Row {
 			row.Baseline, row.Ratio, row.OK = "cache off: skipped", "", ""
 		}
 		add(row)
+		if c.StoresOnlyPerS > 0 && c.UncachedSkipped == "" {
+			add(Row{"cache: the stores' cache alone (no responses kept)", num(c.StoresOnlyPerS), "cache off: " + num(c.UncachedPerS),
+				ratio(c.StoresOnlyPerS, c.UncachedPerS), "", ""})
+		}
 		add(Row{"cache: product reads/s vs floor", num(c.CachedPerS), "floor { __typename }: " + num(c.FloorPerS),
 			ratio(c.CachedPerS, c.FloorPerS), "", ""})
 	}
