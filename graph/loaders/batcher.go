@@ -2,6 +2,7 @@ package loaders
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -92,6 +93,24 @@ func (l *Loader[K, V]) Load(ctx context.Context, key K) func() (V, error) {
 	}
 }
 
+// keysStillComing is asked when the idle timer fires. A timer can fire late, when the process
+// was paused or descheduled for longer than idle (a GC, a busy machine), and then it wakes in
+// the same instant as the goroutines that were about to add this level's keys: yielding
+// lets those runnable goroutines run before the batch closes on them. A key that arrived
+// meanwhile (or in the instant the timer fired: select picks among ready cases at random)
+// keeps the batch open. It costs a yield or two per batch, not per key.
+func (l *Loader[K, V]) keysStillComing(b *batch[K, V]) bool {
+	for range 2 {
+		runtime.Gosched()
+		select {
+		case <-b.kick:
+			return true
+		default:
+		}
+	}
+	return false
+}
+
 // run waits for the batch to close, then fetches it.
 func (l *Loader[K, V]) run(ctx context.Context, b *batch[K, V]) {
 	deadline := time.NewTimer(l.maxWait)
@@ -104,6 +123,10 @@ wait:
 		case <-deadline.C:
 			break wait
 		case <-idle.C:
+			if l.keysStillComing(b) {
+				idle.Reset(l.idle)
+				continue
+			}
 			break wait
 		case <-b.kick:
 			idle.Reset(l.idle)
