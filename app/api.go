@@ -71,6 +71,7 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 	if a.Invalidations != nil && !cfg.NoResponseCache { // the stores keep near copies; whole responses may be kept too
 		responses = graph.NewResponseCache(a.Invalidations, reg)
 	}
+	refusals := graph.NewRefusals(a.Checkout.RefusesFromMemory, reg)
 	gql := graph.NewGraphQL(graph.Config{
 		Resolver: &resolvers.Resolver{
 			Auth: a.Auth, Users: a.Stores.Users, Catalog: a.Stores.Products, OrderStore: a.Stores.Orders,
@@ -85,6 +86,7 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 		LoaderTiming:    cfg.LoaderTiming,
 		NoBatching:      cfg.NoBatching,
 		ResponseCache:   responses,
+		Refusals:        refusals,
 	})
 	handler := graph.NewHTTPHandler(graph.HTTPConfig{
 		GraphQL:       gql,
@@ -93,6 +95,7 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 		Gatherer:      reg,
 		Checks:        checks(a.checks()),
 		ResponseCache: responses,
+		Refusals:      refusals,
 	})
 	a.server = &http.Server{
 		Handler:           a.Rush.Track(handler),

@@ -17,8 +17,7 @@ func (s *Service) PlaceFlashSaleOrder(ctx context.Context, v flashsale.Viewer, i
 	if err := flashsale.ValidateOrderRequest(quantity, key); err != nil {
 		return nil, err
 	}
-	pool := flashsale.SalePool(id)
-	if s.soldOut.IsSoldOut(pool) {
+	if s.soldOut.IsSoldOut(flashsale.SalePool(id)) {
 		// Deliberately no lookup of the key here: after a sell-out the stampede is answered
 		// from memory, and a buyer retrying an order placed before it finds the order in
 		// their orders list (README, "Known trade-offs").
@@ -60,6 +59,13 @@ func (s *Service) productTermsFunc(id flashsale.ProductID) termsFunc {
 		}
 		return productTerms(p), nil
 	}
+}
+
+// RefusesFromMemory reports whether PlaceFlashSaleOrder would answer these arguments
+// SOLD_OUT from this process's memory of the sale's sell-out, doing no I/O: the API answers
+// such requests before running GraphQL. It makes the same checks, in the same order.
+func (s *Service) RefusesFromMemory(id flashsale.SaleID, quantity int, key string) bool {
+	return flashsale.ValidateOrderRequest(quantity, key) == nil && s.soldOut.IsSoldOut(flashsale.SalePool(id))
 }
 
 var errSoldOut = flashsale.Errorf(flashsale.ESOLDOUT, "sold out")

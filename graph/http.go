@@ -35,6 +35,8 @@ type HTTPConfig struct {
 	Extra    map[string]http.Handler
 	// ResponseCache (nil: none) answers repeated public reads; NewGraphQL must be given it too.
 	ResponseCache *ResponseCache
+	// Refusals (nil: none) answers the stampede after a sell-out; NewGraphQL must be given it too.
+	Refusals *Refusals
 }
 
 // NewHTTPHandler routes /query, the playground, the live stock page, health, readiness and
@@ -44,6 +46,9 @@ func NewHTTPHandler(cfg HTTPConfig) http.Handler {
 	query := withErrorCodes(cfg.GraphQL)
 	if cfg.ResponseCache != nil {
 		query = cfg.ResponseCache.Serve(query)
+	}
+	if cfg.Refusals != nil {
+		query = cfg.Refusals.Serve(query)
 	}
 	mux.Handle("/query", withAuth(cfg.Auth, limitBody(query)))
 	mux.Handle("GET /{$}", playground.Handler("Flash sale", "/query"))

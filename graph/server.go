@@ -35,6 +35,8 @@ type Config struct {
 	MaxDepth        int
 	// ResponseCache (nil: none) is told which responses it may keep; NewHTTPHandler serves them.
 	ResponseCache *ResponseCache
+	// Refusals (nil: none) learns GraphQL's SOLD_OUT answers; NewHTTPHandler replays them.
+	Refusals *Refusals
 }
 
 // NewGraphQL returns the GraphQL handler: explicit transports (never NewDefaultServer), a
@@ -80,11 +82,17 @@ func NewGraphQL(cfg Config) *handler.Server {
 		if cfg.ResponseCache != nil {
 			cfg.ResponseCache.stats = m.observe
 		}
+		if cfg.Refusals != nil {
+			cfg.Refusals.stats = m.observe
+		}
 	}
 	srv.AroundResponses(loaders.PerResponse(cfg.Stores, !cfg.NoBatching, cfg.LoaderTiming))
 	srv.AroundFields(internalErrors(cfg.Log))
 	if cfg.ResponseCache != nil {
 		srv.Use(watch{})
+	}
+	if cfg.Refusals != nil {
+		srv.Use(learn{cfg.Refusals})
 	}
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic(cfg.Log))

@@ -1,0 +1,151 @@
+package e2e_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/internal/apitest"
+	"github.com/flashsale/flashsale/internal/testenv"
+)
+
+// metric reads one unlabelled counter from the API's /metrics.
+func metric(t *testing.T, s *apitest.Server, name string) int {
+	t.Helper()
+	r := s.Get(t, "/metrics")
+	sc := bufio.NewScanner(bytes.NewReader(r.Body))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metrics: %q: %v", sc.Text(), err)
+			}
+			return int(n)
+		}
+	}
+	t.Fatalf("/metrics has no %s:\n%s", name, r.Body)
+	return 0
+}
+
+const atTheDoor = "flashsale_sold_out_refusals_at_the_door_total"
+
+// soldOutSale returns a sale of one unit, already sold, which this API has seen refuse.
+func soldOutSale(t *testing.T, s *apitest.Server) string {
+	t.Helper()
+	saleID, _ := activeSale(t, s, "Gone", 1, 1)
+	placeOrders(t, s, customer(t, s, testenv.Name()+"-first@example.test"), saleID, 1)
+	return saleID
+}
+
+func placeVars(saleID string, quantity any, key any) map[string]any {
+	return map[string]any{"in": map[string]any{"flashSaleId": saleID, "quantity": quantity, "idempotencyKey": key}}
+}
+
+func TestTheStampedeAfterASellOutIsRefusedAtTheDoorAsGraphQLWould(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t)
+	saleID := soldOutSale(t, s)
+	aliased := `mutation Buy($order: PlaceFlashSaleOrderInput!) { mine: placeFlashSaleOrder(input: $order) { id status } }`
+	for _, q := range []struct {
+		query, operationName, variable string
+	}{
+		{placeInSale, "", "in"},
+		{aliased, "Buy", "order"},
+	} {
+		send := func(token string) *apitest.Response {
+			vars := placeVars(saleID, 1, testenv.Name())
+			vars = map[string]any{q.variable: vars["in"]}
+			return s.Send(t, token, apitest.Request{Query: q.query, OperationName: q.operationName, Variables: vars})
+		}
+		before := metric(t, s, atTheDoor)
+		byGraphQL := send(customer(t, s, testenv.Name()+"@example.test")) // learns the answer
+		byGraphQL.WantCode(t, flashsale.ESOLDOUT)
+		for range 3 {
+			atDoor := send(customer(t, s, testenv.Name()+"@example.test"))
+			if !bytes.Equal(atDoor.Body, byGraphQL.Body) || atDoor.Status != byGraphQL.Status ||
+				atDoor.Header.Get("Content-Type") != byGraphQL.Header.Get("Content-Type") {
+				t.Errorf("at the door: %d %s %s\nby GraphQL: %d %s %s", atDoor.Status, atDoor.Header.Get("Content-Type"), atDoor.Body,
+					byGraphQL.Status, byGraphQL.Header.Get("Content-Type"), byGraphQL.Body)
+			}
+		}
+		if got := metric(t, s, atTheDoor) - before; got != 3 {
+			t.Errorf("%s: %d of 3 repeated refusals answered at the door, want 3", q.query, got)
+		}
+	}
+}
+
+// Whatever the door is unsure of goes to GraphQL, which gives its own answer.
+func TestRequestsTheDoorCannotVouchForGetGraphQLsAnswer(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t)
+	saleID := soldOutSale(t, s)
+	buyer := customer(t, s, testenv.Name()+"@example.test")
+	s.Do(t, buyer, placeInSale, placeVars(saleID, 1, testenv.Name())).WantCode(t, flashsale.ESOLDOUT) // learned
+	openSale, _ := activeSale(t, s, "Still there", 10, 1)
+	before := metric(t, s, atTheDoor)
+
+	for _, c := range []struct {
+		name, token string
+		vars        map[string]any
+		want        string // code, or "" for an order
+	}{
+		{"no viewer", "", placeVars(saleID, 1, "k"), flashsale.EUNAUTHENTICATED},
+		{"quantity 0", buyer, placeVars(saleID, 0, "k"), flashsale.EINVALID},
+		{"quantity as a string", buyer, placeVars(saleID, "1", "k"), flashsale.ESOLDOUT}, // gqlgen reads "1" as an Int
+		{"quantity past 32 bits", buyer, placeVars(saleID, int64(1)<<32, "k"), flashsale.EINVALID},
+		{"an empty key", buyer, placeVars(saleID, 1, " "), flashsale.EINVALID},
+		{"a null key", buyer, placeVars(saleID, 1, nil), flashsale.EINVALID},
+		{"a malformed sale id", buyer, placeVars("sal_nope", 1, "k"), flashsale.EINVALID},
+		{"an unknown input field", buyer, map[string]any{"in": map[string]any{"flashSaleId": saleID, "quantity": 1,
+			"idempotencyKey": "k", "coupon": "FREE"}}, flashsale.EINVALID},
+		{"a sale not sold out", buyer, placeVars(openSale, 1, testenv.Name()), ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := s.Do(t, c.token, placeInSale, c.vars)
+			if c.want == "" {
+				apitest.CheckErrors(t, r)
+				return
+			}
+			r.WantCode(t, c.want)
+		})
+	}
+	t.Run("another Accept", func(t *testing.T) {
+		body, _ := json.Marshal(apitest.Request{Query: placeInSale, Variables: placeVars(saleID, 1, "k")})
+		req, _ := http.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/graphql-response+json")
+		req.Header.Set("Authorization", "Bearer "+buyer)
+		r := s.HTTP(t, req)
+		r.WantCode(t, flashsale.ESOLDOUT)
+		if ct := r.Header.Get("Content-Type"); ct != "application/graphql-response+json" {
+			t.Errorf("Content-Type = %q, want GraphQL's own application/graphql-response+json", ct)
+		}
+	})
+	if got := metric(t, s, atTheDoor) - before; got != 0 {
+		t.Errorf("%d of these were answered at the door, want none", got)
+	}
+}
+
+func TestUnitsThatComeBackAreSoldDespiteTheDoor(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t)
+	saleID, _ := activeSale(t, s, "Returned", 1, 1)
+	first := customer(t, s, testenv.Name()+"-first@example.test")
+	orders := placeOrders(t, s, first, saleID, 1)
+	late := customer(t, s, testenv.Name()+"-late@example.test")
+	s.Do(t, late, placeInSale, placeVars(saleID, 1, testenv.Name())).WantCode(t, flashsale.ESOLDOUT)
+	s.Do(t, late, placeInSale, placeVars(saleID, 1, testenv.Name())).WantCode(t, flashsale.ESOLDOUT)
+	s.Do(t, first, `mutation($id: ID!) { cancelOrder(id: $id) { status } }`, map[string]any{"id": orders[0]}).
+		MustData(t, &map[string]any{})
+	// The memory of the sell-out ends when the stock bus hears the unit come back, or at the
+	// latest when it lapses.
+	waitUntil(t, "the returned unit sold", func() (bool, string) {
+		r := s.Do(t, late, placeInSale, placeVars(saleID, 1, testenv.Name()))
+		return len(r.Errors) == 0, strings.Join(r.Codes(), ",")
+	})
+}
