@@ -3,6 +3,8 @@ package e2e_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -114,6 +116,12 @@ func TestRequestsTheDoorCannotVouchForGetGraphQLsAnswer(t *testing.T) {
 			r.WantCode(t, c.want)
 		})
 	}
+	t.Run("a persisted query", func(t *testing.T) {
+		sum := sha256.Sum256([]byte(placeInSale))
+		s.Send(t, buyer, apitest.Request{Query: placeInSale, Variables: placeVars(saleID, 1, "k"), Extensions: map[string]any{
+			"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])},
+		}}).WantCode(t, flashsale.ESOLDOUT)
+	})
 	t.Run("another Accept", func(t *testing.T) {
 		body, _ := json.Marshal(apitest.Request{Query: placeInSale, Variables: placeVars(saleID, 1, "k")})
 		req, _ := http.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))

@@ -77,13 +77,12 @@ func (rf *Refusals) Serve(next http.Handler) http.Handler {
 	})
 }
 
-// placeRequest is the part of a request body a refusal reads; anything it does not know
-// (extensions: a persisted query) sends the request to GraphQL.
+// placeRequest is a request body as a refusal reads it, in one pass that fails on any field
+// it does not know: extensions (a persisted query), a field the input does not have.
 type placeRequest struct {
-	Query         string                     `json:"query"`
-	OperationName string                     `json:"operationName"`
-	Variables     map[string]json.RawMessage `json:"variables"`
-	Extensions    json.RawMessage            `json:"extensions"`
+	Query         string                 `json:"query"`
+	OperationName string                 `json:"operationName"`
+	Variables     map[string]*placeInput `json:"variables"`
 }
 
 // placeInput is PlaceFlashSaleOrderInput as GraphQL would accept it: every field present,
@@ -109,7 +108,9 @@ func (rf *Refusals) answer(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	var req placeRequest
-	if json.Unmarshal(body.b, &req) != nil || req.Extensions != nil || len(req.Variables) != 1 {
+	dec := json.NewDecoder(bytes.NewReader(body.b))
+	dec.DisallowUnknownFields()
+	if dec.Decode(&req) != nil || dec.More() || len(req.Variables) != 1 {
 		return false
 	}
 	rf.mu.RLock()
@@ -118,14 +119,8 @@ func (rf *Refusals) answer(w http.ResponseWriter, r *http.Request) bool {
 	if known == nil {
 		return false
 	}
-	raw, ok := req.Variables[known.variable]
-	if !ok {
-		return false
-	}
-	var in placeInput
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if dec.Decode(&in) != nil || dec.More() || in.FlashSaleID == nil || in.Quantity == nil || in.IdempotencyKey == nil {
+	in := req.Variables[known.variable]
+	if in == nil || in.FlashSaleID == nil || in.Quantity == nil || in.IdempotencyKey == nil {
 		return false
 	}
 	sale, err := flashsale.ParseSaleID(*in.FlashSaleID)
