@@ -12,9 +12,10 @@ import (
 )
 
 // BenchmarkHandler measures the API's own cost per request, with no network and no client:
-// the floor ({ __typename }), a flash-sale order refused as SOLD_OUT, and a cached product
-// read. The flash-sale benchmark (make bench) compares the second with the first over HTTP;
-// this tells how much of the gap is the server's. Run with
+// the floor ({ __typename }), a flash-sale order refused as SOLD_OUT (at the door, since
+// GraphQL answered the same query text SOLD_OUT during setup), and a cached product read (a
+// kept answer after the first). The flash-sale benchmark (make bench) compares the second
+// with the first over HTTP; this tells how much of the gap is the server's. Run with
 // go test ./e2e -run '^$' -bench Handler -benchmem.
 func BenchmarkHandler(b *testing.B) {
 	s := apitest.Start(b)
