@@ -158,6 +158,9 @@ func (l learn) InterceptResponse(ctx context.Context, next graphql.ResponseHandl
 	if !ok {
 		return resp
 	}
+	if len(oc.RawQuery)+len(oc.OperationName) > maxCachedRequest {
+		return resp // clients choose the texts: long ones are not kept
+	}
 	key := refusalKey{oc.RawQuery, oc.OperationName}
 	l.rf.mu.RLock()
 	known := l.rf.known[key] != nil

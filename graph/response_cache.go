@@ -47,9 +47,11 @@ type ResponseCache struct {
 	bus        Invalidator
 	ttl        time.Duration
 	maxEntries int
+	maxBytes   int
 
 	mu      sync.RWMutex
 	entries map[string]*cachedResponse
+	bytes   int // of the keys and bodies kept, bounded by maxBytes
 
 	hits  prometheus.Counter
 	stats func(op, outcome string, d time.Duration) // the GraphQL metrics, if any
@@ -69,6 +71,7 @@ const (
 	maxCachedRequest   = 4 << 10
 	maxCachedResponse  = 64 << 10
 	maxCachedResponses = 10_000
+	maxCachedBytes     = 32 << 20
 )
 
 // cacheableFields are the fields a kept response may contain, as Object.field. A field left
@@ -85,7 +88,7 @@ var cacheableFields = map[[2]string]bool{
 // NewResponseCache returns a cache that trusts bus for invalidations of products and sales.
 // reg (nil: none) gets its hit counter.
 func NewResponseCache(bus Invalidator, reg prometheus.Registerer) *ResponseCache {
-	c := &ResponseCache{bus: bus, ttl: responseCacheTTL, maxEntries: maxCachedResponses,
+	c := &ResponseCache{bus: bus, ttl: responseCacheTTL, maxEntries: maxCachedResponses, maxBytes: maxCachedBytes,
 		entries: map[string]*cachedResponse{},
 		hits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "flashsale_graphql_cached_responses_total",
@@ -109,6 +112,7 @@ func (c *ResponseCache) clear() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	clear(c.entries)
+	c.bytes = 0
 }
 
 // Serve answers a request it holds a response for and otherwise passes it on, watching
@@ -163,10 +167,17 @@ func (c *ResponseCache) keep(r *http.Request, key []byte, f *fill) {
 	if c.bus.Generation() != f.gen { // an invalidation ran while we waited for the lock
 		return
 	}
-	if len(c.entries) >= c.maxEntries {
+	size := len(key) + len(e.body)
+	if len(c.entries) >= c.maxEntries || c.bytes+size > c.maxBytes {
+		// Clients choose the keys: past the bounds, start over rather than track recency.
 		clear(c.entries)
+		c.bytes = 0
+	}
+	if old, ok := c.entries[string(key)]; ok {
+		c.bytes -= len(key) + len(old.body)
 	}
 	c.entries[string(key)] = e
+	c.bytes += size
 }
 
 // fill follows one request that missed: the fields it resolved, its errors, and, once it

@@ -105,3 +105,15 @@ func TestResponseCacheIsUnusedWhileInvalidationsAreNotHeard(t *testing.T) {
 		t.Errorf("a mutation twice: %d executions in all (want 5), %d kept (want 1)", exec.n, c.Len())
 	}
 }
+
+func TestResponseCacheStartsOverPastItsBytes(t *testing.T) {
+	b, exec := newBus(), &executions{}
+	c := NewResponseCache(b, nil)
+	c.maxBytes = 60 // two answers of 25 bytes and their ~15-byte keys do not fit
+	h := c.Serve(exec)
+	serveTwice(t, h, func() *http.Request { return post(`{"query":"a"}`) })
+	serveTwice(t, h, func() *http.Request { return post(`{"query":"b"}`) })
+	if exec.n != 2 || c.Len() != 1 || c.bytes != len(`{"query":"b"}`)+len(`{"data":{"product":null}}`) {
+		t.Errorf("%d executions (want 2), %d kept (want 1), %d bytes counted", exec.n, c.Len(), c.bytes)
+	}
+}
