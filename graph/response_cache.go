@@ -120,10 +120,11 @@ func (c *ResponseCache) clear() {
 func (c *ResponseCache) Serve(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, ok := r.Body.(*readBody)
-		// A body naming a mutation is not followed, so that orders pay nothing for the cache
-		// (a query that merely says "mutation" in a string goes uncached: no harm).
+		// Only a body that may read a cacheable root field, and names no mutation, is
+		// followed, so that orders and other reads pay nothing for the cache (a query that
+		// merely says "mutation" in a string goes uncached: no harm).
 		if !ok || r.Method != http.MethodPost || len(body.b) > maxCachedRequest ||
-			bytes.Contains(body.b, []byte("mutation")) || !c.bus.Live() {
+			!mayKeep(body.b) || !c.bus.Live() {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -134,6 +135,12 @@ func (c *ResponseCache) Serve(next http.Handler) http.Handler {
 		next.ServeHTTP(f, r.WithContext(context.WithValue(r.Context(), fillKey{}, f)))
 		c.keep(r, body.b, f)
 	})
+}
+
+// mayKeep is a cheap look at a body for the root fields of cacheableFields.
+func mayKeep(body []byte) bool {
+	return !bytes.Contains(body, []byte("mutation")) &&
+		(bytes.Contains(body, []byte("product")) || bytes.Contains(body, []byte("flashSale")))
 }
 
 func (c *ResponseCache) serveKept(w http.ResponseWriter, r *http.Request, key []byte) bool {

@@ -63,16 +63,16 @@ func TestResponseCacheKeepsAReadAndDropsItOnInvalidation(t *testing.T) {
 	b, exec := newBus(), &executions{}
 	c := NewResponseCache(b, nil)
 	h := c.Serve(exec)
-	serveTwice(t, h, func() *http.Request { return post(`{"query":"q"}`) })
+	serveTwice(t, h, func() *http.Request { return post(`{"query":"{ product }"}`) })
 	if exec.n != 1 {
 		t.Fatalf("two identical reads executed %d times, want 1", exec.n)
 	}
 	b.invalidate()
-	serveTwice(t, h, func() *http.Request { return post(`{"query":"q"}`) })
+	serveTwice(t, h, func() *http.Request { return post(`{"query":"{ product }"}`) })
 	if exec.n != 2 {
 		t.Errorf("after an invalidation, two reads executed %d times in all, want 2", exec.n)
 	}
-	serveTwice(t, h, func() *http.Request { return postWith(`{"query":"q"}`, "application/json; charset=utf-8") })
+	serveTwice(t, h, func() *http.Request { return postWith(`{"query":"{ product }"}`, "application/json; charset=utf-8") })
 	if exec.n != 3 {
 		t.Errorf("another Content-Type was answered from the kept response (%d executions, want 3)", exec.n)
 	}
@@ -83,7 +83,7 @@ func TestResponseCacheDoesNotKeepAReadThatAnInvalidationOvertook(t *testing.T) {
 	exec := &executions{}
 	exec.during = func() { b.gen.Add(1) } // a write elsewhere committed while the read ran
 	h := NewResponseCache(b, nil).Serve(exec)
-	serveTwice(t, h, func() *http.Request { return post(`{"query":"q"}`) })
+	serveTwice(t, h, func() *http.Request { return post(`{"query":"{ product }"}`) })
 	if exec.n != 2 {
 		t.Errorf("reads overtaken by an invalidation executed %d times, want 2 (none kept)", exec.n)
 	}
@@ -93,9 +93,9 @@ func TestResponseCacheIsUnusedWhileInvalidationsAreNotHeard(t *testing.T) {
 	b, exec := newBus(), &executions{}
 	c := NewResponseCache(b, nil)
 	h := c.Serve(exec)
-	serveTwice(t, h, func() *http.Request { return post(`{"query":"q"}`) }) // kept
+	serveTwice(t, h, func() *http.Request { return post(`{"query":"{ product }"}`) }) // kept
 	b.live.Store(false)
-	serveTwice(t, h, func() *http.Request { return post(`{"query":"q"}`) })
+	serveTwice(t, h, func() *http.Request { return post(`{"query":"{ product }"}`) })
 	if exec.n != 3 {
 		t.Errorf("with the subscription down, reads executed %d times in all, want 3", exec.n)
 	}
@@ -109,11 +109,11 @@ func TestResponseCacheIsUnusedWhileInvalidationsAreNotHeard(t *testing.T) {
 func TestResponseCacheStartsOverPastItsBytes(t *testing.T) {
 	b, exec := newBus(), &executions{}
 	c := NewResponseCache(b, nil)
-	c.maxBytes = 60 // two answers of 25 bytes and their ~15-byte keys do not fit
+	c.maxBytes = 60 // two answers of 25 bytes and their ~25-byte keys do not fit
 	h := c.Serve(exec)
-	serveTwice(t, h, func() *http.Request { return post(`{"query":"a"}`) })
-	serveTwice(t, h, func() *http.Request { return post(`{"query":"b"}`) })
-	if exec.n != 2 || c.Len() != 1 || c.bytes != len(`{"query":"b"}`)+len(`{"data":{"product":null}}`) {
+	serveTwice(t, h, func() *http.Request { return post(`{"query":"{ product a }"}`) })
+	serveTwice(t, h, func() *http.Request { return post(`{"query":"{ product b }"}`) })
+	if exec.n != 2 || c.Len() != 1 || c.bytes != len(`{"query":"{ product b }"}`)+len(`{"data":{"product":null}}`) {
 		t.Errorf("%d executions (want 2), %d kept (want 1), %d bytes counted", exec.n, c.Len(), c.bytes)
 	}
 }
