@@ -105,6 +105,8 @@ func TestRequestsTheDoorCannotVouchForGetGraphQLsAnswer(t *testing.T) {
 		{"a malformed sale id", buyer, placeVars("sal_nope", 1, "k"), flashsale.EINVALID},
 		{"an unknown input field", buyer, map[string]any{"in": map[string]any{"flashSaleId": saleID, "quantity": 1,
 			"idempotencyKey": "k", "coupon": "FREE"}}, flashsale.EINVALID},
+		{"a field's name in another case", buyer, map[string]any{"in": map[string]any{"flashSaleID": saleID, "quantity": 1,
+			"idempotencyKey": "k"}}, flashsale.EINVALID},
 		{"a sale not sold out", buyer, placeVars(openSale, 1, testenv.Name()), ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {

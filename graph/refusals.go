@@ -77,20 +77,29 @@ func (rf *Refusals) Serve(next http.Handler) http.Handler {
 	})
 }
 
-// placeRequest is a request body as a refusal reads it, in one pass that fails on any field
-// it does not know: extensions (a persisted query), a field the input does not have.
+// placeRequest is a request body as a refusal reads it. It fails on any field it does not
+// know, as extensions (a persisted query). Its field names match as gqlgen's own request
+// struct does; the input's are read from a map, since encoding/json would match a struct's
+// regardless of case, and GraphQL would refuse "flashSaleID".
 type placeRequest struct {
-	Query         string                 `json:"query"`
-	OperationName string                 `json:"operationName"`
-	Variables     map[string]*placeInput `json:"variables"`
+	Query         string                                `json:"query"`
+	OperationName string                                `json:"operationName"`
+	Variables     map[string]map[string]json.RawMessage `json:"variables"`
 }
 
-// placeInput is PlaceFlashSaleOrderInput as GraphQL would accept it: every field present,
-// non-null, of its JSON type, a 32-bit integer quantity, and no other field.
-type placeInput struct {
-	FlashSaleID    *string `json:"flashSaleId"`
-	Quantity       *int32  `json:"quantity"`
-	IdempotencyKey *string `json:"idempotencyKey"`
+// placeInput reads PlaceFlashSaleOrderInput as GraphQL would accept it: exactly its three
+// fields, each non-null and of its JSON type, and a 32-bit integer quantity.
+func placeInput(in map[string]json.RawMessage) (sale string, quantity int32, key string, ok bool) {
+	if len(in) != 3 {
+		return "", 0, "", false
+	}
+	var s, k *string
+	var q *int32
+	if json.Unmarshal(in["flashSaleId"], &s) != nil || json.Unmarshal(in["quantity"], &q) != nil ||
+		json.Unmarshal(in["idempotencyKey"], &k) != nil || s == nil || q == nil || k == nil {
+		return "", 0, "", false
+	}
+	return *s, *q, *k, true
 }
 
 func (rf *Refusals) answer(w http.ResponseWriter, r *http.Request) bool {
@@ -119,12 +128,12 @@ func (rf *Refusals) answer(w http.ResponseWriter, r *http.Request) bool {
 	if known == nil {
 		return false
 	}
-	in := req.Variables[known.variable]
-	if in == nil || in.FlashSaleID == nil || in.Quantity == nil || in.IdempotencyKey == nil {
+	saleID, quantity, key, ok := placeInput(req.Variables[known.variable])
+	if !ok {
 		return false
 	}
-	sale, err := flashsale.ParseSaleID(*in.FlashSaleID)
-	if err != nil || !rf.check(sale, int(*in.Quantity), *in.IdempotencyKey) {
+	sale, err := flashsale.ParseSaleID(saleID)
+	if err != nil || !rf.check(sale, int(quantity), key) {
 		return false
 	}
 	w.Header().Set("Content-Type", "application/json")
