@@ -53,6 +53,10 @@ type Reservation struct {
 // loaded, or lost in a restart or FLUSHALL): the caller rebuilds it from PostgreSQL.
 var ErrPoolNotLoaded = Errorf(EINTERNAL, "stock is being recounted; try again")
 
+// ErrSoldOut is Reserve's answer when no unit is left. Asking for more units than remain is
+// SOLD_OUT too, but with another error ("only 2 left"): the pool is not sold out.
+var ErrSoldOut = Errorf(ESOLDOUT, "sold out")
+
 // Inventory keeps stock pools. Implementations must be safe for concurrent use by many
 // processes.
 type Inventory interface {

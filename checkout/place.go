@@ -21,7 +21,7 @@ func (s *Service) PlaceFlashSaleOrder(ctx context.Context, v flashsale.Viewer, i
 		// Deliberately no lookup of the key here: after a sell-out the stampede is answered
 		// from memory, and a buyer retrying an order placed before it finds the order in
 		// their orders list (README, "Known trade-offs").
-		return nil, errSoldOut
+		return nil, flashsale.ErrSoldOut
 	}
 	sale, err := s.Sale(ctx, id)
 	if err != nil {
@@ -68,7 +68,6 @@ func (s *Service) RefusesFromMemory(id flashsale.SaleID, quantity int, key strin
 	return flashsale.ValidateOrderRequest(quantity, key) == nil && s.soldOut.IsSoldOut(flashsale.SalePool(id))
 }
 
-var errSoldOut = flashsale.Errorf(flashsale.ESOLDOUT, "sold out")
 
 // place takes the units, then writes the order. From the moment units may be taken it runs on
 // a context detached from the client's: a buyer who hangs up must not leave a reservation
@@ -83,7 +82,7 @@ func (s *Service) place(ctx context.Context, o *flashsale.Order, terms termsFunc
 	res, err := s.reserve(ctx, pool, hold, terms)
 	reserved := time.Now()
 	if err != nil {
-		if flashsale.ErrorCode(err) == flashsale.ESOLDOUT {
+		if errors.Is(err, flashsale.ErrSoldOut) { // not "only 2 left": others may still buy
 			s.soldOut.MarkSoldOut(pool)
 		}
 		return nil, err

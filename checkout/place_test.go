@@ -2,6 +2,7 @@ package checkout_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -94,6 +95,33 @@ func TestSameIdempotencyKeyGivesOneOrder(t *testing.T) {
 	}
 	if units, orders := h.held(flashsale.SalePool(sale.ID)); units != 1 || orders != 1 {
 		t.Errorf("orders = %d holding %d units, want 1 and 1", orders, units)
+	}
+	h.assertConserved(sale)
+}
+
+func TestAskingForMoreThanIsLeftDoesNotMarkTheSaleSoldOut(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil, "")
+	buyers := h.buyers(3)
+	sale := h.sale(4, 4)
+	ctx := context.Background()
+	if _, err := h.svc.PlaceFlashSaleOrder(ctx, buyers[2], sale.ID, 2, "first two"); err != nil {
+		t.Fatalf("2 of 4: %v", err)
+	}
+	_, err := h.svc.PlaceFlashSaleOrder(ctx, buyers[0], sale.ID, 3, "three")
+	if flashsale.ErrorCode(err) != flashsale.ESOLDOUT || errors.Is(err, flashsale.ErrSoldOut) {
+		t.Fatalf("3 of 2: got %v; want SOLD_OUT, but not sold out", err)
+	}
+	if h.svc.RefusesFromMemory(sale.ID, 1, "one") {
+		t.Error("after a refusal of 3 with 2 left, the checkout would refuse 1 from memory")
+	}
+	if _, err := h.svc.PlaceFlashSaleOrder(ctx, buyers[1], sale.ID, 2, "two"); err != nil {
+		t.Fatalf("2 of the 2 left: %v", err)
+	}
+	_, err = h.svc.PlaceFlashSaleOrder(ctx, buyers[0], sale.ID, 1, "one")
+	if !errors.Is(err, flashsale.ErrSoldOut) || !h.svc.RefusesFromMemory(sale.ID, 1, "another") {
+		t.Errorf("once none is left: got %v, remembered %v; want sold out, remembered",
+			err, h.svc.RefusesFromMemory(sale.ID, 1, "another"))
 	}
 	h.assertConserved(sale)
 }

@@ -159,3 +159,24 @@ func TestUnitsThatComeBackAreSoldDespiteTheDoor(t *testing.T) {
 		return len(r.Errors) == 0, strings.Join(r.Codes(), ",")
 	})
 }
+
+func TestAskingForMoreThanIsLeftIsNotASellOut(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t)
+	saleID, _ := activeSale(t, s, "Few", 3, 3)
+	buy := func(who string, quantity int) *apitest.Response {
+		return s.Do(t, customer(t, s, testenv.Name()+"-"+who+"@example.test"), placeInSale, placeVars(saleID, quantity, testenv.Name()))
+	}
+	apitest.CheckErrors(t, buy("first", 2))
+	tooMany := buy("greedy", 2)
+	tooMany.WantCode(t, flashsale.ESOLDOUT)
+	if msg := tooMany.Errors[0].Message; msg != "only 1 left" {
+		t.Errorf("2 of the 1 left: %q, want \"only 1 left\"", msg)
+	}
+	apitest.CheckErrors(t, buy("last", 1)) // neither the checkout nor the door took it for a sell-out
+	buy("late", 1).WantCode(t, flashsale.ESOLDOUT)
+	buy("later", 1).WantCode(t, flashsale.ESOLDOUT)
+	if got := metric(t, s, atTheDoor); got != 1 {
+		t.Errorf("%d refusals at the door, want 1 (the one after the sell-out had been answered by GraphQL)", got)
+	}
+}

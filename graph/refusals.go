@@ -158,8 +158,10 @@ func (learn) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (l learn) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 	resp := next(ctx)
+	// Only the answer to a sold-out sale is kept, not one such as "only 2 left".
 	if resp == nil || len(resp.Errors) != 1 || resp.Errors[0].Extensions["code"] != flashsale.ESOLDOUT ||
-		string(resp.Data) != "null" || !graphql.HasOperationContext(ctx) {
+		resp.Errors[0].Message != flashsale.ErrSoldOut.Message || string(resp.Data) != "null" ||
+		!graphql.HasOperationContext(ctx) {
 		return resp
 	}
 	oc := graphql.GetOperationContext(ctx)

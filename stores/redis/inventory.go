@@ -129,7 +129,7 @@ func reserveResult(h flashsale.Hold, v any) (flashsale.Reservation, error) {
 			return flashsale.Reservation{}, err
 		}
 		if left <= 0 {
-			return flashsale.Reservation{}, flashsale.Errorf(flashsale.ESOLDOUT, "sold out")
+			return flashsale.Reservation{}, flashsale.ErrSoldOut
 		}
 		return flashsale.Reservation{}, flashsale.Errorf(flashsale.ESOLDOUT, "only %d left", left)
 	}
