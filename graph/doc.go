@@ -1,5 +1,7 @@
 // Package graph serves the GraphQL API over HTTP and websockets: the gqlgen handler with its
 // transports, caches, limits and error presenter, the auth middleware and directives, and the
-// health and metrics endpoints. The code under generated/ and model/ is gqlgen's output and is
-// never edited by hand (`make generate`).
+// health and metrics endpoints. Two shortcuts answer without running GraphQL: the response
+// cache (whole answers to public product and sale reads) and the door (the stampede of
+// placeFlashSaleOrder after a sell-out), each replaying bytes GraphQL produced. The code under
+// generated/ and model/ is gqlgen's output and is never edited by hand (`make generate`).
 package graph
