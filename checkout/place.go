@@ -68,7 +68,6 @@ func (s *Service) RefusesFromMemory(id flashsale.SaleID, quantity int, key strin
 	return flashsale.ValidateOrderRequest(quantity, key) == nil && s.soldOut.IsSoldOut(flashsale.SalePool(id))
 }
 
-
 // place takes the units, then writes the order. From the moment units may be taken it runs on
 // a context detached from the client's: a buyer who hangs up must not leave a reservation
 // half done, so the insert or the release always runs to its end, bounded by WriteTimeout.
