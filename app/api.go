@@ -71,7 +71,7 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 	if a.Invalidations != nil && !cfg.NoResponseCache { // the stores keep near copies; whole responses may be kept too
 		responses = graph.NewResponseCache(a.Invalidations, reg)
 	}
-	refusals := graph.NewRefusals(a.Checkout.RefusesFromMemory, reg)
+	refusals := graph.NewRefusals(a.Checkout, reg)
 	gql := graph.NewGraphQL(graph.Config{
 		Resolver: &resolvers.Resolver{
 			Auth: a.Auth, Users: a.Stores.Users, Catalog: a.Stores.Products, OrderStore: a.Stores.Orders,

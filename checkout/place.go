@@ -61,6 +61,10 @@ func (s *Service) productTermsFunc(id flashsale.ProductID) termsFunc {
 	}
 }
 
+// RemembersASellOut reports, cheaply, whether RefusesFromMemory may say yes to anything: the
+// API reads no request for it before some sale has sold out.
+func (s *Service) RemembersASellOut() bool { return s.soldOut.Any() }
+
 // RefusesFromMemory reports whether PlaceFlashSaleOrder would answer these arguments
 // SOLD_OUT from this process's memory of the sale's sell-out, doing no I/O: the API answers
 // such requests before running GraphQL. It makes the same checks, in the same order.

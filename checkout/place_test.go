@@ -112,14 +112,14 @@ func TestAskingForMoreThanIsLeftDoesNotMarkTheSaleSoldOut(t *testing.T) {
 	if flashsale.ErrorCode(err) != flashsale.ESOLDOUT || errors.Is(err, flashsale.ErrSoldOut) {
 		t.Fatalf("3 of 2: got %v; want SOLD_OUT, but not sold out", err)
 	}
-	if h.svc.RefusesFromMemory(sale.ID, 1, "one") {
-		t.Error("after a refusal of 3 with 2 left, the checkout would refuse 1 from memory")
+	if h.svc.RefusesFromMemory(sale.ID, 1, "one") || h.svc.RemembersASellOut() {
+		t.Error("after a refusal of 3 with 2 left, the checkout remembers a sell-out")
 	}
 	if _, err := h.svc.PlaceFlashSaleOrder(ctx, buyers[1], sale.ID, 2, "two"); err != nil {
 		t.Fatalf("2 of the 2 left: %v", err)
 	}
 	_, err = h.svc.PlaceFlashSaleOrder(ctx, buyers[0], sale.ID, 1, "one")
-	if !errors.Is(err, flashsale.ErrSoldOut) || !h.svc.RefusesFromMemory(sale.ID, 1, "another") {
+	if !errors.Is(err, flashsale.ErrSoldOut) || !h.svc.RefusesFromMemory(sale.ID, 1, "another") || !h.svc.RemembersASellOut() {
 		t.Errorf("once none is left: got %v, remembered %v; want sold out, remembered",
 			err, h.svc.RefusesFromMemory(sale.ID, 1, "another"))
 	}

@@ -28,6 +28,9 @@ type SoldOutMemo interface {
 	IsSoldOut(pool flashsale.PoolKey) bool
 	MarkSoldOut(pool flashsale.PoolKey)
 	Clear(pool flashsale.PoolKey)
+	// Any reports, cheaply, whether some pool may be marked: false means IsSoldOut is false
+	// for every pool.
+	Any() bool
 }
 
 // Config tunes the service; zero values take the defaults.

@@ -15,9 +15,14 @@ import (
 	"github.com/flashsale/flashsale"
 )
 
-// SoldOutCheck reports whether the checkout would refuse these arguments SOLD_OUT from
-// memory, with no I/O (checkout.Service.RefusesFromMemory).
-type SoldOutCheck func(sale flashsale.SaleID, quantity int, key string) bool
+// SoldOutMemory is what the door asks the checkout (checkout.Service), with no I/O.
+type SoldOutMemory interface {
+	// RemembersASellOut reports cheaply whether any sale may be remembered as sold out: until
+	// one is, the door reads no request.
+	RemembersASellOut() bool
+	// RefusesFromMemory reports whether the checkout would refuse these arguments SOLD_OUT.
+	RefusesFromMemory(sale flashsale.SaleID, quantity int, key string) bool
+}
 
 // Refusals answers the stampede after a sell-out at the door. Once a sale has sold out,
 // nearly every request is a placeFlashSaleOrder that the checkout refuses from memory, and
@@ -34,7 +39,7 @@ type SoldOutCheck func(sale flashsale.SaleID, quantity int, key string) bool
 // bytes if the checkout says it would refuse them from memory. Anything else, including
 // whatever the strict reading is unsure of, goes to GraphQL, which answers as it always has.
 type Refusals struct {
-	check SoldOutCheck
+	memory SoldOutMemory
 
 	mu    sync.RWMutex
 	known map[refusalKey]*refusal
@@ -54,9 +59,9 @@ type refusal struct {
 // maxRefusalShapes bounds the query texts remembered (clients send a handful).
 const maxRefusalShapes = 1000
 
-// NewRefusals returns Refusals that ask check; reg (nil: none) gets its counter.
-func NewRefusals(check SoldOutCheck, reg prometheus.Registerer) *Refusals {
-	r := &Refusals{check: check, known: map[refusalKey]*refusal{},
+// NewRefusals returns Refusals that ask memory; reg (nil: none) gets its counter.
+func NewRefusals(memory SoldOutMemory, reg prometheus.Registerer) *Refusals {
+	r := &Refusals{memory: memory, known: map[refusalKey]*refusal{},
 		hits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "flashsale_sold_out_refusals_at_the_door_total",
 			Help: "placeFlashSaleOrder requests answered SOLD_OUT without running GraphQL (counted in flashsale_graphql_requests_total too).",
@@ -113,8 +118,8 @@ func (rf *Refusals) answer(w http.ResponseWriter, r *http.Request) bool {
 	if accept := r.Header.Get("Accept"); accept != "" && accept != "application/json" {
 		return false
 	}
-	if _, ok := flashsale.ViewerFromContext(r.Context()); !ok {
-		return false
+	if _, ok := flashsale.ViewerFromContext(r.Context()); !ok || !rf.memory.RemembersASellOut() {
+		return false // while units remain, orders pay nothing for the door
 	}
 	var req placeRequest
 	dec := json.NewDecoder(bytes.NewReader(body.b))
@@ -133,7 +138,7 @@ func (rf *Refusals) answer(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	sale, err := flashsale.ParseSaleID(saleID)
-	if err != nil || !rf.check(sale, int(quantity), key) {
+	if err != nil || !rf.memory.RefusesFromMemory(sale, int(quantity), key) {
 		return false
 	}
 	w.Header().Set("Content-Type", "application/json")

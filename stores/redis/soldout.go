@@ -2,6 +2,7 @@ package redis
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flashsale/flashsale"
@@ -23,6 +24,8 @@ type SoldOutCache struct {
 	// marks maps a PoolKey to the time.Time its mark lapses (zero: never). sync.Map suits
 	// a set read on every order attempt and written once per sell-out.
 	marks sync.Map
+	// lastMark is when the latest mark was made (unix nanoseconds, 0: never), for Any.
+	lastMark atomic.Int64
 }
 
 // NewSoldOutCache returns a cache whose marks lapse after ttl; zero ttl keeps them until
@@ -43,6 +46,17 @@ func (c *SoldOutCache) MarkSoldOut(pool flashsale.PoolKey) {
 		until = c.clock().Add(c.ttl)
 	}
 	c.marks.Store(pool, until)
+	c.lastMark.Store(c.clock().UnixNano())
+}
+
+// Any reports whether some pool may be marked: a mark was made, and (with a ttl) not so long
+// ago that every mark has lapsed. A cleared mark may still count; that only costs a look.
+func (c *SoldOutCache) Any() bool {
+	last := c.lastMark.Load()
+	if last == 0 {
+		return false
+	}
+	return c.ttl <= 0 || c.clock().UnixNano()-last < int64(c.ttl)
 }
 
 // IsSoldOut reports whether pool answered SOLD_OUT recently and has not been cleared since.

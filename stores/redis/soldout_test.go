@@ -19,10 +19,13 @@ func TestSoldOutCache(t *testing.T) {
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 
 	for name, c := range map[string]*SoldOutCache{"zero": &zero, "ttl": ttl} {
-		if c.IsSoldOut(a) {
-			t.Errorf("%s: IsSoldOut before any mark", name)
+		if c.IsSoldOut(a) || c.Any() {
+			t.Errorf("%s: IsSoldOut or Any before any mark", name)
 		}
 		c.MarkSoldOut(a)
+		if !c.Any() {
+			t.Errorf("%s: Any after a mark = false", name)
+		}
 		if !c.IsSoldOut(a) || c.IsSoldOut(b) {
 			t.Errorf("%s: IsSoldOut(a), IsSoldOut(b) = %v, %v; want true, false", name, c.IsSoldOut(a), c.IsSoldOut(b))
 		}
@@ -38,8 +41,8 @@ func TestSoldOutCache(t *testing.T) {
 		t.Error("mark lapsed before its ttl")
 	}
 	advance(time.Millisecond)
-	if ttl.IsSoldOut(a) {
-		t.Error("mark outlived its ttl")
+	if ttl.IsSoldOut(a) || ttl.Any() {
+		t.Errorf("mark outlived its ttl: IsSoldOut %v, Any %v", ttl.IsSoldOut(a), ttl.Any())
 	}
 	zero.MarkSoldOut(b)
 	if !zero.IsSoldOut(b) {
