@@ -33,6 +33,26 @@ func cachedResponses(t *testing.T, s *apitest.Server) int {
 	return 0
 }
 
+// readUntilKept reads until an answer comes from the response cache. An API hears its own
+// invalidations (the product's creation) back over pub/sub a moment after making them, and
+// each drops what was kept before it arrived, so the first reads may not be kept.
+func readUntilKept(t *testing.T, s *apitest.Server, token, query string, vars map[string]any) *apitest.Response {
+	t.Helper()
+	deadline := time.Now().Add(patience)
+	for {
+		before := cachedResponses(t, s)
+		r := s.Do(t, token, query, vars)
+		apitest.CheckErrors(t, r)
+		if cachedResponses(t, s) > before {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no read was answered from the response cache within %v", patience)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 const productPage = `query($id: ID!) { product(id: $id) { ` + productFields + ` createdAt updatedAt } }`
 
 func TestRepeatedProductReadsAreAnsweredFromTheResponseCache(t *testing.T) {
@@ -40,11 +60,11 @@ func TestRepeatedProductReadsAreAnsweredFromTheResponseCache(t *testing.T) {
 	s := apitest.Start(t)
 	p := createProduct(t, s, "Popular", 1200, 5)
 	vars := map[string]any{"id": p.ID}
-	first := s.Do(t, "", productPage, vars)
-	apitest.CheckErrors(t, first)
+	buyers := []string{customer(t, s, testenv.Name()+"-1@example.test"), customer(t, s, testenv.Name()+"-2@example.test"), ""}
+	first := readUntilKept(t, s, "", productPage, vars)
 	before := cachedResponses(t, s)
-	for range 3 {
-		again := s.Do(t, customer(t, s, testenv.Name()+"@example.test"), productPage, vars)
+	for _, token := range buyers {
+		again := s.Do(t, token, productPage, vars)
 		if !bytes.Equal(again.Body, first.Body) || again.Header.Get("Content-Type") != first.Header.Get("Content-Type") {
 			t.Errorf("a cached answer differs from the first:\n%s %s\n%s %s", again.Header.Get("Content-Type"), again.Body,
 				first.Header.Get("Content-Type"), first.Body)
@@ -71,11 +91,7 @@ func TestAReplicaDropsItsKeptResponsesWhenAnotherWrites(t *testing.T) {
 	p := createProduct(t, a, "Old name", 1200, 5)
 	vars := map[string]any{"id": p.ID}
 	var data struct{ Product struct{ Name string } }
-	b.Do(t, "", productPage, vars).MustData(t, &data)
-	b.Do(t, "", productPage, vars).MustData(t, &data)
-	if cachedResponses(t, b) == 0 {
-		t.Fatal("the replica answered the second read without its response cache")
-	}
+	readUntilKept(t, b, "", productPage, vars)
 	a.Do(t, a.AdminToken(t), `mutation($id: ID!) { updateProduct(id: $id, input: {name: "New name"}) { id } }`, vars).
 		MustData(t, &map[string]any{})
 	deadline := time.Now().Add(2 * time.Second) // one pub/sub hop; far below the 5 s lapse
