@@ -5,6 +5,8 @@
 package e2e_test
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -150,3 +152,21 @@ func idNumber(t *testing.T, id string) int64 {
 }
 
 func quote(s string) string { return fmt.Sprintf("%q", s) }
+
+// metric reads one unlabelled counter from the API's /metrics.
+func metric(t *testing.T, s *apitest.Server, name string) int {
+	t.Helper()
+	r := s.Get(t, "/metrics")
+	sc := bufio.NewScanner(bytes.NewReader(r.Body))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metrics: %q: %v", sc.Text(), err)
+			}
+			return int(n)
+		}
+	}
+	t.Fatalf("/metrics has no %s:\n%s", name, r.Body)
+	return 0
+}

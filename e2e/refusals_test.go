@@ -1,13 +1,11 @@
 package e2e_test
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -15,24 +13,6 @@ import (
 	"github.com/flashsale/flashsale/internal/apitest"
 	"github.com/flashsale/flashsale/internal/testenv"
 )
-
-// metric reads one unlabelled counter from the API's /metrics.
-func metric(t *testing.T, s *apitest.Server, name string) int {
-	t.Helper()
-	r := s.Get(t, "/metrics")
-	sc := bufio.NewScanner(bytes.NewReader(r.Body))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			n, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("metrics: %q: %v", sc.Text(), err)
-			}
-			return int(n)
-		}
-	}
-	t.Fatalf("/metrics has no %s:\n%s", name, r.Body)
-	return 0
-}
 
 const atTheDoor = "flashsale_sold_out_refusals_at_the_door_total"
 

@@ -1,11 +1,9 @@
 package e2e_test
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,19 +16,7 @@ import (
 // cachedResponses reads the API's count of requests answered from the response cache.
 func cachedResponses(t *testing.T, s *apitest.Server) int {
 	t.Helper()
-	r := s.Get(t, "/metrics")
-	sc := bufio.NewScanner(bytes.NewReader(r.Body))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "flashsale_graphql_cached_responses_total "); ok {
-			n, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("metrics: %q: %v", sc.Text(), err)
-			}
-			return int(n)
-		}
-	}
-	t.Fatalf("/metrics has no flashsale_graphql_cached_responses_total:\n%s", r.Body)
-	return 0
+	return metric(t, s, "flashsale_graphql_cached_responses_total")
 }
 
 // readUntilKept reads until an answer comes from the response cache. An API hears its own

@@ -82,7 +82,8 @@ func limitBody(next http.Handler) http.Handler {
 	})
 }
 
-// readBody is a request body limitBody has read, which the response cache uses as its key.
+// readBody is a request body limitBody has read, which the response cache and the door read
+// without copying it.
 type readBody struct {
 	*bytes.Reader
 	b []byte
