@@ -8,13 +8,14 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/internal/combine"
 )
 
 // ChargeLedger is the mock payment gateway's record of charges, one per order, on the buyer's
 // shard.
 type ChargeLedger struct {
 	db      *DB
-	records *combiner[charge, storedCharge]
+	records *combine.Combiner[charge, storedCharge]
 }
 
 type charge struct {
@@ -31,16 +32,16 @@ type storedCharge struct {
 // NewChargeLedger returns the ledger over db.
 func NewChargeLedger(db *DB) *ChargeLedger {
 	l := &ChargeLedger{db: db}
-	l.records = newCombiner(db.Shards(), orderBatchRows, orderWriters, l.recordCharges)
+	l.records = combine.New(db.Shards(), orderBatchRows, orderWriters, l.recordCharges, isRowError)
 	return l
 }
 
 // RecordCharge stores the outcome of charging an order unless one is stored already, and
 // returns the stored outcome and whether this call stored it. Concurrent calls for one order
 // agree on one outcome: the primary key admits one row. Concurrent calls on a shard share
-// statements (see combiner).
+// statements (see internal/combine).
 func (l *ChargeLedger) RecordCharge(ctx context.Context, order flashsale.OrderID, amountCents int, outcome string) (string, bool, error) {
-	c, err := l.records.do(ctx, l.db.ShardOf(order.Bucket()), charge{order: order, amountCents: amountCents, outcome: outcome})
+	c, err := l.records.Do(ctx, l.db.ShardOf(order.Bucket()), charge{order: order, amountCents: amountCents, outcome: outcome})
 	if err != nil {
 		return "", false, fmt.Errorf("record charge of order %d: %w", order, err)
 	}
@@ -49,7 +50,7 @@ func (l *ChargeLedger) RecordCharge(ctx context.Context, order flashsale.OrderID
 
 // recordCharges inserts the charges no row exists for, then reads the stored outcome of the
 // others (stored before, or by an earlier item of the same batch).
-func (l *ChargeLedger) recordCharges(ctx context.Context, shard int, charges []charge) ([]outcome[storedCharge], error) {
+func (l *ChargeLedger) recordCharges(ctx context.Context, shard int, charges []charge) ([]combine.Outcome[storedCharge], error) {
 	n := len(charges)
 	orders, amounts := make([]int64, n), make([]int64, n)
 	buckets := make([]int32, n)
@@ -66,11 +67,11 @@ func (l *ChargeLedger) recordCharges(ctx context.Context, shard int, charges []c
 	if err != nil {
 		return nil, err
 	}
-	outs := make([]outcome[storedCharge], n)
+	outs := make([]combine.Outcome[storedCharge], n)
 	var others []int64
 	for i, c := range charges {
 		if mine[orders[i]] {
-			outs[i].val = storedCharge{outcome: c.outcome, stored: true}
+			outs[i].Val = storedCharge{outcome: c.outcome, stored: true}
 			delete(mine, orders[i]) // a second item for the same order stored nothing
 		} else {
 			others = append(others, orders[i])
@@ -90,13 +91,13 @@ func (l *ChargeLedger) recordCharges(ctx context.Context, shard int, charges []c
 		return nil, err
 	}
 	for i := range charges {
-		if outs[i].val.stored {
+		if outs[i].Val.stored {
 			continue
 		}
 		if out, ok := stored[orders[i]]; ok {
-			outs[i].val = storedCharge{outcome: out}
+			outs[i].Val = storedCharge{outcome: out}
 		} else {
-			outs[i].err = errors.New("charge neither stored nor found")
+			outs[i].Err = errors.New("charge neither stored nor found")
 		}
 	}
 	return outs, nil

@@ -12,13 +12,14 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/internal/combine"
 )
 
 // NotificationStore keeps notifications on their buyer's shard.
 type NotificationStore struct {
 	db         *DB
-	saves      *combiner[newNotification, *flashsale.Notification]
-	deliveries *combiner[delivery, struct{}]
+	saves      *combine.Combiner[newNotification, *flashsale.Notification]
+	deliveries *combine.Combiner[delivery, struct{}]
 }
 
 // Batching of the notification worker's writes. Each of its handlers saves a notification
@@ -34,14 +35,14 @@ const (
 // NewNotificationStore returns a store over db.
 func NewNotificationStore(db *DB) *NotificationStore {
 	s := &NotificationStore{db: db}
-	s.saves = newCombiner(db.Shards(), notificationBatchRows, notificationWriters, s.saveNotifications)
-	s.deliveries = newCombiner(db.Shards(), notificationBatchRows, notificationWriters, s.markDelivered)
+	s.saves = combine.New(db.Shards(), notificationBatchRows, notificationWriters, s.saveNotifications, isRowError)
+	s.deliveries = combine.New(db.Shards(), notificationBatchRows, notificationWriters, s.markDelivered, isRowError)
 	return s
 }
 
 // SaveNotification stores n unless a notification for its event exists, and returns the
 // stored one: a redelivered event finds the first and learns whether it was delivered.
-// Concurrent calls for one shard share statements (see combiner).
+// Concurrent calls for one shard share statements (see internal/combine).
 func (s *NotificationStore) SaveNotification(ctx context.Context, n *flashsale.Notification) (*flashsale.Notification, error) {
 	// Parsed here, not left to PostgreSQL, so that the batch can match stored rows to calls
 	// by the canonical text PostgreSQL returns, whatever case the caller wrote it in.
@@ -54,7 +55,7 @@ func (s *NotificationStore) SaveNotification(ctx context.Context, n *flashsale.N
 		eventID: eventID.String(),
 		n:       n,
 	}
-	stored, err := s.saves.do(ctx, s.db.ShardOf(n.UserID.Bucket()), row)
+	stored, err := s.saves.Do(ctx, s.db.ShardOf(n.UserID.Bucket()), row)
 	if err != nil {
 		return nil, fmt.Errorf("save notification of event %s: %w", n.EventID, err)
 	}
@@ -78,7 +79,7 @@ type newNotification struct {
 // concurrent batch (of another worker process) after the statement began, which the insert
 // waited for and skipped. Such events, found missing, are read again by a second statement,
 // whose new snapshot shows the row; that only happens when two processes race on one event.
-func (s *NotificationStore) saveNotifications(ctx context.Context, shard int, rows []newNotification) ([]outcome[*flashsale.Notification], error) {
+func (s *NotificationStore) saveNotifications(ctx context.Context, shard int, rows []newNotification) ([]combine.Outcome[*flashsale.Notification], error) {
 	unique := uniqueByEvent(rows)
 	n := len(unique)
 	ids, users, eventIDs, orders := make([]int64, n), make([]int64, n), make([]string, n), make([]int64, n)
@@ -110,7 +111,7 @@ func (s *NotificationStore) saveNotifications(ctx context.Context, shard int, ro
 	if err := s.readMissing(ctx, shard, eventIDs, stored); err != nil {
 		return nil, err
 	}
-	outs := make([]outcome[*flashsale.Notification], len(rows))
+	outs := make([]combine.Outcome[*flashsale.Notification], len(rows))
 	for i, r := range rows {
 		outs[i] = notificationOutcome(stored[r.eventID], r.eventID)
 	}
@@ -176,13 +177,13 @@ func collectNotifications(rows pgx.Rows) (map[string]*flashsale.Notification, er
 
 // notificationOutcome gives each caller a copy of the stored notification, since two callers
 // of one event share it and either may change what it gets.
-func notificationOutcome(n *flashsale.Notification, eventID string) outcome[*flashsale.Notification] {
+func notificationOutcome(n *flashsale.Notification, eventID string) combine.Outcome[*flashsale.Notification] {
 	if n == nil {
 		// Only if the row was deleted between the insert and the read.
-		return outcome[*flashsale.Notification]{err: fmt.Errorf("notification of event %s is gone", eventID)}
+		return combine.Outcome[*flashsale.Notification]{Err: fmt.Errorf("notification of event %s is gone", eventID)}
 	}
 	c := *n
-	return outcome[*flashsale.Notification]{val: &c}
+	return combine.Outcome[*flashsale.Notification]{Val: &c}
 }
 
 const notificationColumns = `id, user_id, event_id::text, order_id, kind, subject, body, created_at, delivered_at`
@@ -194,9 +195,9 @@ func scanNotification(row pgx.Row) (*flashsale.Notification, error) {
 }
 
 // MarkDelivered records that a notification reached its sink. Concurrent calls for one shard
-// share statements (see combiner).
+// share statements (see internal/combine).
 func (s *NotificationStore) MarkDelivered(ctx context.Context, user flashsale.UserID, id int64, at time.Time) error {
-	if _, err := s.deliveries.do(ctx, s.db.ShardOf(user.Bucket()), delivery{id: id, at: at}); err != nil {
+	if _, err := s.deliveries.Do(ctx, s.db.ShardOf(user.Bucket()), delivery{id: id, at: at}); err != nil {
 		return fmt.Errorf("mark notification %d delivered: %w", id, err)
 	}
 	return nil
@@ -212,7 +213,7 @@ type delivery struct {
 // given twice keeps its latest time (an UPDATE changes a row once, with any one of its
 // matches), and ids go in ascending order so that two batches lock shared rows in the same
 // order whatever order their callers came in.
-func (s *NotificationStore) markDelivered(ctx context.Context, shard int, rows []delivery) ([]outcome[struct{}], error) {
+func (s *NotificationStore) markDelivered(ctx context.Context, shard int, rows []delivery) ([]combine.Outcome[struct{}], error) {
 	latest := make(map[int64]time.Time, len(rows))
 	for _, r := range rows {
 		if at, ok := latest[r.id]; !ok || r.at.After(at) {
@@ -231,7 +232,7 @@ func (s *NotificationStore) markDelivered(ctx context.Context, shard int, rows [
 	if err != nil {
 		return nil, err
 	}
-	return make([]outcome[struct{}], len(rows)), nil
+	return make([]combine.Outcome[struct{}], len(rows)), nil
 }
 
 // ListNotifications returns up to first of a user's notifications older than `before` (0:

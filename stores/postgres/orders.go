@@ -12,14 +12,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/internal/combine"
 )
 
 // OrderStore implements flashsale.OrderStore.
 type OrderStore struct {
 	db      *DB
-	creates *combiner[newOrder, bool]
-	moves   *combiner[move, *flashsale.Order]
-	finds   *combiner[flashsale.OrderID, *flashsale.Order]
+	creates *combine.Combiner[newOrder, bool]
+	moves   *combine.Combiner[move, *flashsale.Order]
+	finds   *combine.Combiner[flashsale.OrderID, *flashsale.Order]
 }
 
 // Batching of order inserts: up to orderBatchRows rows per statement and orderWriters
@@ -32,9 +33,9 @@ const (
 // NewOrderStore returns a store over db.
 func NewOrderStore(db *DB) *OrderStore {
 	s := &OrderStore{db: db}
-	s.creates = newCombiner(db.Shards(), orderBatchRows, orderWriters, s.insertOrders)
-	s.moves = newCombiner(db.Shards(), orderBatchRows, orderWriters, s.moveOrders)
-	s.finds = newCombiner(db.Shards(), orderBatchRows, orderWriters, s.findOrders)
+	s.creates = combine.New(db.Shards(), orderBatchRows, orderWriters, s.insertOrders, isRowError)
+	s.moves = combine.New(db.Shards(), orderBatchRows, orderWriters, s.moveOrders, isRowError)
+	s.finds = combine.New(db.Shards(), orderBatchRows, orderWriters, s.findOrders, isRowError)
 	return s
 }
 
@@ -51,7 +52,7 @@ func scanOrder(row pgx.Row) (*flashsale.Order, error) {
 
 // CreateOrder inserts the order and its order.placed event on the buyer's shard in one
 // statement (a data-modifying CTE is atomic, like a transaction): the event exists if and only
-// if the order does. Concurrent calls for one shard share statements (see combiner): in a
+// if the order does. Concurrent calls for one shard share statements (see internal/combine): in a
 // flash sale a thousand orders arrive in the same second, and one commit for many rows is
 // what keeps PostgreSQL's CPU and the connection pool free for everything else.
 func (s *OrderStore) CreateOrder(ctx context.Context, o *flashsale.Order) error {
@@ -67,7 +68,7 @@ func (s *OrderStore) CreateOrder(ctx context.Context, o *flashsale.Order) error 
 	if err != nil {
 		return err
 	}
-	inserted, err := s.creates.do(ctx, s.db.ShardOf(o.ID.Bucket()), newOrder{order: o, event: e, payload: string(payload)})
+	inserted, err := s.creates.Do(ctx, s.db.ShardOf(o.ID.Bucket()), newOrder{order: o, event: e, payload: string(payload)})
 	if err != nil {
 		return fmt.Errorf("insert order %d: %w", o.ID, err)
 	}
@@ -86,7 +87,7 @@ type newOrder struct {
 
 // insertOrders writes orders and their events in one statement. An order whose buyer already
 // used its idempotency key is skipped (and so is its event): its outcome is false.
-func (s *OrderStore) insertOrders(ctx context.Context, shard int, rows []newOrder) ([]outcome[bool], error) {
+func (s *OrderStore) insertOrders(ctx context.Context, shard int, rows []newOrder) ([]combine.Outcome[bool], error) {
 	n := len(rows)
 	ids, users, products, totals := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	sales := make([]*int64, n)
@@ -126,17 +127,17 @@ func (s *OrderStore) insertOrders(ctx context.Context, shard int, rows []newOrde
 	if err != nil {
 		return nil, err
 	}
-	outs := make([]outcome[bool], n)
+	outs := make([]combine.Outcome[bool], n)
 	for i := range rows {
-		outs[i].val = written[ids[i]]
+		outs[i].Val = written[ids[i]]
 	}
 	return outs, nil
 }
 
 // FindOrderByID reads the one shard that holds the id's bucket. Concurrent reads of a shard
-// share one statement (see combiner): the payment worker reads each order it charges.
+// share one statement (see internal/combine): the payment worker reads each order it charges.
 func (s *OrderStore) FindOrderByID(ctx context.Context, id flashsale.OrderID) (*flashsale.Order, error) {
-	o, err := s.finds.do(ctx, s.db.ShardOf(id.Bucket()), id)
+	o, err := s.finds.Do(ctx, s.db.ShardOf(id.Bucket()), id)
 	if err != nil && flashsale.ErrorCode(err) != flashsale.ENOTFOUND {
 		return nil, fmt.Errorf("find order %d: %w", id, err)
 	}
@@ -144,7 +145,7 @@ func (s *OrderStore) FindOrderByID(ctx context.Context, id flashsale.OrderID) (*
 }
 
 // findOrders reads orders of one shard in one statement.
-func (s *OrderStore) findOrders(ctx context.Context, shard int, ids []flashsale.OrderID) ([]outcome[*flashsale.Order], error) {
+func (s *OrderStore) findOrders(ctx context.Context, shard int, ids []flashsale.OrderID) ([]combine.Outcome[*flashsale.Order], error) {
 	rows, err := s.db.pools[shard].Query(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = ANY($1)`, ids)
 	if err != nil {
 		return nil, err
@@ -157,12 +158,12 @@ func (s *OrderStore) findOrders(ctx context.Context, shard int, ids []flashsale.
 	for _, o := range found {
 		byID[o.ID] = o
 	}
-	outs := make([]outcome[*flashsale.Order], len(ids))
+	outs := make([]combine.Outcome[*flashsale.Order], len(ids))
 	for i, id := range ids {
 		if o := byID[id]; o != nil {
-			outs[i].val = o
+			outs[i].Val = o
 		} else {
-			outs[i].err = flashsale.Errorf(flashsale.ENOTFOUND, "order not found")
+			outs[i].Err = flashsale.Errorf(flashsale.ENOTFOUND, "order not found")
 		}
 	}
 	return outs, nil

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/internal/combine"
 )
 
 // move is one requested status change of an order.
@@ -21,10 +22,10 @@ type move struct {
 
 // TransitionOrder updates the status only from an expected one, so of two racing moves (a
 // payment and an expiry, say) exactly one wins, and writes the move's event with it.
-// Concurrent moves on a shard share one transaction (see combiner): the payment worker
+// Concurrent moves on a shard share one transaction (see internal/combine): the payment worker
 // moves a whole sale's orders within seconds. CONFLICT, NOT_FOUND.
 func (s *OrderStore) TransitionOrder(ctx context.Context, id flashsale.OrderID, from []flashsale.OrderStatus, to flashsale.OrderStatus) (*flashsale.Order, error) {
-	o, err := s.moves.do(ctx, s.db.ShardOf(id.Bucket()), move{id: id, from: from, to: to})
+	o, err := s.moves.Do(ctx, s.db.ShardOf(id.Bucket()), move{id: id, from: from, to: to})
 	if err != nil {
 		return nil, fmt.Errorf("move order %d to %s: %w", id, to, err)
 	}
@@ -34,8 +35,8 @@ func (s *OrderStore) TransitionOrder(ctx context.Context, id flashsale.OrderID, 
 // moveOrders applies moves in one transaction. An order named twice (a cancel racing a
 // payment) is moved in a later round of the same transaction, so the second move sees the
 // first's result, exactly as if they had come one after the other.
-func (s *OrderStore) moveOrders(ctx context.Context, shard int, moves []move) ([]outcome[*flashsale.Order], error) {
-	outs := make([]outcome[*flashsale.Order], len(moves))
+func (s *OrderStore) moveOrders(ctx context.Context, shard int, moves []move) ([]combine.Outcome[*flashsale.Order], error) {
+	outs := make([]combine.Outcome[*flashsale.Order], len(moves))
 	err := pgx.BeginFunc(ctx, s.db.pools[shard], func(tx pgx.Tx) error {
 		pending := make([]int, len(moves))
 		for i := range pending {
@@ -69,7 +70,7 @@ func firstOfEachOrder(moves []move, pending []int) (round, later []int) {
 }
 
 // moveRound moves orders that are each named once, writing outs at the moves' indexes.
-func moveRound(ctx context.Context, tx pgx.Tx, moves []move, round []int, outs []outcome[*flashsale.Order]) error {
+func moveRound(ctx context.Context, tx pgx.Tx, moves []move, round []int, outs []combine.Outcome[*flashsale.Order]) error {
 	ids, froms, tos := make([]int64, len(round)), make([]string, len(round)), make([]string, len(round))
 	for j, i := range round {
 		m := moves[i]
@@ -111,7 +112,7 @@ func moveRound(ctx context.Context, tx pgx.Tx, moves []move, round []int, outs [
 	events := make([]flashsale.OrderEvent, 0, len(moved))
 	for _, i := range round {
 		if o := byID[moves[i].id]; o != nil {
-			outs[i].val = o
+			outs[i].Val = o
 			events = append(events, flashsale.NewOrderEvent(flashsale.EventTypeFor(o.Status), o))
 		} else {
 			unmoved = append(unmoved, int64(moves[i].id))
@@ -125,7 +126,7 @@ func moveRound(ctx context.Context, tx pgx.Tx, moves []move, round []int, outs [
 
 // explainUnmoved answers each move that changed nothing: NOT_FOUND, or CONFLICT naming the
 // status the order is in.
-func explainUnmoved(ctx context.Context, tx pgx.Tx, moves []move, round []int, unmoved []int64, outs []outcome[*flashsale.Order]) error {
+func explainUnmoved(ctx context.Context, tx pgx.Tx, moves []move, round []int, unmoved []int64, outs []combine.Outcome[*flashsale.Order]) error {
 	if len(unmoved) == 0 {
 		return nil
 	}
@@ -140,13 +141,13 @@ func explainUnmoved(ctx context.Context, tx pgx.Tx, moves []move, round []int, u
 		return err
 	}
 	for _, i := range round {
-		if outs[i].val != nil {
+		if outs[i].Val != nil {
 			continue
 		}
 		if st, ok := current[moves[i].id]; ok {
-			outs[i].err = flashsale.Errorf(flashsale.ECONFLICT, "order is %s, not %s", st, joinStatuses(moves[i].from))
+			outs[i].Err = flashsale.Errorf(flashsale.ECONFLICT, "order is %s, not %s", st, joinStatuses(moves[i].from))
 		} else {
-			outs[i].err = flashsale.Errorf(flashsale.ENOTFOUND, "order not found")
+			outs[i].Err = flashsale.Errorf(flashsale.ENOTFOUND, "order not found")
 		}
 	}
 	return nil

@@ -1,4 +1,4 @@
-package postgres
+package combine
 
 import (
 	"context"
@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // recorder is a combiner's write function that remembers its batches and can be held.
@@ -19,7 +17,7 @@ type recorder struct {
 	fail    func(items []int) error
 }
 
-func (r *recorder) write(_ context.Context, _ int, items []int) ([]outcome[int], error) {
+func (r *recorder) write(_ context.Context, _ int, items []int) ([]Outcome[int], error) {
 	if r.gate != nil {
 		<-r.gate
 	}
@@ -31,9 +29,9 @@ func (r *recorder) write(_ context.Context, _ int, items []int) ([]outcome[int],
 			return nil, err
 		}
 	}
-	outs := make([]outcome[int], len(items))
+	outs := make([]Outcome[int], len(items))
 	for i, v := range items {
-		outs[i].val = 2 * v
+		outs[i].Val = 2 * v
 	}
 	return outs, nil
 }
@@ -53,8 +51,8 @@ func (r *recorder) written() map[int]int {
 func TestCombinerAloneWritesAtOnce(t *testing.T) {
 	t.Parallel()
 	r := &recorder{}
-	c := newCombiner(1, 10, 1, r.write)
-	got, err := c.do(context.Background(), 0, 21)
+	c := New(1, 10, 1, r.write, nil)
+	got, err := c.Do(context.Background(), 0, 21)
 	if err != nil || got != 42 {
 		t.Fatalf("do = %d, %v; want 42", got, err)
 	}
@@ -66,13 +64,13 @@ func TestCombinerAloneWritesAtOnce(t *testing.T) {
 func TestCombinerGathersWritesThatArriveWhileOneRuns(t *testing.T) {
 	t.Parallel()
 	r := &recorder{gate: make(chan struct{})}
-	c := newCombiner(1, 50, 1, r.write)
+	c := New(1, 50, 1, r.write, nil)
 	var wg sync.WaitGroup
 	results := make([]int, 101)
-	wg.Go(func() { results[0], _ = c.do(context.Background(), 0, 0) })
+	wg.Go(func() { results[0], _ = c.Do(context.Background(), 0, 0) })
 	waitQueued(t, c, 0) // the first write is running (held at the gate)
 	for i := 1; i <= 100; i++ {
-		wg.Go(func() { results[i], _ = c.do(context.Background(), 0, i) })
+		wg.Go(func() { results[i], _ = c.Do(context.Background(), 0, i) })
 	}
 	waitQueued(t, c, 100)
 	close(r.gate)
@@ -95,16 +93,16 @@ func TestCombinerGathersWritesThatArriveWhileOneRuns(t *testing.T) {
 func TestCombinerNeverWritesAWithdrawnItem(t *testing.T) {
 	t.Parallel()
 	r := &recorder{gate: make(chan struct{})}
-	c := newCombiner(1, 50, 1, r.write)
+	c := New(1, 50, 1, r.write, nil)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		c.do(context.Background(), 0, 1) // runs, held at the gate
+		c.Do(context.Background(), 0, 1) // runs, held at the gate
 	}()
 	waitQueued(t, c, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if _, err := c.do(ctx, 0, 2); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := c.Do(ctx, 0, 2); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("queued write whose context ended: err = %v, want deadline exceeded", err)
 	}
 	close(r.gate)
@@ -120,9 +118,9 @@ func TestCombinerNeverWritesAWithdrawnItem(t *testing.T) {
 	}
 }
 
-func TestCombinerRetriesARowErrorRowByRow(t *testing.T) {
+func TestCombinerRetriesABatchThatSplitTellsItemByItem(t *testing.T) {
 	t.Parallel()
-	bad := &pgconn.PgError{Code: "23514", Message: "check violation"}
+	bad := errors.New("item 13 is bad")
 	r := &recorder{gate: make(chan struct{}), fail: func(items []int) error {
 		for _, v := range items {
 			if v == 13 {
@@ -131,13 +129,13 @@ func TestCombinerRetriesARowErrorRowByRow(t *testing.T) {
 		}
 		return nil
 	}}
-	c := newCombiner(1, 50, 1, r.write)
+	c := New(1, 50, 1, r.write, func(err error) bool { return errors.Is(err, bad) })
 	var wg sync.WaitGroup
 	errs := make([]error, 20)
-	wg.Go(func() { _, errs[0] = c.do(context.Background(), 0, 0) })
+	wg.Go(func() { _, errs[0] = c.Do(context.Background(), 0, 0) })
 	waitQueued(t, c, 0)
 	for i := 1; i < 20; i++ {
-		wg.Go(func() { _, errs[i] = c.do(context.Background(), 0, i) })
+		wg.Go(func() { _, errs[i] = c.Do(context.Background(), 0, i) })
 	}
 	waitQueued(t, c, 19)
 	close(r.gate)
@@ -155,28 +153,28 @@ func TestCombinerRetriesARowErrorRowByRow(t *testing.T) {
 func TestCombinerBatchEndsByItsEarliestDeadline(t *testing.T) {
 	t.Parallel()
 	var deadline atomic.Pointer[time.Time]
-	c := newCombiner(1, 10, 1, func(ctx context.Context, _ int, items []int) ([]outcome[int], error) {
+	c := New(1, 10, 1, func(ctx context.Context, _ int, items []int) ([]Outcome[int], error) {
 		d, _ := ctx.Deadline()
 		deadline.Store(&d)
-		return make([]outcome[int], len(items)), nil
-	})
+		return make([]Outcome[int], len(items)), nil
+	}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	want, _ := ctx.Deadline()
-	if _, err := c.do(ctx, 0, 1); err != nil {
+	if _, err := c.Do(ctx, 0, 1); err != nil {
 		t.Fatal(err)
 	}
 	if got := *deadline.Load(); !got.Equal(want) {
 		t.Errorf("batch deadline = %v, want the caller's %v", got, want)
 	}
-	c.do(context.Background(), 0, 1)
+	c.Do(context.Background(), 0, 1)
 	if got := *deadline.Load(); got.IsZero() || time.Until(got) > combineTimeout {
 		t.Errorf("batch without caller deadlines ends at %v, want within %v", got, combineTimeout)
 	}
 }
 
 // waitQueued waits until n requests wait in shard 0's queue.
-func waitQueued(t *testing.T, c *combiner[int, int], n int) {
+func waitQueued(t *testing.T, c *Combiner[int, int], n int) {
 	t.Helper()
 	testEventually(t, func() bool {
 		c.queues[0].mu.Lock()
