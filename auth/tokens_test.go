@@ -1,0 +1,59 @@
+package auth
+
+import (
+	"io"
+	"log/slog"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/flashsale/flashsale"
+)
+
+// A token this process signs is remembered as verified at once, for its buyer and role and
+// until it expires, exactly as one it verified would be.
+func TestASignedTokenIsRememberedUntilItExpires(t *testing.T) {
+	t.Parallel()
+	s, err := NewService(nil, nil, Config{Secret: []byte("0123456789abcdef0123456789abcdef"), AccessTTL: time.Minute, BcryptCost: 4},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	s.now = func() time.Time { return now }
+	u := &flashsale.User{ID: flashsale.NewUserID(3), Role: flashsale.RoleAdmin}
+	token, err := s.signAccess(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	remembered, ok := s.verified.get(token, now)
+	if !ok || remembered != (flashsale.Viewer{UserID: u.ID, Role: u.Role}) {
+		t.Fatalf("just signed: remembered %+v, %v; want %s ADMIN", remembered, ok, u.ID)
+	}
+	verified, _, err := s.verify(token)
+	if err != nil || verified != remembered {
+		t.Errorf("verify = %+v, %v; want what was remembered, %+v", verified, err, remembered)
+	}
+	if _, ok := s.verified.get(token, now.Add(time.Minute)); ok {
+		t.Error("remembered at its expiry; want it forgotten")
+	}
+	now = now.Add(time.Minute)
+	if _, err := s.Authenticate(t.Context(), token); flashsale.ErrorCode(err) != flashsale.EUNAUTHENTICATED {
+		t.Errorf("Authenticate an expired token: %v; want UNAUTHENTICATED", err)
+	}
+}
+
+// Past its bound the memory starts over rather than grow.
+func TestVerifiedTokensStayBounded(t *testing.T) {
+	t.Parallel()
+	var v verifiedTokens
+	exp := time.Now().Add(time.Hour)
+	for i := range maxVerifiedTokens + 10 {
+		v.put(strconv.Itoa(i), flashsale.Viewer{}, exp)
+	}
+	n := 0
+	v.m.Range(func(any, any) bool { n++; return true })
+	if n > maxVerifiedTokens || n == 0 {
+		t.Errorf("%d tokens remembered after %d puts; want at most %d", n, maxVerifiedTokens+10, maxVerifiedTokens)
+	}
+}
