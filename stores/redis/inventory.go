@@ -11,6 +11,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/internal/combine"
 )
 
 var _ flashsale.Inventory = (*Inventory)(nil)
@@ -22,16 +23,19 @@ const holdsScanCount = 1000
 // Inventory keeps stock pools in Redis (see the package comment). It is safe for concurrent
 // use by many goroutines and many processes.
 type Inventory struct {
-	client  goredis.UniversalClient
-	prefix  string
-	scripts scripts
+	client   goredis.UniversalClient
+	prefix   string
+	scripts  scripts
+	reserves *combine.Combiner[reserveCall, any] // see reservations.go
 }
 
 // NewInventory returns an Inventory on client. Every key starts with prefix, so that tests
 // sharing a server stay apart; production uses "". The prefix must not contain "{", which
 // would change the keys' hash tag.
 func NewInventory(client goredis.UniversalClient, prefix string) *Inventory {
-	return &Inventory{client: client, prefix: prefix, scripts: newScripts()}
+	inv := &Inventory{client: client, prefix: prefix, scripts: newScripts()}
+	inv.reserves = inv.newReservations()
+	return inv
 }
 
 func (inv *Inventory) keys(pool flashsale.PoolKey) poolKeys { return newPoolKeys(inv.prefix, pool) }
@@ -79,9 +83,9 @@ func (inv *Inventory) Reserve(ctx context.Context, pool flashsale.PoolKey, h fla
 	if h.At.IsZero() {
 		h.At = now
 	}
-	v, err := inv.scripts.reserve.Run(ctx, inv.client, inv.keys(pool).all(),
+	v, err := inv.reserves.Do(ctx, 0, reserveCall{keys: inv.keys(pool).all(), args: []any{
 		formatID(h.OrderID), formatID(h.UserID), h.Quantity, unixMs(now),
-		idemField(h.UserID, h.IdempotencyKey), holdValue(h)).Result()
+		idemField(h.UserID, h.IdempotencyKey), holdValue(h)}})
 	if err != nil {
 		return flashsale.Reservation{}, fmt.Errorf("reserve %s: %w", pool, err)
 	}
