@@ -66,6 +66,17 @@ func observeSteps(h *prometheus.HistogramVec) func(step string, took time.Durati
 	}
 }
 
+// observeOrder passes each placed order's steps to observe and tells the Rush of every order
+// written.
+func (d *Deps) observeOrder(observe func(step string, took time.Duration)) func(step string, took time.Duration) {
+	return func(step string, took time.Duration) {
+		if step == checkout.StepWrite {
+			d.Rush.OrderPlaced()
+		}
+		observe(step, took)
+	}
+}
+
 // soldOutMemory is how long a process trusts its memory that a pool sold out without hearing
 // otherwise: pub/sub announces stock coming back, and this bounds the harm of a lost message.
 const soldOutMemory = 2 * time.Second
@@ -128,7 +139,7 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres
 		Stats:       postgres.NewStatsStore(d.DB),
 		Updates:     d.OrderBus,
 		Log:         log,
-		ObserveStep: observeSteps(d.PlacementSteps),
+		ObserveStep: d.observeOrder(observeSteps(d.PlacementSteps)),
 	}, checkout.Config{ReservationTTL: cfg.ReservationTTL})
 	return d, nil
 }

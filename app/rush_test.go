@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/checkout"
 )
 
 // testCalm is the calm that ends the tests' rushes.
@@ -192,5 +193,105 @@ func TestNotificationsAndCountsWaitFromTheirEventsTime(t *testing.T) {
 	batch := []flashsale.OrderEvent{{At: fresh.At.Add(time.Second)}, {At: stale.At}, {At: fresh.At}}
 	if got := oldest(batch); !got.Equal(stale.At) {
 		t.Errorf("oldest of a batch = %v, want %v", got, stale.At)
+	}
+}
+
+func TestHoldForSalesWaitsOnlyWhileOrdersAreWrittenInARush(t *testing.T) {
+	t.Parallel()
+	selling := func(salesDelay time.Duration) *Rush {
+		r := &Rush{threshold: 1, calm: testCalm, poll: time.Millisecond, salesDelay: salesDelay, sellingCalm: 20 * time.Millisecond}
+		r.inFlight.Store(10) // a rush that does not end
+		return r
+	}
+
+	t.Run("a rush without orders: no wait", func(t *testing.T) {
+		t.Parallel()
+		r := selling(time.Hour)
+		start := time.Now()
+		r.HoldForSales(t.Context(), start)
+		if d := time.Since(start); d > 100*time.Millisecond {
+			t.Errorf("HoldForSales took %v in a rush that wrote no order; want it to return at once", d)
+		}
+	})
+
+	t.Run("orders without a rush: no wait", func(t *testing.T) {
+		t.Parallel()
+		r := selling(time.Hour)
+		r.inFlight.Store(0)
+		r.OrderPlaced()
+		start := time.Now()
+		r.HoldForSales(t.Context(), start)
+		if d := time.Since(start); d > 100*time.Millisecond {
+			t.Errorf("HoldForSales took %v with orders but no rush; want it to return at once", d)
+		}
+	})
+
+	t.Run("the orders stop", func(t *testing.T) {
+		t.Parallel()
+		r := selling(time.Hour)
+		r.OrderPlaced()
+		stop := make(chan struct{})
+		go func() { // the sale sells for 100ms, then is sold out
+			for end := time.Now().Add(100 * time.Millisecond); time.Now().Before(end); time.Sleep(time.Millisecond) {
+				r.OrderPlaced()
+			}
+			close(stop)
+		}()
+		start := time.Now()
+		r.HoldForSales(t.Context(), start)
+		<-stop
+		if d := time.Since(start); d < 100*time.Millisecond || d > 2*time.Second {
+			t.Errorf("HoldForSales returned after %v, for orders written during 100ms; want it to wait for them, then return", d)
+		}
+		if !r.Busy() || r.Selling() {
+			t.Errorf("after the orders: busy %v, selling %v; want busy, not selling", r.Busy(), r.Selling())
+		}
+	})
+
+	t.Run("the events get salesDelay old", func(t *testing.T) {
+		t.Parallel()
+		r := selling(30 * time.Millisecond)
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() { // orders that never stop
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(time.Millisecond):
+					r.OrderPlaced()
+				}
+			}
+		}()
+		r.OrderPlaced()
+		since := time.Now()
+		r.HoldForSales(t.Context(), since)
+		if d := time.Since(since); d < 30*time.Millisecond || d > 2*time.Second {
+			t.Errorf("HoldForSales returned %v after the events were seen, in a sale that never ended; want about its 30ms", d)
+		}
+		start := time.Now()
+		r.HoldForSales(t.Context(), since.Add(-time.Minute))
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("HoldForSales waited %v for events older than its delay; want it to return at once", d)
+		}
+	})
+}
+
+func TestOnlyWrittenOrdersTellTheRushOfSales(t *testing.T) {
+	t.Parallel()
+	d := &Deps{Rush: &Rush{threshold: 1, calm: time.Hour, sellingCalm: time.Hour}}
+	d.Rush.inFlight.Store(10)
+	var seen []string
+	observe := d.observeOrder(func(step string, _ time.Duration) { seen = append(seen, step) })
+	observe(checkout.StepReserve, time.Millisecond)
+	if d.Rush.Selling() {
+		t.Fatal("selling after a reservation alone; want only a written order to count")
+	}
+	observe(checkout.StepWrite, time.Millisecond)
+	if !d.Rush.Selling() {
+		t.Error("not selling after an order was written in a rush")
+	}
+	if len(seen) != 2 {
+		t.Errorf("steps passed on = %v, want both", seen)
 	}
 }

@@ -49,6 +49,9 @@ func PrepareBrokers(ctx context.Context, cfg Config, kafkaBrokers []string) erro
 
 // RunRelays sends the outbox to RabbitMQ (with publisher confirms) and to Kafka until ctx
 // ends. Each destination has its own loop, so an outage of one never holds back the other.
+// In a rush of the API in this process, the events for payments wait while orders are being
+// written (up to half a second) and then go at a pace, and those for analytics wait until the
+// rush is over (up to 5 s).
 func RunRelays(ctx context.Context, d *Deps, kafkaBrokers []string) {
 	pub := rabbitmq.NewPublisher(d.Config.RabbitMQURL, d.Config.OrdersExchange(), d.Log)
 	defer pub.Close()
@@ -72,9 +75,9 @@ func RunRelays(ctx context.Context, d *Deps, kafkaBrokers []string) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		relay.New(d.DB, postgres.ToKafka, toKafka, relay.Config{}, d.Log).Run(ctx)
+		relay.New(d.DB, postgres.ToKafka, toKafka, relay.Config{Hold: d.Rush.GiveWay}, d.Log).Run(ctx)
 	}()
-	relay.New(d.DB, postgres.ToRabbitMQ, toRabbit, relay.Config{}, d.Log).Run(ctx)
+	relay.New(d.DB, postgres.ToRabbitMQ, toRabbit, relay.Config{Hold: d.Rush.HoldForSales, Paced: d.Rush.Busy}, d.Log).Run(ctx)
 	<-done
 }
 

@@ -31,6 +31,16 @@ type Config struct {
 	Batch        int           // rows per claim; default 500
 	PollInterval time.Duration // wait when the outbox is empty; default 50ms
 	MaxBackoff   time.Duration // longest wait after failures; default 5s
+	// Hold, if set, is called before each claim with the time the rows now waiting were
+	// first seen, and the claim waits until it returns. In one process with the API it lets
+	// the relay give way to a stampede of buyers for a bounded time (app.Rush).
+	Hold func(ctx context.Context, since time.Time)
+	// Paced, if set, is asked before each claim whether to go slowly: then the claim takes
+	// at most PacedBatch rows (default 32) per shard, and the next one waits PollInterval.
+	// Held events let go at once would reach the broker together, and on shared cores
+	// the broker would take them all for a moment (app.Rush).
+	Paced      func() bool
+	PacedBatch int
 }
 
 // Relay drains one destination's column of every shard's outbox into a sink.
@@ -54,6 +64,9 @@ func New(db *postgres.DB, dest postgres.Destination, sink Sink, cfg Config, log 
 	if cfg.MaxBackoff == 0 {
 		cfg.MaxBackoff = 5 * time.Second
 	}
+	if cfg.PacedBatch == 0 {
+		cfg.PacedBatch = 32
+	}
 	return &Relay{outbox: postgres.NewOutbox(db), shards: db.Shards(), dest: dest, sink: sink, cfg: cfg,
 		log: log.With("relay", string(dest))}
 }
@@ -71,9 +84,18 @@ func (r *Relay) runShard(ctx context.Context, shard int) {
 	backoff := time.Duration(0)
 	failing := false
 	found := false // whether the last claim found rows; if not, look before claiming again
+	// seen is when the rows still waiting were first seen; zero when none are known to wait.
+	var seen time.Time
 	for ctx.Err() == nil {
-		n, err := r.claim(ctx, shard, found)
+		limit := r.cfg.Batch
+		if r.cfg.Paced != nil && r.cfg.Paced() {
+			limit = min(limit, r.cfg.PacedBatch)
+		}
+		n, err := r.claim(ctx, shard, found, &seen, limit)
 		found = n > 0
+		if err == nil && n < limit {
+			seen = time.Time{} // the outbox was emptied: rows found later are new ones
+		}
 		wait := r.cfg.PollInterval
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -91,6 +113,7 @@ func (r *Relay) runShard(ctx context.Context, shard int) {
 			if n == r.cfg.Batch {
 				continue // more are waiting
 			}
+			// else the outbox is empty, or the relay goes at its pace: look again later
 		}
 		select {
 		case <-ctx.Done():
@@ -101,13 +124,23 @@ func (r *Relay) runShard(ctx context.Context, shard int) {
 
 // claim relays a batch of shard's outbox. Unless the last claim found rows, it first looks
 // whether there are any: between sales every poll finds nothing, and looking is one
-// statement where a claim is a transaction of three.
-func (r *Relay) claim(ctx context.Context, shard int, found bool) (int, error) {
+// statement where a claim is a transaction of three. Rows found with *seen zero were first
+// seen now; the Hold, if any, counts from then.
+func (r *Relay) claim(ctx context.Context, shard int, found bool, seen *time.Time, limit int) (int, error) {
 	if !found {
 		pending, err := r.outbox.Pending(ctx, shard, r.dest)
 		if err != nil || !pending {
 			return 0, err
 		}
 	}
-	return r.outbox.Relay(ctx, shard, r.dest, r.cfg.Batch, r.sink.Send)
+	if seen.IsZero() {
+		*seen = time.Now()
+	}
+	if r.cfg.Hold != nil {
+		r.cfg.Hold(ctx, *seen)
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+	}
+	return r.outbox.Relay(ctx, shard, r.dest, limit, r.sink.Send)
 }

@@ -147,3 +147,96 @@ func placeOrders(t *testing.T, db *postgres.DB, n int) map[string]bool {
 	}
 	return ids
 }
+
+// recordingSink keeps the batches it was sent.
+type recordingSink struct {
+	mu      sync.Mutex
+	batches []int
+	ids     map[string]bool
+}
+
+func (s *recordingSink) Send(_ context.Context, rows []postgres.OutboxRow) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.batches = append(s.batches, len(rows))
+	for _, r := range rows {
+		s.ids[r.EventID] = true
+	}
+	return nil
+}
+
+func (s *recordingSink) sent() (batches []int, ids int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]int(nil), s.batches...), len(s.ids)
+}
+
+// A Hold keeps rows in the outbox until it returns, and is told when they were first seen;
+// a relay that is Paced sends small batches, one a poll, and sends every row all the same.
+func TestRelayHoldsRowsWhileHoldWaitsAndGoesAtItsPaceWhenPaced(t *testing.T) {
+	t.Parallel()
+	db, _ := testenv.DB(t, 1, postgres.Options{})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	const n = 40
+	want := placeOrders(t, db, n)
+	sink := &recordingSink{ids: map[string]bool{}}
+
+	release := make(chan struct{})
+	var held sync.Once
+	heldSince := make(chan time.Time, 1)
+	cfg := relay.Config{
+		PollInterval: 10 * time.Millisecond, PacedBatch: 8,
+		Hold: func(ctx context.Context, since time.Time) {
+			held.Do(func() { heldSince <- since })
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		},
+		Paced: func() bool { return true },
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() { relay.New(db, postgres.ToRabbitMQ, sink, cfg, log).Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+
+	started := time.Now()
+	select {
+	case since := <-heldSince:
+		if since.Before(started.Add(-time.Second)) || since.After(time.Now()) {
+			t.Errorf("Hold told the rows were first seen at %v; want about when the relay started, %v", since, started)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the relay never asked its Hold")
+	}
+	time.Sleep(100 * time.Millisecond) // ten polls' worth
+	if batches, _ := sink.sent(); len(batches) != 0 {
+		t.Fatalf("sent %v while the Hold waited; want nothing", batches)
+	}
+
+	close(release)
+	deadline := time.Now().Add(10 * time.Second)
+	for _, ids := sink.sent(); ids < n; _, ids = sink.sent() {
+		if time.Now().After(deadline) {
+			t.Fatalf("sent %d of %d events after the Hold returned", ids, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	batches, _ := sink.sent()
+	for _, b := range batches {
+		if b > 8 {
+			t.Errorf("batches %v while paced; want none over 8 rows", batches)
+			break
+		}
+	}
+	if len(batches) < n/8 {
+		t.Errorf("batches %v; want at least %d of up to 8 rows", batches, n/8)
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	for id := range want {
+		if !sink.ids[id] {
+			t.Errorf("event %s never sent", id)
+		}
+	}
+}
