@@ -14,6 +14,7 @@ import (
 )
 
 func main() {
+	app.TuneGC()
 	log := app.NewLogger()
 	if err := run(log); err != nil {
 		log.Error("api stopped", "err", err)

@@ -19,6 +19,7 @@ import (
 )
 
 func main() {
+	app.TuneGC()
 	log := app.NewLogger()
 	if err := run(log); err != nil {
 		log.Error("devstack stopped", "err", err)
