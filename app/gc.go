@@ -3,29 +3,58 @@ package app
 import (
 	"os"
 	"runtime/debug"
+	"sync/atomic"
+	"time"
 )
 
-// serverGCPercent is the API's collector pace when GOGC is not set: the heap may grow to
-// nine times what is live before a collection, where Go's default is twice.
+// rushGCPercent is the collector's pace while the API serves a rush (Rush), when GOGC is not
+// set: the heap may grow to nine times what is live before a collection, where Go's default,
+// kept outside a rush, is twice.
 //
-// In a flash sale every request allocates (about 30 KB for an accepted order, 11 KB for a
+// In a stampede every request allocates (about 30 KB for an accepted order, 11 KB for a
 // refusal, mostly in net/http, gqlgen and encoding/json) while the live heap stays small:
 // 30-40 MB for the whole in-process stack during make bench. At Go's default that was a
-// collection every 50 ms of a burst, 25 in a 20,000-attempt one, and each took a quarter
-// of the cores for its marking and made allocating goroutines help, right when the buyers
-// waited: every cycle showed in the latencies as a 25-50 ms step (make bench with
-// loadgen's attempt times beside the runtime's GC times). At 800 a burst sees one or two
-// cycles, for some 350 MB of heap. Measured by make bench's p99 at concurrency 256, in
-// rounds of three: 85 ms at 100; 49-53 at 400; 45-47 at 800 (README, "Benchmarks").
+// collection every 50 ms of a burst, 25 in a 20,000-attempt one, and each took a quarter of
+// the cores for its marking and made allocating goroutines help, right when the buyers
+// waited: each showed in the latencies as a 25-50 ms step (loadgen's attempt times laid
+// beside the runtime's GC times). At 800 a burst sees one or two. make bench's p99 at
+// concurrency 256, rounds of three: 85 ms at 100; 49-53 at 400; 45-47 at 800.
 //
-// GOMEMLIMIT, which the runtime reads itself, still bounds the heap where memory is short:
-// the Kubernetes manifest sets it below the container's limit.
-const serverGCPercent = 800
+// Only for the rush's length: outside one there are few allocations to save, and a process
+// holding thousands of websockets, whose connections are most of its heap (600 MB for 5,000
+// in make bench), has no reason to hold nine times that. GOMEMLIMIT, which the runtime reads
+// itself, bounds the heap in a rush too where memory is short: the Kubernetes manifest sets
+// it below the container's limit.
+const rushGCPercent = 800
 
-// TuneGC sets the collector's pace for the API unless the environment set GOGC. The workers
-// keep Go's default: nobody waits on them in the burst's first second.
-func TuneGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(serverGCPercent)
+// rushGCPoll is how often a rush's collector pace looks whether the rush is over.
+const rushGCPoll = 100 * time.Millisecond
+
+// rushGC raises the collector's pace for the length of a rush.
+type rushGC struct {
+	percent int // 0: leave the collector alone (GOGC is set)
+	raised  atomic.Bool
+}
+
+func newRushGC() *rushGC {
+	if os.Getenv("GOGC") != "" {
+		return &rushGC{}
 	}
+	return &rushGC{percent: rushGCPercent}
+}
+
+// raise sets the rush's pace unless it is set already, until busy says the rush is over.
+// It costs one atomic load on every request of a rush but its first.
+func (g *rushGC) raise(busy func() bool) {
+	if g == nil || g.percent == 0 || g.raised.Load() || !g.raised.CompareAndSwap(false, true) {
+		return
+	}
+	before := debug.SetGCPercent(g.percent)
+	go func() {
+		for busy() {
+			time.Sleep(rushGCPoll)
+		}
+		debug.SetGCPercent(before)
+		g.raised.Store(false)
+	}()
 }

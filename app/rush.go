@@ -9,8 +9,8 @@ import (
 
 // Rush tells the work that can wait (notifications, analytics) when the API in the same
 // process is serving a rush, so that it gives way to checkout and payments for a few seconds;
-// and it holds the relay of orders to payments back, for a fraction of a second, while that
-// rush is still selling.
+// it holds the relay of orders to payments back, for a fraction of a second, while that rush
+// is still selling; and it slows the garbage collector down for the rush's length (gc.go).
 //
 // On one machine (make run, the benchmarks) every worker shares the cores with the API. In a
 // 1,000-unit sale on two cores, each order's two notifications are two RabbitMQ deliveries
@@ -46,6 +46,8 @@ type Rush struct {
 	salesDelay  time.Duration
 	sellingCalm time.Duration
 
+	gc *rushGC // nil: the collector's pace is left alone
+
 	lastPeak  atomic.Int64 // unix nanoseconds: the latest request past the threshold
 	lastOrder atomic.Int64 // unix nanoseconds: the latest order this process wrote
 }
@@ -77,7 +79,7 @@ const (
 // NewRush returns a Rush with the defaults above.
 func NewRush() *Rush {
 	return &Rush{threshold: rushInFlight, calm: rushCalm, maxDelay: rushMaxDelay, poll: rushPoll,
-		salesDelay: rushSalesDelay, sellingCalm: rushSellingCalm}
+		salesDelay: rushSalesDelay, sellingCalm: rushSellingCalm, gc: newRushGC()}
 }
 
 // Track counts next's requests in flight. Websockets are not counted: a subscription stays
@@ -90,6 +92,7 @@ func (r *Rush) Track(next http.Handler) http.Handler {
 		}
 		if r.inFlight.Add(1) > r.threshold {
 			r.lastPeak.Store(time.Now().UnixNano())
+			r.gc.raise(r.Busy)
 		}
 		defer r.inFlight.Add(-1)
 		next.ServeHTTP(w, req)

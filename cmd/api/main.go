@@ -14,7 +14,6 @@ import (
 )
 
 func main() {
-	app.TuneGC()
 	log := app.NewLogger()
 	if err := run(log); err != nil {
 		log.Error("api stopped", "err", err)

@@ -31,7 +31,6 @@ import (
 )
 
 func main() {
-	app.TuneGC() // the in-process stack runs as the API binary would
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)

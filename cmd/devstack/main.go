@@ -19,7 +19,6 @@ import (
 )
 
 func main() {
-	app.TuneGC()
 	log := app.NewLogger()
 	if err := run(log); err != nil {
 		log.Error("devstack stopped", "err", err)
