@@ -12,6 +12,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/flashsale/flashsale/internal/loadgen"
 )
 
 // Results is everything one run measured; it is what bench/results.json holds.
@@ -200,6 +202,11 @@ func (r *Results) WriteTable(w io.Writer) error {
 		st := f.Steps
 		fmt.Fprintf(w, "flash sale: inside the checkout, the %d accepted orders took their units in Redis in p50 %.1f ms (p99 %.1f) and were written to PostgreSQL in p50 %.1f ms (p99 %.1f); they answered in p50 %.1f ms (p99 %.1f)\n",
 			st.Orders, st.ReserveP50Ms, st.ReserveP99Ms, st.WriteP50Ms, st.WriteP99Ms, f.AcceptedP50Ms, f.AcceptedP99Ms)
+	}
+	if f := r.FlashSale; f != nil && f.Burst != nil {
+		sl := f.Burst.Slow
+		fmt.Fprintf(w, "flash sale: in the median round %d attempts took over %.0f ms: %d began in the burst's first %.0f ms, %d later while units remained, %d after the sell-out\n",
+			sl.FirstWave+sl.WhileSelling+sl.AfterSellOut, sl.OverMs, sl.FirstWave, ms(loadgen.FirstWave), sl.WhileSelling, sl.AfterSellOut)
 	}
 	if s := r.Subscriptions; s != nil && len(s.OrderFailures) > 0 {
 		fmt.Fprintf(w, "warning subscriptions: order attempts failed while selling out under the subscribers (each retried): %v\n", s.OrderFailures)

@@ -163,6 +163,8 @@ type Result struct {
 	P95Ms    float64 `json:"p95_ms"`
 	P99Ms    float64 `json:"p99_ms"`
 	MaxMs    float64 `json:"max_ms"`
+	// Slow says when the attempts slower than SlowOver began: what a p99 over it is made of.
+	Slow SlowAttempts `json:"slow_attempts"`
 
 	// Floor*: the { __typename } baseline at the same concurrency, when Config.Floor is set.
 	// It is measured twice, just before the sale opens and again once the census is done,
@@ -285,6 +287,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	endBurst()
 	sum := summarize(atts, cfg.PerUserLimit)
 	res.addBurst(sum, elapsed)
+	res.Slow = slowAttempts(atts, burstStart, sum.lastAccepted)
 	if !sum.lastAccepted.IsZero() {
 		res.SellOutS = seconds(sum.lastAccepted.Sub(burstStart))
 	}

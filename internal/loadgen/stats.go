@@ -118,3 +118,40 @@ func perSecond(n int, d time.Duration) float64 {
 func seconds(d time.Duration) float64 {
 	return math.Round(d.Seconds()*1000) / 1000
 }
+
+// SlowOver is the latency past which an attempt counts in SlowAttempts: make bench's p99
+// target.
+const SlowOver = 50 * time.Millisecond
+
+// FirstWave is how long the burst's first wave lasts: every worker's first attempt leaves
+// at once, and the sale's first units answer within it.
+const FirstWave = 100 * time.Millisecond
+
+// SlowAttempts counts the attempts slower than SlowOver by when they began: in the burst's
+// first 100 ms, later while units remained (before the last accepted answer), or after the
+// sell-out. A p99 over the target made of the first wave is the sale's opening stampede; one
+// made after the sell-out is the refusals'.
+type SlowAttempts struct {
+	OverMs       float64 `json:"over_ms"`
+	FirstWave    int     `json:"first_wave"`
+	WhileSelling int     `json:"while_selling"`
+	AfterSellOut int     `json:"after_sell_out"`
+}
+
+func slowAttempts(atts []attempt, start, lastAccepted time.Time) SlowAttempts {
+	s := SlowAttempts{OverMs: ms(SlowOver)}
+	for _, a := range atts {
+		if !a.done || a.latency <= SlowOver {
+			continue
+		}
+		switch began := a.at.Add(-a.latency); {
+		case began.Before(start.Add(FirstWave)):
+			s.FirstWave++
+		case began.Before(lastAccepted):
+			s.WhileSelling++
+		default:
+			s.AfterSellOut++
+		}
+	}
+	return s
+}

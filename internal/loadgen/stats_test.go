@@ -147,3 +147,27 @@ func TestResultCheckConservation(t *testing.T) {
 		t.Errorf("remaining 1 + sold 8 of 10: violations %q, warnings %q; want none and one", r.Violations, r.Warnings)
 	}
 }
+
+func TestSlowAttemptsAreToldByWhenTheyBegan(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	lastAccepted := start.Add(300 * time.Millisecond)
+	at := func(began, took time.Duration) attempt {
+		return attempt{done: true, latency: took, at: start.Add(began + took)}
+	}
+	atts := []attempt{
+		at(0, 80*time.Millisecond),                   // the first wave
+		at(99*time.Millisecond, 51*time.Millisecond), // still the first wave
+		at(100*time.Millisecond, 60*time.Millisecond),
+		at(299*time.Millisecond, 70*time.Millisecond),
+		at(300*time.Millisecond, 90*time.Millisecond), // after the last accepted answer
+		at(10*time.Millisecond, 50*time.Millisecond),  // not over 50 ms
+		at(400*time.Millisecond, 10*time.Millisecond),
+		{latency: time.Second}, // never made
+	}
+	got := slowAttempts(atts, start, lastAccepted)
+	want := SlowAttempts{OverMs: 50, FirstWave: 2, WhileSelling: 2, AfterSellOut: 1}
+	if got != want {
+		t.Errorf("slowAttempts = %+v, want %+v", got, want)
+	}
+}
