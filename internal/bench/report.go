@@ -121,7 +121,11 @@ func (r *Results) Rows() []Row {
 	}
 	if l := r.Loaders; l != nil {
 		bound := l.Shards * loaderLevels
-		add(Row{fmt.Sprintf("loaders: SQL statements per request (%d orders, nested)", l.OrdersInRequest), num(l.StatementsPerRequest),
+		value := num(l.StatementsPerRequest) // the median request's
+		if len(l.Requests) > 0 && slices.Min(l.Requests) != slices.Max(l.Requests) {
+			value += fmt.Sprintf(" (%d–%d)", slices.Min(l.Requests), slices.Max(l.Requests))
+		}
+		add(Row{fmt.Sprintf("loaders: SQL statements per request (%d orders, nested)", l.OrdersInRequest), value,
 			"batching off: " + num(l.StatementsWithoutLoaders), ratio(l.StatementsPerRequest, l.StatementsWithoutLoaders),
 			fmt.Sprintf("≤ %d (1 per shard per level)", bound), ok(l.StatementsPerRequest > 0 && l.StatementsPerRequest <= float64(bound))})
 	}

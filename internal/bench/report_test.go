@@ -177,3 +177,25 @@ func TestNumAndRatio(t *testing.T) {
 		}
 	}
 }
+
+// The loaders' figure is the median request's; a request whose level split shows as the range.
+func TestLoadersRowShowsTheMedianAndTheRange(t *testing.T) {
+	t.Parallel()
+	if got := medianInt([]int{17, 16, 16, 19, 16}); got != 16 {
+		t.Errorf("medianInt = %v, want 16", got)
+	}
+	if got := medianInt([]int{16, 17}); got != 16.5 {
+		t.Errorf("medianInt of two = %v, want 16.5", got)
+	}
+	r := sample()
+	r.Loaders.Requests = []int{16, 17, 16, 16, 16}
+	for _, row := range r.Rows() {
+		if strings.HasPrefix(row.Figure, "loaders: SQL statements") {
+			if row.Value != "16 (16–17)" || row.OK != "yes" {
+				t.Errorf("loaders row = %q, ok %q; want \"16 (16–17)\", yes", row.Value, row.OK)
+			}
+			return
+		}
+	}
+	t.Error("no loaders row")
+}
