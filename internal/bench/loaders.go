@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -172,7 +171,11 @@ func runLoaders(ctx context.Context, cfg Config, s *shop, st *Stack, progress io
 		if err != nil {
 			return nil, err
 		}
-		*v.stmts, *v.ms = medianInt(requests), msPer
+		counts := make([]float64, len(requests))
+		for i, n := range requests {
+			counts[i] = float64(n)
+		}
+		*v.stmts, *v.ms = upperMedian(counts), msPer
 		if v.batching {
 			r.PerShard, r.Requests = perShard, requests
 		}
@@ -180,16 +183,4 @@ func runLoaders(ctx context.Context, cfg Config, s *shop, st *Stack, progress io
 	fmt.Fprintf(progress, "loaders: %.1f statements per request with loaders (requests %v; the last %v per shard), %.1f without\n",
 		r.StatementsPerRequest, r.Requests, r.PerShard, r.StatementsWithoutLoaders)
 	return r, nil
-}
-
-// medianInt is the median of xs (the mean of the middle two for an even count).
-func medianInt(xs []int) float64 {
-	s := slices.Sorted(slices.Values(xs))
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 1 {
-		return float64(s[len(s)/2])
-	}
-	return float64(s[len(s)/2-1]+s[len(s)/2]) / 2
 }

@@ -181,11 +181,8 @@ func TestNumAndRatio(t *testing.T) {
 // The loaders' figure is the median request's; a request whose level split shows as the range.
 func TestLoadersRowShowsTheMedianAndTheRange(t *testing.T) {
 	t.Parallel()
-	if got := medianInt([]int{17, 16, 16, 19, 16}); got != 16 {
-		t.Errorf("medianInt = %v, want 16", got)
-	}
-	if got := medianInt([]int{16, 17}); got != 16.5 {
-		t.Errorf("medianInt of two = %v, want 16.5", got)
+	if got := upperMedian([]float64{17, 16, 16, 19, 16}); got != 16 {
+		t.Errorf("upperMedian = %v, want 16", got)
 	}
 	r := sample()
 	r.Loaders.Requests = []int{16, 17, 16, 16, 16}

@@ -95,6 +95,15 @@ func worseMedian(figs []RoundFigures, of func(RoundFigures) float64) float64 {
 	for i, f := range figs {
 		vals[i] = of(f)
 	}
+	return upperMedian(vals)
+}
+
+// upperMedian is the median of vals, the higher of the two middle values when their count is
+// even; 0 for none. It sorts vals.
+func upperMedian(vals []float64) float64 {
+	if len(vals) == 0 {
+		return 0
+	}
 	slices.Sort(vals)
 	return vals[len(vals)/2]
 }
