@@ -3,6 +3,8 @@ package flashsale
 import (
 	"errors"
 	"fmt"
+	"math"
+	"time"
 )
 
 // Error codes, exactly as they appear in a GraphQL error's extensions.code.
@@ -17,6 +19,7 @@ const (
 	ELIMITEXCEEDED   = "LIMIT_EXCEEDED"
 	ERATELIMITED     = "RATE_LIMITED"
 	ECOMPLEXITY      = "COMPLEXITY_LIMIT_EXCEEDED"
+	EUNAVAILABLE     = "UNAVAILABLE" // a dependency is recovering: the same request succeeds later
 	EINTERNAL        = "INTERNAL"
 )
 
@@ -25,6 +28,9 @@ const (
 type Error struct {
 	Code    string
 	Message string
+	// RetryAfter, when set (RATE_LIMITED, UNAVAILABLE), is how long the client should wait
+	// before sending the same request again; it is shown as extensions.retryAfter in seconds.
+	RetryAfter time.Duration
 }
 
 // Error implements the error interface.
@@ -35,6 +41,22 @@ func (e *Error) Error() string {
 // Errorf returns an *Error with the code and a formatted, user-safe message.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Retryable returns an *Error with the code and message that tells the client to try again
+// after d.
+func Retryable(code string, d time.Duration, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...), RetryAfter: d}
+}
+
+// RetryAfterSeconds returns the whole seconds (at least 1) a client should wait before
+// retrying err, and 0 when err says nothing of it.
+func RetryAfterSeconds(err error) int {
+	var e *Error
+	if !errors.As(err, &e) || e.RetryAfter <= 0 {
+		return 0
+	}
+	return max(1, int(math.Ceil(e.RetryAfter.Seconds())))
 }
 
 // ErrorCode returns the code of the first *Error in err's chain, EINTERNAL for any other

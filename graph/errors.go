@@ -24,6 +24,9 @@ func presentError(ctx context.Context, err error) *gqlerror.Error {
 	if errors.As(err, &fe) {
 		gqlErr.Message = fe.Message
 		setCode(gqlErr, fe.Code)
+		if s := flashsale.RetryAfterSeconds(fe); s > 0 {
+			gqlErr.Extensions["retryAfter"] = s
+		}
 		return gqlErr
 	}
 	if strings.HasPrefix(gqlErr.Message, "json request body could not be decoded") {

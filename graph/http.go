@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -194,12 +195,19 @@ func withAuth(auth flashsale.AuthService, next http.Handler) http.Handler {
 	})
 }
 
+// writeGraphQLError answers a request refused before GraphQL ran. A refusal that says when to
+// retry also carries Retry-After, as HTTP clients and proxies read it.
 func writeGraphQLError(w http.ResponseWriter, status int, err error) {
+	ext := map[string]any{"code": flashsale.ErrorCode(err)}
+	if s := flashsale.RetryAfterSeconds(err); s > 0 {
+		ext["retryAfter"] = s
+		w.Header().Set("Retry-After", strconv.Itoa(s))
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]any{{
 		"message":    flashsale.ErrorMessage(err),
-		"extensions": map[string]string{"code": flashsale.ErrorCode(err)},
+		"extensions": ext,
 	}}})
 }
 

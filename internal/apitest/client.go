@@ -82,7 +82,7 @@ func (r *Response) errorList() string {
 var ContractCodes = []string{
 	flashsale.EUNAUTHENTICATED, flashsale.EFORBIDDEN, flashsale.EINVALID, flashsale.ENOTFOUND,
 	flashsale.ECONFLICT, flashsale.ESOLDOUT, flashsale.ESALENOTACTIVE, flashsale.ELIMITEXCEEDED,
-	flashsale.ERATELIMITED, flashsale.ECOMPLEXITY, flashsale.EINTERNAL,
+	flashsale.ERATELIMITED, flashsale.ECOMPLEXITY, flashsale.EUNAVAILABLE, flashsale.EINTERNAL,
 }
 
 // CheckErrors fails the test for any error of r that breaks the contract: one without an
