@@ -27,6 +27,10 @@ type API struct {
 	listener net.Listener
 	server   *http.Server
 	served   chan error
+	// ops serves /metrics and detailed readiness on OPS_HTTP_ADDR, when set.
+	ops         *http.Server
+	opsListener net.Listener
+	opsServed   chan error
 }
 
 // Prepare creates the shard databases that are missing and migrates every shard.
@@ -40,8 +44,15 @@ func Prepare(ctx context.Context, cfg Config) error {
 // NewAPI connects to the dependencies, ensures the admin account and assembles the handler.
 // The databases must be prepared. dbOpts lets tests trace statements.
 func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.Options) (_ *API, err error) {
+	if err := cfg.CheckProduction(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withServingDefaults()
 	if cfg.JWTSecret == DevJWTSecret {
-		log.Warn("JWT_SECRET is not set: using the development secret; set it in production")
+		log.Warn("JWT_SECRET is not set: using the development secret; APP_ENV=production refuses it")
+	}
+	if cfg.AdminPassword == DevAdminPassword {
+		log.Warn("ADMIN_PASSWORD is not set: the admin signs in with the development password; APP_ENV=production refuses it")
 	}
 	deps, err := OpenDeps(ctx, cfg, log, dbOpts)
 	if err != nil {
@@ -87,6 +98,10 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 		NoBatching:      cfg.NoBatching,
 		ResponseCache:   responses,
 		Refusals:        refusals,
+		NoIntrospection: cfg.NoIntrospection,
+
+		WebsocketInitTimeout:      cfg.WebsocketInitTimeout,
+		SubscriptionsPerWebsocket: cfg.SubscriptionsPerWebsocket,
 	})
 	handler := graph.NewHTTPHandler(graph.HTTPConfig{
 		GraphQL:       gql,
@@ -96,12 +111,29 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 		Checks:        checks(a.checks()),
 		ResponseCache: responses,
 		Refusals:      refusals,
+		Serving: graph.Serving{
+			ReadTimeout:          cfg.ReadTimeout,
+			WriteTimeout:         cfg.WriteTimeout,
+			WebsocketsPerAddress: cfg.WebsocketsPerAddress,
+			CORSOrigins:          cfg.CORSOrigins,
+			NoPlayground:         cfg.NoPlayground,
+			OpsElsewhere:         cfg.OpsAddr != "",
+		},
 	})
 	a.server = &http.Server{
-		Handler:           a.Rush.Track(handler),
-		ReadHeaderTimeout: 5 * time.Second,
+		Handler: a.Rush.Track(handler),
+		// Headers must arrive within the read timeout; the body's deadline is set per request
+		// (graph.Serving), since a server-wide one would also cut websockets.
+		ReadHeaderTimeout: cfg.ReadTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if cfg.OpsAddr != "" {
+		a.ops = &http.Server{
+			Handler:           graph.OpsMux(checks(a.checks()), reg),
+			ReadHeaderTimeout: 5 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
 	}
 	return a, nil
 }
@@ -117,7 +149,25 @@ func (a *API) Start() error {
 	a.served = make(chan error, 1)
 	go func() { a.served <- a.server.Serve(ln) }()
 	a.Log.Info("api listening", "addr", ln.Addr().String())
+	if a.ops != nil {
+		ops, err := net.Listen("tcp", a.Config.OpsAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", a.Config.OpsAddr, err)
+		}
+		a.opsListener = ops
+		a.opsServed = make(chan error, 1)
+		go func() { a.opsServed <- a.ops.Serve(ops) }()
+		a.Log.Info("operator endpoints listening", "addr", ops.Addr().String())
+	}
 	return nil
+}
+
+// OpsURL is the base URL of the operators' endpoints, or "" when they share the API's port.
+func (a *API) OpsURL() string {
+	if a.opsListener == nil {
+		return ""
+	}
+	return "http://" + a.opsListener.Addr().String()
 }
 
 // URL is the base URL the API serves on, once started.
@@ -141,6 +191,12 @@ func (a *API) StopServing(ctx context.Context) error {
 	err := a.server.Shutdown(ctx)
 	if serveErr := <-a.served; !errors.Is(serveErr, http.ErrServerClosed) {
 		err = errors.Join(err, serveErr)
+	}
+	if a.opsListener != nil {
+		err = errors.Join(err, a.ops.Shutdown(ctx))
+		if serveErr := <-a.opsServed; !errors.Is(serveErr, http.ErrServerClosed) {
+			err = errors.Join(err, serveErr)
+		}
 	}
 	return err
 }

@@ -39,9 +39,39 @@ type Config struct {
 	// shops sharing one Redis.
 	Namespace string
 	// NotifyWebhookURL, when set, receives every notification (NOTIFY_WEBHOOK_URL), signed
-	// with NotifyWebhookSecret (NOTIFY_WEBHOOK_SECRET, default JWT_SECRET).
+	// with NotifyWebhookSecret (NOTIFY_WEBHOOK_SECRET). The secret is never the JWT key: a
+	// webhook receiver holds it, and must not be able to sign access tokens.
 	NotifyWebhookURL    string
 	NotifyWebhookSecret string
+	// Environment is APP_ENV: "development" (the default) or "production", which refuses
+	// development secrets and turns introspection and the playground off unless asked.
+	Environment string
+	// NoIntrospection and NoPlayground turn off schema introspection and the playground at
+	// GET / (GRAPHQL_INTROSPECTION, GRAPHQL_PLAYGROUND: true or false; on in development,
+	// off in production unless set to true).
+	NoIntrospection bool
+	NoPlayground    bool
+	// CORSOrigins are the browser origins allowed to call the API (CORS_ORIGINS, comma-
+	// separated; "*" allows any). Empty: no cross-origin calls.
+	CORSOrigins []string
+	// OpsAddr (OPS_HTTP_ADDR) serves /metrics and /readyz with each dependency's error to
+	// operators. Empty: they are on HTTP_ADDR, which production refuses, since /metrics and
+	// the errors describe the internals to anyone.
+	OpsAddr string
+	// ReadTimeout bounds reading a request's headers and body and WriteTimeout writing its
+	// answer (HTTP_READ_TIMEOUT, default 10s; HTTP_WRITE_TIMEOUT, default 30s); websockets
+	// are exempt once upgraded. A client cannot hold a connection by sending slowly.
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	// WebsocketInitTimeout closes a websocket that has not sent connection_init in time
+	// (WS_INIT_TIMEOUT, default 5s).
+	WebsocketInitTimeout time.Duration
+	// WebsocketsPerAddress caps the open websockets of one client address
+	// (WS_MAX_CONNECTIONS_PER_ADDRESS, default 100: enough for a household or an office behind
+	// one NAT), and SubscriptionsPerWebsocket the subscriptions of one websocket
+	// (WS_MAX_SUBSCRIPTIONS_PER_CONNECTION, default 20).
+	WebsocketsPerAddress      int
+	SubscriptionsPerWebsocket int
 	// PaymentLatency and PaymentTimeoutRate shape the mock payment gateway
 	// (PAYMENT_LATENCY, default 20ms; PAYMENT_TIMEOUT_RATE, default 0).
 	PaymentLatency     time.Duration
@@ -82,7 +112,7 @@ func DefaultShards() []string {
 	return shards
 }
 
-// ConfigFromEnv reads the settings of ../shared/CONTRACT.md from the environment.
+// ConfigFromEnv reads the settings (the README's settings table) from the environment.
 func ConfigFromEnv() (Config, error) {
 	c := Config{
 		HTTPAddr:         env("HTTP_ADDR", ":8080"),
@@ -91,14 +121,17 @@ func ConfigFromEnv() (Config, error) {
 		RabbitMQURL:      env("RABBITMQ_URL", "amqp://guest:guest@localhost:5672/"),
 		JWTSecret:        env("JWT_SECRET", DevJWTSecret),
 		AdminEmail:       env("ADMIN_EMAIL", "admin@example.com"),
-		AdminPassword:    env("ADMIN_PASSWORD", "admin-password"),
+		AdminPassword:    env("ADMIN_PASSWORD", DevAdminPassword),
 		ReservationTTL:   15 * time.Minute,
 		Namespace:        os.Getenv("NAMESPACE"),
 		PaymentLatency:   20 * time.Millisecond,
 		DatabasePoolSize: 16,
 	}
 	c.NotifyWebhookURL = os.Getenv("NOTIFY_WEBHOOK_URL")
-	c.NotifyWebhookSecret = env("NOTIFY_WEBHOOK_SECRET", c.JWTSecret)
+	c.NotifyWebhookSecret = os.Getenv("NOTIFY_WEBHOOK_SECRET")
+	if err := c.readSecurity(); err != nil {
+		return c, err
+	}
 	if s := os.Getenv("DATABASE_SHARDS"); s != "" {
 		c.DatabaseShards = splitList(s)
 	}
@@ -162,6 +195,11 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("reservation_ttl", c.ReservationTTL),
 		slog.String("namespace", c.Namespace),
 		slog.String("notify_webhook_url", redact(c.NotifyWebhookURL)),
+		slog.String("environment", c.Environment),
+		slog.Bool("introspection", !c.NoIntrospection),
+		slog.Bool("playground", !c.NoPlayground),
+		slog.Any("cors_origins", c.CORSOrigins),
+		slog.String("ops_http_addr", c.OpsAddr),
 	)
 }
 

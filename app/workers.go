@@ -137,6 +137,9 @@ func RunPayments(ctx context.Context, d *Deps, pc PaymentsConfig) error {
 
 // RunNotifications notifies buyers until ctx ends.
 func RunNotifications(ctx context.Context, d *Deps) error {
+	if err := d.Config.CheckWebhook(); err != nil {
+		return fmt.Errorf("APP_ENV=production: %w", err)
+	}
 	var sink notifications.Sink = notifications.LogSink{Log: d.Log.With("sink", "log")}
 	if d.Config.NotifyWebhookURL != "" {
 		sink = notifications.WebhookSink{URL: d.Config.NotifyWebhookURL, Secret: []byte(d.Config.NotifyWebhookSecret)}

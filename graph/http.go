@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,12 +40,17 @@ type HTTPConfig struct {
 	ResponseCache *ResponseCache
 	// Refusals (nil: none) answers the stampede after a sell-out; NewGraphQL must be given it too.
 	Refusals *Refusals
+	// Serving bounds what one client may hold: timeouts, websockets, cross-origin callers.
+	Serving Serving
 }
 
 // NewHTTPHandler routes /query, the playground, the live stock page, health, readiness and
 // metrics.
 func NewHTTPHandler(cfg HTTPConfig) http.Handler {
 	mux := OpsMux(cfg.Checks, cfg.Gatherer)
+	if cfg.Serving.OpsElsewhere {
+		mux = publicHealth(cfg.Checks)
+	}
 	query := withErrorCodes(cfg.GraphQL)
 	if cfg.ResponseCache != nil {
 		query = cfg.ResponseCache.Serve(query)
@@ -51,13 +58,17 @@ func NewHTTPHandler(cfg HTTPConfig) http.Handler {
 	if cfg.Refusals != nil {
 		query = cfg.Refusals.Serve(query)
 	}
-	mux.Handle("/query", withAuth(cfg.Auth, limitBody(query)))
-	mux.Handle("GET /{$}", playground.Handler("Flash sale", "/query"))
+	query = withAuth(cfg.Auth, limitBody(query))
+	query = cfg.Serving.capWebsockets(query)
+	mux.Handle("/query", cfg.Serving.cors(query))
+	if !cfg.Serving.NoPlayground {
+		mux.Handle("GET /{$}", playground.Handler("Flash sale", "/query"))
+	}
 	mux.Handle("GET /live", LivePage())
 	for pattern, h := range cfg.Extra {
 		mux.Handle(pattern, h)
 	}
-	return withRequestLog(cfg.Log, mux)
+	return cfg.Serving.withDeadlines(withRequestLog(cfg.Log, mux))
 }
 
 // limitBody answers 413 to a body over MaxBodyBytes. It reads the body up front because
@@ -72,6 +83,9 @@ func limitBody(next http.Handler) http.Handler {
 			body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
 			if len(body) > MaxBodyBytes {
 				writeGraphQLError(w, http.StatusRequestEntityTooLarge, tooLarge)
+				return
+			} else if errors.Is(err, os.ErrDeadlineExceeded) {
+				writeGraphQLError(w, http.StatusRequestTimeout, flashsale.Errorf(flashsale.EINVALID, "the request body did not arrive in time"))
 				return
 			} else if err != nil {
 				writeGraphQLError(w, http.StatusBadRequest, flashsale.Errorf(flashsale.EINVALID, "could not read the request body"))
@@ -169,7 +183,7 @@ func OpsMux(checks map[string]Check, gatherer prometheus.Gatherer) *http.ServeMu
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
-	mux.Handle("GET /readyz", readiness(checks))
+	mux.Handle("GET /readyz", readiness(checks, true))
 	if gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	}
@@ -211,8 +225,20 @@ func writeGraphQLError(w http.ResponseWriter, status int, err error) {
 	}}})
 }
 
-// readiness runs every check in parallel with a deadline and answers 503 naming the failures.
-func readiness(checks map[string]Check) http.Handler {
+// publicHealth serves /healthz and a /readyz that names no error: what a load balancer on the
+// public port needs, and nothing that describes the internals to a stranger.
+func publicHealth(checks map[string]Check) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.Handle("GET /readyz", readiness(checks, false))
+	return mux
+}
+
+// readiness runs every check in parallel with a deadline and answers 503 naming the failures,
+// with each failure's error when details is set.
+func readiness(checks map[string]Check, details bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
@@ -223,7 +249,10 @@ func readiness(checks map[string]Check) http.Handler {
 			wg.Go(func() {
 				result := "ok"
 				if err := check(ctx); err != nil {
-					result = err.Error()
+					result = "unavailable"
+					if details {
+						result = err.Error()
+					}
 				}
 				mu.Lock()
 				status[name] = result

@@ -37,6 +37,12 @@ type Config struct {
 	ResponseCache *ResponseCache
 	// Refusals (nil: none) learns GraphQL's SOLD_OUT answers; NewHTTPHandler replays them.
 	Refusals *Refusals
+	// NoIntrospection refuses __schema and __type queries (production's default).
+	NoIntrospection bool
+	// WebsocketInitTimeout closes a websocket that has not sent connection_init in time, and
+	// SubscriptionsPerWebsocket caps one websocket's subscriptions (zero: no cap).
+	WebsocketInitTimeout      time.Duration
+	SubscriptionsPerWebsocket int
 }
 
 // NewGraphQL returns the GraphQL handler: explicit transports (never NewDefaultServer), a
@@ -61,7 +67,8 @@ func NewGraphQL(cfg Config) *handler.Server {
 		// (a laptop lid closed mid-sale) do not hold subscriptions open.
 		KeepAlivePingInterval: 10 * time.Second,
 		PingPongInterval:      25 * time.Second,
-		InitFunc:              websocketInit(cfg.Auth),
+		InitTimeout:           cfg.WebsocketInitTimeout,
+		InitFunc:              withSubscriptionBudget(cfg.SubscriptionsPerWebsocket, websocketInit(cfg.Auth)),
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
 			// Browsers send cookies with a cross-site websocket, but this API reads its token
 			// from connection_init, never from a cookie, so any origin is safe to accept.
@@ -72,7 +79,14 @@ func NewGraphQL(cfg Config) *handler.Server {
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	srv.Use(extension.Introspection{})
+	if cfg.NoIntrospection {
+		srv.Use(noIntrospection{})
+	} else {
+		srv.Use(extension.Introspection{})
+	}
+	if cfg.SubscriptionsPerWebsocket > 0 {
+		srv.Use(subscriptionCap{})
+	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	srv.Use(shapeLimit{maxDepth: cfg.MaxDepth, maxSelections: max(MaxSelections, cfg.ComplexityLimit)}) // before the complexity walk
 	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
@@ -118,6 +132,17 @@ func websocketInit(auth flashsale.AuthService) transport.WebsocketInitFunc {
 		}
 		// No ack payload: echoing the init payload would send the bearer token back.
 		return flashsale.NewContextWithViewer(ctx, v), nil, nil
+	}
+}
+
+// withSubscriptionBudget gives each websocket its own count of open subscriptions.
+func withSubscriptionBudget(most int, init transport.WebsocketInitFunc) transport.WebsocketInitFunc {
+	if most <= 0 {
+		return init
+	}
+	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		ctx = context.WithValue(ctx, subscriptionBudgetKey{}, &subscriptionBudget{most: int32(most)})
+		return init(ctx, payload)
 	}
 }
 
