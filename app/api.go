@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -174,6 +175,17 @@ func (a *API) OpsURL() string {
 func (a *API) URL() string {
 	addr := a.listener.Addr().(*net.TCPAddr)
 	return fmt.Sprintf("http://127.0.0.1:%d", addr.Port)
+}
+
+// BrowseURL is the base URL a person on this machine opens: HTTP_ADDR's host when it names
+// one, localhost when the API listens on every interface, with the port it really got.
+func (a *API) BrowseURL() string {
+	host, _, _ := net.SplitHostPort(a.Config.HTTPAddr)
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	port := a.listener.Addr().(*net.TCPAddr).Port
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(port))
 }
 
 // Handler is what the API serves, for benchmarks that call it without a network between.

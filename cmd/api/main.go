@@ -47,7 +47,7 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	if *seed {
-		if err := app.SeedDemo(ctx, api, log); err != nil {
+		if _, err := app.SeedDemo(ctx, api, log); err != nil {
 			return err
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/stores/kafka"
@@ -54,7 +55,8 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if err := app.SeedDemo(ctx, api, log); err != nil {
+	demo, err := app.SeedDemo(ctx, api, log)
+	if err != nil {
 		return err
 	}
 	if err := api.Start(); err != nil {
@@ -70,7 +72,16 @@ func run(log *slog.Logger) error {
 	wg.Go(func() { logErr(log, "payments", app.RunPayments(workCtx, d, app.PaymentsConfig{})) })
 	wg.Go(func() { logErr(log, "notifications", app.RunNotifications(workCtx, d)) })
 	wg.Go(func() { logErr(log, "analytics", app.RunAnalytics(workCtx, d, brokers)) })
-	log.Info("ready: open the playground", "url", "http://localhost"+cfg.HTTPAddr+"/")
+	base := api.BrowseURL()
+	fmt.Fprintf(os.Stderr, `
+The shop is running. Ctrl-C stops it.
+  playground   %[1]s/
+  live sale    %[1]s/live?sale=%[2]s  (starts %[3]s)
+  admin        %[4]s / %[5]s
+  customer     %[6]s / %[7]s
+
+`, base, demo.Sale.ID, demo.Sale.StartsAt.Local().Format(time.Kitchen), cfg.AdminEmail, shownPassword(cfg.AdminPassword),
+		app.DemoCustomerEmail, app.DemoCustomerPassword)
 
 	select {
 	case <-ctx.Done():
@@ -86,6 +97,14 @@ func run(log *slog.Logger) error {
 	wg.Wait()
 	api.Deps.Close()
 	return err
+}
+
+// shownPassword prints the development admin password, and only names a password of one's own.
+func shownPassword(p string) string {
+	if p == app.DevAdminPassword {
+		return p
+	}
+	return "(ADMIN_PASSWORD)"
 }
 
 func logErr(log *slog.Logger, worker string, err error) {
