@@ -57,7 +57,7 @@ func (fs *families[K, V]) of(k K) *family[V] {
 // what it found to found (to make it a family in turn) before any sibling gets an answer.
 // A parent read alone asks l directly, where the dataloader's window gathers it with others.
 func refer[PK comparable, P any, K comparable, V any](ctx context.Context, fs *families[PK, P], pk PK, parent P, k kind,
-	l *Loader[K, V], ref func(P) K, found func([]V)) (V, error) {
+	l *loader[K, V], ref func(P) K, found func([]V)) (V, error) {
 	if f := fs.of(pk); f != nil && l.batching {
 		f.asked[k].Do(func() {
 			keys := make([]K, len(f.members))

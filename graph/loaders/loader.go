@@ -7,11 +7,11 @@ import (
 	"github.com/graph-gophers/dataloader/v7"
 )
 
-// Loader reads values of one kind by key for one response: from the near cache when the
+// loader reads values of one kind by key for one response: from the near cache when the
 // store keeps one, else from the dataloader, whose cache answers a key asked before and
 // whose batches gather keys asked within its window. prefetch fills that cache for a whole
 // family of keys in one store call.
-type Loader[K comparable, V any] struct {
+type loader[K comparable, V any] struct {
 	fetch    func(context.Context, []K) ([]V, []error)
 	peek     func(K) (V, bool) // nil: no near cache
 	batching bool
@@ -21,8 +21,8 @@ type Loader[K comparable, V any] struct {
 
 // newLoader returns a loader over fetch, which must answer one value or error per key, in
 // the order of the keys. Without batching every key is its own store call.
-func newLoader[K comparable, V any](fetch func(context.Context, []K) ([]V, []error), peek func(K) (V, bool), batching bool) *Loader[K, V] {
-	l := &Loader[K, V]{fetch: fetch, peek: peek, batching: batching, cache: dataloader.NewCache[K, V]()}
+func newLoader[K comparable, V any](fetch func(context.Context, []K) ([]V, []error), peek func(K) (V, bool), batching bool) *loader[K, V] {
+	l := &loader[K, V]{fetch: fetch, peek: peek, batching: batching, cache: dataloader.NewCache[K, V]()}
 	capacity := batchCapacity
 	if !batching {
 		capacity = 1
@@ -36,7 +36,7 @@ func newLoader[K comparable, V any](fetch func(context.Context, []K) ([]V, []err
 }
 
 // load returns the value of key.
-func (l *Loader[K, V]) load(ctx context.Context, key K) (V, error) {
+func (l *loader[K, V]) load(ctx context.Context, key K) (V, error) {
 	if l.peek != nil {
 		if v, ok := l.peek(key); ok {
 			return v, nil
@@ -46,7 +46,7 @@ func (l *Loader[K, V]) load(ctx context.Context, key K) (V, error) {
 }
 
 // batch is the dataloader's batch function.
-func (l *Loader[K, V]) batch(ctx context.Context, keys []K) []*dataloader.Result[V] {
+func (l *loader[K, V]) batch(ctx context.Context, keys []K) []*dataloader.Result[V] {
 	values, errs := l.fetchDetached(ctx, keys)
 	results := make([]*dataloader.Result[V], len(keys))
 	for i := range keys {
@@ -57,7 +57,7 @@ func (l *Loader[K, V]) batch(ctx context.Context, keys []K) []*dataloader.Result
 
 // fetchDetached calls the store with a context that the caller's cancellation does not end:
 // the keys of others ride on the call (dataloader issue #105).
-func (l *Loader[K, V]) fetchDetached(ctx context.Context, keys []K) ([]V, []error) {
+func (l *loader[K, V]) fetchDetached(ctx context.Context, keys []K) ([]V, []error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
 	defer cancel()
 	return l.fetch(ctx, keys)
@@ -67,7 +67,7 @@ func (l *Loader[K, V]) fetchDetached(ctx context.Context, keys []K) ([]V, []erro
 // leaves each answer, value or error, in the dataloader's cache, so that loading any of the
 // keys afterwards sends nothing. It returns the values of all keys it could find (near,
 // cached or read), once each; zero keys are skipped.
-func (l *Loader[K, V]) prefetch(ctx context.Context, keys []K) []V {
+func (l *loader[K, V]) prefetch(ctx context.Context, keys []K) []V {
 	var (
 		zero    K
 		found   = make([]V, 0, len(keys))

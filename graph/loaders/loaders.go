@@ -37,11 +37,11 @@ type Stores struct {
 type Loaders struct {
 	batching bool
 
-	users      *Loader[flashsale.UserID, *flashsale.User]
-	products   *Loader[flashsale.ProductID, *flashsale.Product]
-	sales      *Loader[flashsale.SaleID, *flashsale.FlashSale]
-	orders     *Loader[flashsale.OrderID, *flashsale.Order]
-	userOrders *Loader[UserOrdersKey, OrderPage]
+	users      *loader[flashsale.UserID, *flashsale.User]
+	products   *loader[flashsale.ProductID, *flashsale.Product]
+	sales      *loader[flashsale.SaleID, *flashsale.FlashSale]
+	orders     *loader[flashsale.OrderID, *flashsale.Order]
+	userOrders *loader[UserOrdersKey, OrderPage]
 
 	// Families of values read together, by the key of each member.
 	userFamilies         families[flashsale.UserID, *flashsale.User]
