@@ -95,7 +95,6 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 		Registry:        reg,
 		Stores:          a.Stores,
 		ComplexityLimit: cfg.ComplexityLimit,
-		LoaderTiming:    cfg.LoaderTiming,
 		NoBatching:      cfg.NoBatching,
 		ResponseCache:   responses,
 		Refusals:        refusals,

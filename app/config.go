@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/flashsale/flashsale/graph/loaders"
 )
 
 // Config holds every setting. Each has a default that works with `make run`.
@@ -82,9 +80,6 @@ type Config struct {
 	// ComplexityLimit overrides graph.ComplexityLimit (tests and benchmarks that send
 	// deliberately large queries); zero keeps the default.
 	ComplexityLimit int
-	// LoaderTiming overrides when dataloader batches close (tests under the race detector,
-	// which starts goroutines ten times slower, widen it); zero keeps the defaults.
-	LoaderTiming loaders.Timing
 	// RetryDelays and MaxAttempts shape the RabbitMQ workers' retries (nil and zero: the
 	// defaults of stores/rabbitmq, 1s, 5s, 30s and 5 attempts). Tests shorten them.
 	RetryDelays []time.Duration

@@ -10,7 +10,6 @@ import (
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/app"
-	"github.com/flashsale/flashsale/graph/loaders"
 	"github.com/flashsale/flashsale/internal/apitest"
 	"github.com/flashsale/flashsale/internal/testenv"
 )
@@ -95,10 +94,6 @@ func TestNestedReadsSendOneStatementPerEntityPerShard(t *testing.T) {
 	counter := apitest.NewStatementCounter()
 	s := apitest.Start(t, apitest.WithTracer(counter), apitest.WithConfig(func(c *app.Config) {
 		c.ComplexityLimit = 100_000
-		// Under the race detector, beside the other packages' tests, gqlgen can pause for
-		// tens of milliseconds while it starts a 1,000-field level (25ms split a batch in CI);
-		// the window must still cover it for the property under test to be about batching.
-		c.LoaderTiming = loaders.Timing{Idle: 100 * time.Millisecond, MaxWait: 5 * time.Second}
 	}))
 	ids := orderFixture(t, s, 1000)
 	admin := s.AdminToken(t)

@@ -27,9 +27,8 @@ type Config struct {
 	Log      *slog.Logger
 	Registry prometheus.Registerer
 	// Stores feed the per-response dataloaders; NoBatching turns batching off (benchmarks).
-	Stores       loaders.Stores
-	NoBatching   bool
-	LoaderTiming loaders.Timing
+	Stores     loaders.Stores
+	NoBatching bool
 	// ComplexityLimit and MaxDepth default to the constants of the same names.
 	ComplexityLimit int
 	MaxDepth        int
@@ -100,7 +99,7 @@ func NewGraphQL(cfg Config) *handler.Server {
 			cfg.Refusals.stats = m.observe
 		}
 	}
-	srv.AroundResponses(loaders.PerResponse(cfg.Stores, !cfg.NoBatching, cfg.LoaderTiming))
+	srv.AroundResponses(loaders.PerResponse(cfg.Stores, !cfg.NoBatching))
 	srv.AroundFields(internalErrors(cfg.Log))
 	if cfg.ResponseCache != nil {
 		srv.Use(watch{})

@@ -39,7 +39,7 @@ func (r *queryResolver) Product(ctx context.Context, id string) (*flashsale.Prod
 	if err != nil {
 		return nil, err
 	}
-	return nullIfNotFound(loaders.For(ctx).Products.Load(ctx, pid)())
+	return nullIfNotFound(loaders.For(ctx).Product(ctx, pid))
 }
 
 func (r *queryResolver) Products(ctx context.Context, first *int, after *string) (*model.ProductConnection, error) {

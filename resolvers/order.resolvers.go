@@ -46,18 +46,18 @@ func (r *mutationResolver) CancelOrder(ctx context.Context, id string) (*flashsa
 }
 
 func (r *orderResolver) User(ctx context.Context, obj *flashsale.Order) (*flashsale.User, error) {
-	return loaders.For(ctx).Users.Load(ctx, obj.UserID)()
+	return loaders.For(ctx).UserOfOrder(ctx, obj)
 }
 
 func (r *orderResolver) Product(ctx context.Context, obj *flashsale.Order) (*flashsale.Product, error) {
-	return loaders.For(ctx).Products.Load(ctx, obj.ProductID)()
+	return loaders.For(ctx).ProductOfOrder(ctx, obj)
 }
 
 func (r *orderResolver) FlashSale(ctx context.Context, obj *flashsale.Order) (*flashsale.FlashSale, error) {
 	if obj.SaleID == 0 {
 		return nil, nil
 	}
-	return loaders.For(ctx).Sales.Load(ctx, obj.SaleID)()
+	return loaders.For(ctx).SaleOfOrder(ctx, obj)
 }
 
 func (r *queryResolver) Order(ctx context.Context, id string) (*flashsale.Order, error) {
@@ -69,7 +69,7 @@ func (r *queryResolver) Order(ctx context.Context, id string) (*flashsale.Order,
 	if err != nil {
 		return nil, err
 	}
-	o, err := nullIfNotFound(loaders.For(ctx).Orders.Load(ctx, oid)())
+	o, err := nullIfNotFound(loaders.For(ctx).Order(ctx, oid))
 	if o != nil && o.UserID != v.UserID && v.Role != flashsale.RoleAdmin {
 		return nil, nil // someone else's order answers as if it did not exist
 	}

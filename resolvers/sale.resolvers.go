@@ -10,7 +10,7 @@ import (
 )
 
 func (r *flashSaleResolver) Product(ctx context.Context, obj *flashsale.FlashSale) (*flashsale.Product, error) {
-	return loaders.For(ctx).Products.Load(ctx, obj.ProductID)()
+	return loaders.For(ctx).ProductOfSale(ctx, obj)
 }
 
 func (r *flashSaleResolver) Remaining(ctx context.Context, obj *flashsale.FlashSale) (int, error) {
@@ -49,7 +49,12 @@ func (r *queryResolver) FlashSale(ctx context.Context, id string) (*flashsale.Fl
 }
 
 func (r *queryResolver) FlashSales(ctx context.Context, status *flashsale.SaleStatus) ([]*flashsale.FlashSale, error) {
-	return r.Checkout.ListSales(ctx, status)
+	sales, err := r.Checkout.ListSales(ctx, status)
+	if err != nil {
+		return nil, err
+	}
+	loaders.For(ctx).ListedSales(sales)
+	return sales, nil
 }
 
 func (r *subscriptionResolver) FlashSaleStock(ctx context.Context, flashSaleID string) (<-chan *flashsale.StockUpdate, error) {

@@ -26,7 +26,7 @@ func (r *notificationResolver) ID(ctx context.Context, obj *flashsale.Notificati
 }
 
 func (r *notificationResolver) Order(ctx context.Context, obj *flashsale.Notification) (*flashsale.Order, error) {
-	return loaders.For(ctx).Orders.Load(ctx, obj.OrderID)()
+	return loaders.For(ctx).OrderOfNotification(ctx, obj)
 }
 
 func (r *queryResolver) Me(ctx context.Context) (*flashsale.User, error) {
@@ -34,7 +34,7 @@ func (r *queryResolver) Me(ctx context.Context) (*flashsale.User, error) {
 	if !ok {
 		return nil, nil
 	}
-	return nullIfNotFound(loaders.For(ctx).Users.Load(ctx, v.UserID)())
+	return nullIfNotFound(loaders.For(ctx).Viewer(ctx, v.UserID))
 }
 
 func (r *userResolver) Orders(ctx context.Context, obj *flashsale.User, first *int, after *string) (*model.OrderConnection, error) {
@@ -53,7 +53,7 @@ func (r *userResolver) Orders(ctx context.Context, obj *flashsale.User, first *i
 	var more bool
 	if cursor == 0 { // first pages of many users batch together
 		var page loaders.OrderPage
-		page, err = loaders.For(ctx).UserOrders.Load(ctx, loaders.UserOrdersKey{User: obj.ID, First: n})()
+		page, err = loaders.For(ctx).FirstOrdersOfUser(ctx, obj, n)
 		orders, more = page.Orders, page.More
 	} else {
 		orders, more, err = r.OrderStore.ListUserOrders(ctx, obj.ID, n, cursor)
@@ -61,6 +61,7 @@ func (r *userResolver) Orders(ctx context.Context, obj *flashsale.User, first *i
 	if err != nil {
 		return nil, err
 	}
+	loaders.For(ctx).ListedOrders(orders)
 	conn := &model.OrderConnection{PageInfo: &model.PageInfo{HasNextPage: more}}
 	for _, o := range orders {
 		conn.Edges = append(conn.Edges, &model.OrderEdge{Cursor: encodeCursor(o.ID.String()), Node: o})
@@ -87,6 +88,7 @@ func (r *userResolver) Notifications(ctx context.Context, obj *flashsale.User, f
 	if err != nil {
 		return nil, err
 	}
+	loaders.For(ctx).ListedNotifications(list)
 	conn := &model.NotificationConnection{PageInfo: &model.PageInfo{HasNextPage: more}}
 	for _, n := range list {
 		conn.Edges = append(conn.Edges, &model.NotificationEdge{Cursor: encodeCursor(flashsale.NotificationIDString(n.ID)), Node: n})

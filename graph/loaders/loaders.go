@@ -1,12 +1,22 @@
-// Package loaders batches the reads of one GraphQL response: every resolver that needs a user,
-// product, flash sale or order by id asks its loader, and each loader turns the keys gathered
-// within a millisecond into one store call, which sends one statement per shard touched.
-// Loaders are made per request (Middleware) and reached with For(ctx); nothing is shared
+// Package loaders batches the reads of one GraphQL response on graph-gophers/dataloader: every
+// resolver that needs a user, product, flash sale or order by id asks the request's loaders,
+// and each store call sends one statement per shard touched.
+//
+// Batches do not wait for a timer to gather a level of the response. Values read together
+// (the rows of one list, the answers of one batch, the root fields of one query) form a
+// family, and the first resolver that asks for something each of them refers to (an order's
+// user, a sale's product) reads it for the whole family in one store call, leaving every
+// answer in the loader's cache; its siblings find theirs there. So a level's keys go out
+// together however the scheduler interleaves the resolvers. Only keys outside any family (a
+// mutation's result, a subscription's event) are gathered by the dataloader's short window.
+//
+// Loaders are made per response (PerResponse) and reached with For(ctx); nothing is shared
 // between requests, so one viewer never sees another's cached answers.
 package loaders
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -22,14 +32,24 @@ type Stores struct {
 	Orders   flashsale.OrderStore
 }
 
-// Loaders of one request.
+// Loaders of one response. Resolvers call its methods (fields.go), one per field that reads
+// through a loader.
 type Loaders struct {
-	Users    *Loader[flashsale.UserID, *flashsale.User]
-	Products *Loader[flashsale.ProductID, *flashsale.Product]
-	Sales    *Loader[flashsale.SaleID, *flashsale.FlashSale]
-	Orders   *Loader[flashsale.OrderID, *flashsale.Order]
-	// UserOrders loads the first page of a user's orders; later pages go to the store.
-	UserOrders *Loader[UserOrdersKey, OrderPage]
+	batching bool
+
+	users      *loader[flashsale.UserID, *flashsale.User]
+	products   *loader[flashsale.ProductID, *flashsale.Product]
+	sales      *loader[flashsale.SaleID, *flashsale.FlashSale]
+	orders     *loader[flashsale.OrderID, *flashsale.Order]
+	userOrders *loader[UserOrdersKey, OrderPage]
+
+	// Families of values read together, by the key of each member.
+	userFamilies         families[flashsale.UserID, *flashsale.User]
+	saleFamilies         families[flashsale.SaleID, *flashsale.FlashSale]
+	orderFamilies        families[flashsale.OrderID, *flashsale.Order]
+	notificationFamilies families[int64, *flashsale.Notification]
+	// roots reads each kind of root field for the whole query at once.
+	roots [kinds]sync.Once
 }
 
 // UserOrdersKey asks for the newest First orders of a user.
@@ -44,65 +64,33 @@ type OrderPage struct {
 	More   bool
 }
 
-// Timing tunes when a batch closes; zero fields take the defaults below.
-type Timing struct {
-	Idle    time.Duration
-	MaxWait time.Duration
-}
-
-func (t Timing) withDefaults() Timing {
-	if t.Idle == 0 {
-		t.Idle = idle
-	}
-	if t.MaxWait == 0 {
-		t.MaxWait = maxWait
-	}
-	return t
-}
-
 const (
-	// idle closes a batch once no key has arrived for this long. The fields of one level of
-	// a query reach their loaders microseconds apart while gqlgen starts them, but on two
-	// busy cores the scheduler can run other goroutines for a millisecond or two in between;
-	// 3ms of silence means the level is complete, and is all a small request pays.
-	idle = 3 * time.Millisecond
-	// maxWait closes a batch however keys keep coming, bounding what one level can add to a
-	// request's latency.
-	maxWait = 50 * time.Millisecond
-	// batchCapacity caps keys per batch. `= ANY($1)` with 1,000 ids is one fast index scan
-	// per shard; beyond that a batch is split, which keeps statements and their plans small.
+	// wait is the dataloader's window for keys outside any family: a mutation's or a
+	// subscription event's order, a list no resolver declared. Families never wait for it.
+	wait = 2 * time.Millisecond
+	// batchCapacity caps keys per store call. `= ANY($1)` with 1,000 ids is one fast index
+	// scan per shard; beyond that a read is split, which keeps statements and plans small.
 	batchCapacity = 1000
-	// batchTimeout bounds a batch's store call, which runs detached from the context of
-	// whichever field opened the batch.
+	// batchTimeout bounds a store call, which runs detached from the context of whichever
+	// field started it: that field being cancelled must not fail its siblings' keys.
 	batchTimeout = 5 * time.Second
 )
 
-// New returns fresh loaders over the stores. With batching off every key is its own batch,
-// which is how the N+1 baseline of the benchmarks is measured.
-func New(s Stores, batching bool, t Timing) *Loaders {
-	capacity := batchCapacity
-	if !batching {
-		capacity = 1
-	}
-	t = t.withDefaults()
-	users := NewLoader(s.Users.FindUsersByIDs, t.Idle, t.MaxWait, capacity)
-	users.peek = peekOf[flashsale.UserID, flashsale.User](s.Users)
-	products := NewLoader(s.Products.FindProductsByIDs, t.Idle, t.MaxWait, capacity)
-	products.peek = peekOf[flashsale.ProductID, flashsale.Product](s.Products)
-	sales := NewLoader(s.Sales.FindSalesByIDs, t.Idle, t.MaxWait, capacity)
-	sales.peek = peekOf[flashsale.SaleID, flashsale.FlashSale](s.Sales)
+// New returns fresh loaders over the stores. With batching off every key is its own store
+// call, which is how the N+1 baseline of the benchmarks is measured.
+func New(s Stores, batching bool) *Loaders {
 	return &Loaders{
-		Users:      users,
-		Products:   products,
-		Sales:      sales,
-		Orders:     NewLoader(s.Orders.FindOrdersByIDs, t.Idle, t.MaxWait, capacity),
-		UserOrders: NewLoader(userOrders(s.Orders), t.Idle, t.MaxWait, capacity),
+		batching:   batching,
+		users:      newLoader(s.Users.FindUsersByIDs, peekOf[flashsale.UserID, flashsale.User](s.Users), batching),
+		products:   newLoader(s.Products.FindProductsByIDs, peekOf[flashsale.ProductID, flashsale.Product](s.Products), batching),
+		sales:      newLoader(s.Sales.FindSalesByIDs, peekOf[flashsale.SaleID, flashsale.FlashSale](s.Sales), batching),
+		orders:     newLoader(s.Orders.FindOrdersByIDs, nil, batching),
+		userOrders: newLoader(userOrders(s.Orders), nil, batching),
 	}
 }
 
 // peeker is a store that may hold a near copy of an entity in memory (stores/redis's caches
-// do): a key it holds needs no batch, so a request reading only such keys waits for no
-// batching window.
+// do): a key it holds is answered at once, with no store call.
 type peeker[K any, V any] interface {
 	Peek(K) (*V, bool)
 }
@@ -139,7 +127,7 @@ func userOrders(orders flashsale.OrderStore) func(context.Context, []UserOrdersK
 
 type ctxKey struct{}
 
-// For returns the request's loaders. It panics if Middleware did not run: that is a wiring
+// For returns the request's loaders. It panics if PerResponse did not run: that is a wiring
 // fault, found by the first test.
 func For(ctx context.Context) *Loaders { return ctx.Value(ctxKey{}).(*Loaders) }
 
@@ -151,8 +139,8 @@ func WithLoaders(ctx context.Context, l *Loaders) context.Context {
 // PerResponse returns a gqlgen response middleware that gives every response fresh loaders:
 // one per query or mutation, and one per event of a subscription, so that a long-lived
 // websocket never serves values cached when it opened.
-func PerResponse(s Stores, batching bool, t Timing) graphql.ResponseMiddleware {
+func PerResponse(s Stores, batching bool) graphql.ResponseMiddleware {
 	return func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-		return next(WithLoaders(ctx, New(s, batching, t)))
+		return next(WithLoaders(ctx, New(s, batching)))
 	}
 }

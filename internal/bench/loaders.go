@@ -25,10 +25,9 @@ type LoadersResult struct {
 	Products int `json:"products"`
 	Sales    int `json:"sales"`
 	// StatementsPerRequest and StatementsWithoutLoaders are the median of loaderRequests
-	// requests; Requests lists each request's statements with loaders. Now and then one
-	// level's batch goes out in two (a straggling key, 3 ms behind the others, when the
-	// operating system gave the cores to PostgreSQL's backends): the median says what the
-	// loaders do, the list how often the machine split them.
+	// requests; Requests lists each request's statements with loaders. The loaders hand a
+	// level's keys over together, so every request should send the same: the report shows
+	// the range beside the median when one did not.
 	StatementsPerRequest     float64 `json:"statements_per_request"`
 	StatementsWithoutLoaders float64 `json:"statements_without_loaders"`
 	Requests                 []int   `json:"requests"`
