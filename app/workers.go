@@ -75,9 +75,13 @@ func RunRelays(ctx context.Context, d *Deps, kafkaBrokers []string) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		relay.New(d.DB, postgres.ToKafka, toKafka, relay.Config{Hold: d.Rush.GiveWay}, d.Log).Run(ctx)
+		relay.New(d.DB, postgres.ToKafka, toKafka, relay.Config{
+			Hold: d.Rush.GiveWay, ClaimTimeout: d.Config.RelayClaimTimeout,
+		}, d.Log).Run(ctx)
 	}()
-	relay.New(d.DB, postgres.ToRabbitMQ, toRabbit, relay.Config{Hold: d.Rush.HoldForSales, Paced: d.Rush.Busy}, d.Log).Run(ctx)
+	relay.New(d.DB, postgres.ToRabbitMQ, toRabbit, relay.Config{
+		Hold: d.Rush.HoldForSales, Paced: d.Rush.Busy, ClaimTimeout: d.Config.RelayClaimTimeout,
+	}, d.Log).Run(ctx)
 	<-done
 }
 
