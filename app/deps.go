@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/flashsale/flashsale"
@@ -38,6 +39,8 @@ type Deps struct {
 	Rush *Rush
 	// PlacementSteps times the steps of every order placed here (the API registers it).
 	PlacementSteps *prometheus.HistogramVec
+	// Registry holds the process's metrics, served on the API's or the worker's /metrics.
+	Registry *prometheus.Registry
 }
 
 // newPlacementSteps is the histogram of how long a placed order's steps took. Its buckets
@@ -84,7 +87,8 @@ const soldOutMemory = 2 * time.Second
 // OpenDeps connects to PostgreSQL and Redis and assembles the stores and the checkout.
 // The databases must be prepared.
 func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.Options) (_ *Deps, err error) {
-	d := &Deps{Config: cfg, Log: log, Rush: NewRush(), PlacementSteps: newPlacementSteps()}
+	d := &Deps{Config: cfg, Log: log, Rush: NewRush(), PlacementSteps: newPlacementSteps(), Registry: prometheus.NewRegistry()}
+	d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	defer func() {
 		if err != nil {
 			d.Close()

@@ -17,8 +17,6 @@ import (
 	"github.com/flashsale/flashsale/workers/payments"
 	"github.com/flashsale/flashsale/workers/relay"
 	"github.com/flashsale/flashsale/workers/sweeper"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Topology declares the order-events exchange with a queue for each RabbitMQ worker.
@@ -205,9 +203,7 @@ func ServeOps(ctx context.Context, addr string, d *Deps, extra map[string]func(c
 	for k, v := range extra {
 		all[k] = v
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv := &http.Server{Addr: addr, Handler: graph.OpsMux(checks(all), reg), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: addr, Handler: graph.OpsMux(checks(all), d.Registry), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

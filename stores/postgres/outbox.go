@@ -125,13 +125,3 @@ func (o *Outbox) Backlog(ctx context.Context, dest Destination) (int, error) {
 	}
 	return total, err
 }
-
-// Prune deletes rows sent to every destination before `before`.
-func (o *Outbox) Prune(ctx context.Context, before time.Time) error {
-	_, err := scatter(ctx, o.db, o.db.allShards(), func(ctx context.Context, shard int) (struct{}, error) {
-		_, err := o.db.pools[shard].Exec(ctx,
-			`DELETE FROM outbox WHERE published_at < $1 AND streamed_at < $1`, before)
-		return struct{}{}, err
-	})
-	return err
-}
