@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"time"
@@ -41,6 +42,8 @@ type Deps struct {
 	PlacementSteps *prometheus.HistogramVec
 	// Registry holds the process's metrics, served on the API's or the worker's /metrics.
 	Registry *prometheus.Registry
+	// brokers are the broker connections of the workers running here, for their /readyz.
+	brokers brokerLinks
 }
 
 // newPlacementSteps is the histogram of how long a placed order's steps took. Its buckets
@@ -148,11 +151,18 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres
 	return d, nil
 }
 
-// Ping checks PostgreSQL and Redis.
+// checks are the readiness checks of PostgreSQL and Redis (see readiness.go): ready while any
+// shard answers, and unless Redis has failed for longer than RedisReadyGrace. Each call
+// starts the grace afresh, so a server calls it once.
 func (d *Deps) checks() map[string]func(context.Context) error {
+	redis := &graceCheck{
+		check: func(ctx context.Context) error { return d.Redis.Ping(ctx).Err() },
+		grace: cmp.Or(d.Config.RedisReadyGrace, DefaultRedisReadyGrace),
+		now:   time.Now,
+	}
 	return map[string]func(context.Context) error{
-		"postgres": d.DB.Ping,
-		"redis":    func(ctx context.Context) error { return d.Redis.Ping(ctx).Err() },
+		"postgres": shardsCheck(d.DB),
+		"redis":    redis.run,
 	}
 }
 

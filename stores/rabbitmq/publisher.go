@@ -96,6 +96,16 @@ func (p *Publisher) Publish(ctx context.Context, msgs ...Message) error {
 	return nil
 }
 
+// Check returns nil when the publisher is connected, connecting it first if it is not: the
+// readiness of a process that publishes. The connection it makes is the one the next
+// Publish uses.
+func (p *Publisher) Check(ctx context.Context) error {
+	if _, err := p.connection(ctx); err != nil {
+		return fmt.Errorf("rabbitmq: publisher to %s: %w", p.exchange, err)
+	}
+	return nil
+}
+
 // connection returns the current connection, dialing a new one if there is none or it broke.
 func (p *Publisher) connection(ctx context.Context) (*pubConn, error) {
 	select {
