@@ -18,8 +18,11 @@ type degradedError struct{ err error }
 func (e *degradedError) Error() string { return "degraded: " + e.err.Error() }
 func (e *degradedError) Unwrap() error { return e.err }
 
-// fatal reports whether a check's error makes the replica unready.
-func fatal(err error) bool {
+// IsDegraded reports whether err was marked with Degraded.
+func IsDegraded(err error) bool {
 	var d *degradedError
-	return err != nil && !errors.As(err, &d)
+	return errors.As(err, &d)
 }
+
+// fatal reports whether a check's error makes the replica unready.
+func fatal(err error) bool { return err != nil && !IsDegraded(err) }
