@@ -200,13 +200,13 @@ func (c Config) LogValue() slog.Value {
 		slog.String("admin_email", c.AdminEmail),
 		slog.Float64("payment_failure_rate", c.PaymentFailureRate),
 		slog.Duration("reservation_ttl", c.ReservationTTL),
-		slog.String("namespace", c.Namespace),
-		slog.String("notify_webhook_url", redact(c.NotifyWebhookURL)),
 		slog.Duration("relay_claim_timeout", c.RelayClaimTimeout),
 		slog.Duration("outbox_retention", c.OutboxRetention),
 		slog.Duration("dedup_retention", c.DedupRetention),
 		slog.Duration("refresh_token_retention", c.RefreshTokenRetention),
 		slog.Duration("redis_ready_grace", c.RedisReadyGrace),
+		slog.String("namespace", c.Namespace),
+		slog.String("notify_webhook_url", redact(c.NotifyWebhookURL)),
 	)
 }
 
