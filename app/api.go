@@ -10,9 +10,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/flashsale/flashsale/auth"
 	"github.com/flashsale/flashsale/graph"
 	"github.com/flashsale/flashsale/live"
@@ -76,9 +73,8 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 		return nil, fmt.Errorf("ensure admin account: %w", err)
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		a.PlacementSteps)
+	reg := a.Registry
+	reg.MustRegister(a.PlacementSteps)
 	var responses *graph.ResponseCache
 	if a.Invalidations != nil && !cfg.NoResponseCache { // the stores keep near copies; whole responses may be kept too
 		responses = graph.NewResponseCache(a.Invalidations, reg)

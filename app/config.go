@@ -92,7 +92,27 @@ type Config struct {
 	// NoResponseCache keeps the stores' cache but executes every GraphQL request: the
 	// benchmarks' measure of what the response cache adds.
 	NoResponseCache bool
+	// RelayClaimTimeout bounds how long the relay holds claimed outbox rows while a broker
+	// confirms them (RELAY_CLAIM_TIMEOUT, default relay.DefaultClaimTimeout); past it the
+	// claim rolls back and is tried again later.
+	RelayClaimTimeout time.Duration
+	// Retention of the rows the pruner deletes (see workers/pruner): outbox rows sent to
+	// every broker (OUTBOX_RETENTION), the consumers' records of events already handled
+	// (DEDUP_RETENTION) and refresh tokens spent, revoked or expired
+	// (REFRESH_TOKEN_RETENTION). Zero takes the pruner's defaults.
+	OutboxRetention       time.Duration
+	DedupRetention        time.Duration
+	RefreshTokenRetention time.Duration
+	// RedisReadyGrace is how long Redis may fail readiness checks before a replica reports
+	// itself not ready (REDIS_READY_GRACE, default 10s): a blip should not take every
+	// replica out of service at once.
+	RedisReadyGrace time.Duration
 }
+
+// minDedupRetention is the least DEDUP_RETENTION accepted: RabbitMQ's retries and a Kafka
+// group's rebalance redeliver within minutes, and an hour leaves room for a consumer that was
+// down for a while. The default (workers/pruner) is far longer.
+const minDedupRetention = time.Hour
 
 // DevJWTSecret is the secret used when JWT_SECRET is unset. Anyone can read it here, so a
 // warning is logged whenever it is in use.
@@ -164,6 +184,26 @@ func ConfigFromEnv() (Config, error) {
 			return c, fmt.Errorf("DATABASE_POOL_SIZE must be a positive integer, got %q", s)
 		}
 	}
+	for _, d := range []struct {
+		key  string
+		into *time.Duration
+	}{
+		{"RELAY_CLAIM_TIMEOUT", &c.RelayClaimTimeout},
+		{"OUTBOX_RETENTION", &c.OutboxRetention},
+		{"DEDUP_RETENTION", &c.DedupRetention},
+		{"REFRESH_TOKEN_RETENTION", &c.RefreshTokenRetention},
+		{"REDIS_READY_GRACE", &c.RedisReadyGrace},
+	} {
+		if s := os.Getenv(d.key); s != "" {
+			if *d.into, err = time.ParseDuration(s); err != nil || *d.into <= 0 {
+				return c, fmt.Errorf("%s must be a positive duration such as 48h, got %q", d.key, s)
+			}
+		}
+	}
+	if c.DedupRetention != 0 && c.DedupRetention < minDedupRetention {
+		return c, fmt.Errorf("DEDUP_RETENTION must be at least %v: a redelivered event must still find its record, got %v",
+			minDedupRetention, c.DedupRetention)
+	}
 	if s := os.Getenv("BCRYPT_COST"); s != "" {
 		if c.BcryptCost, err = strconv.Atoi(s); err != nil || c.BcryptCost < 4 || c.BcryptCost > 31 {
 			return c, fmt.Errorf("BCRYPT_COST must be between 4 and 31, got %q", s)
@@ -188,6 +228,11 @@ func (c Config) LogValue() slog.Value {
 		slog.String("admin_email", c.AdminEmail),
 		slog.Float64("payment_failure_rate", c.PaymentFailureRate),
 		slog.Duration("reservation_ttl", c.ReservationTTL),
+		slog.Duration("relay_claim_timeout", c.RelayClaimTimeout),
+		slog.Duration("outbox_retention", c.OutboxRetention),
+		slog.Duration("dedup_retention", c.DedupRetention),
+		slog.Duration("refresh_token_retention", c.RefreshTokenRetention),
+		slog.Duration("redis_ready_grace", c.RedisReadyGrace),
 		slog.String("namespace", c.Namespace),
 		slog.String("notify_webhook_url", redact(c.NotifyWebhookURL)),
 		slog.String("environment", c.Environment),

@@ -1,11 +1,13 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/flashsale/flashsale"
@@ -38,6 +40,10 @@ type Deps struct {
 	Rush *Rush
 	// PlacementSteps times the steps of every order placed here (the API registers it).
 	PlacementSteps *prometheus.HistogramVec
+	// Registry holds the process's metrics, served on the API's or the worker's /metrics.
+	Registry *prometheus.Registry
+	// brokers are the broker connections of the workers running here, for their /readyz.
+	brokers brokerLinks
 }
 
 // newPlacementSteps is the histogram of how long a placed order's steps took. Its buckets
@@ -84,7 +90,8 @@ const soldOutMemory = 2 * time.Second
 // OpenDeps connects to PostgreSQL and Redis and assembles the stores and the checkout.
 // The databases must be prepared.
 func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.Options) (_ *Deps, err error) {
-	d := &Deps{Config: cfg, Log: log, Rush: NewRush(), PlacementSteps: newPlacementSteps()}
+	d := &Deps{Config: cfg, Log: log, Rush: NewRush(), PlacementSteps: newPlacementSteps(), Registry: prometheus.NewRegistry()}
+	d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -144,11 +151,18 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres
 	return d, nil
 }
 
-// Ping checks PostgreSQL and Redis.
+// checks are the readiness checks of PostgreSQL and Redis (see readiness.go): ready while any
+// shard answers, and unless Redis has failed for longer than RedisReadyGrace. Each call
+// starts the grace afresh, so a server calls it once.
 func (d *Deps) checks() map[string]func(context.Context) error {
+	redis := &graceCheck{
+		check: func(ctx context.Context) error { return d.Redis.Ping(ctx).Err() },
+		grace: cmp.Or(d.Config.RedisReadyGrace, DefaultRedisReadyGrace),
+		now:   time.Now,
+	}
 	return map[string]func(context.Context) error{
-		"postgres": d.DB.Ping,
-		"redis":    func(ctx context.Context) error { return d.Redis.Ping(ctx).Err() },
+		"postgres": shardsCheck(d.DB),
+		"redis":    redis.run,
 	}
 }
 

@@ -17,8 +17,6 @@ import (
 	"github.com/flashsale/flashsale/workers/payments"
 	"github.com/flashsale/flashsale/workers/relay"
 	"github.com/flashsale/flashsale/workers/sweeper"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Topology declares the order-events exchange with a queue for each RabbitMQ worker.
@@ -55,6 +53,7 @@ func PrepareBrokers(ctx context.Context, cfg Config, kafkaBrokers []string) erro
 func RunRelays(ctx context.Context, d *Deps, kafkaBrokers []string) {
 	pub := rabbitmq.NewPublisher(d.Config.RabbitMQURL, d.Config.OrdersExchange(), d.Log)
 	defer pub.Close()
+	d.brokers.add("relay", pub.Check)
 	producer := kafka.NewProducer(kafkaBrokers, d.Config.EventsTopic(), d.Log)
 	defer producer.Close()
 
@@ -75,9 +74,13 @@ func RunRelays(ctx context.Context, d *Deps, kafkaBrokers []string) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		relay.New(d.DB, postgres.ToKafka, toKafka, relay.Config{Hold: d.Rush.GiveWay}, d.Log).Run(ctx)
+		relay.New(d.DB, postgres.ToKafka, toKafka, relay.Config{
+			Hold: d.Rush.GiveWay, ClaimTimeout: d.Config.RelayClaimTimeout,
+		}, d.Log).Run(ctx)
 	}()
-	relay.New(d.DB, postgres.ToRabbitMQ, toRabbit, relay.Config{Hold: d.Rush.HoldForSales, Paced: d.Rush.Busy}, d.Log).Run(ctx)
+	relay.New(d.DB, postgres.ToRabbitMQ, toRabbit, relay.Config{
+		Hold: d.Rush.HoldForSales, Paced: d.Rush.Busy, ClaimTimeout: d.Config.RelayClaimTimeout,
+	}, d.Log).Run(ctx)
 	<-done
 }
 
@@ -127,8 +130,10 @@ func RunPayments(ctx context.Context, d *Deps, pc PaymentsConfig) error {
 		Latency: d.Config.PaymentLatency, FailureRate: d.Config.PaymentFailureRate, TimeoutRate: d.Config.PaymentTimeoutRate,
 	})
 	w := payments.NewWorker(gw, d.Raw.Orders, d.Checkout, d.Log.With("worker", "payments"))
+	link := rabbitmq.NewLink()
+	d.brokers.add("payments", link.Check)
 	return rabbitmq.Consume(ctx, rabbitmq.ConsumerConfig{
-		URL: d.Config.RabbitMQURL, Queue: d.Config.PaymentsQueue(),
+		URL: d.Config.RabbitMQURL, Queue: d.Config.PaymentsQueue(), Link: link,
 		Prefetch: 2 * pc.Concurrency, Concurrency: pc.Concurrency,
 		Delays: d.Config.RetryDelays, MaxAttempts: d.Config.MaxAttempts,
 		Handler: eventHandler(w.Handle), Log: d.Log.With("worker", "payments"),
@@ -145,8 +150,10 @@ func RunNotifications(ctx context.Context, d *Deps) error {
 		sink = notifications.WebhookSink{URL: d.Config.NotifyWebhookURL, Secret: []byte(d.Config.NotifyWebhookSecret)}
 	}
 	w := notifications.NewWorker(postgres.NewNotificationStore(d.DB), sink, d.Log.With("worker", "notifications"))
+	link := rabbitmq.NewLink()
+	d.brokers.add("notifications", link.Check)
 	return rabbitmq.Consume(ctx, rabbitmq.ConsumerConfig{
-		URL: d.Config.RabbitMQURL, Queue: d.Config.NotificationsQueue(), Prefetch: 32, Concurrency: 8,
+		URL: d.Config.RabbitMQURL, Queue: d.Config.NotificationsQueue(), Link: link, Prefetch: 32, Concurrency: 8,
 		Delays: d.Config.RetryDelays, MaxAttempts: d.Config.MaxAttempts,
 		Handler: eventHandler(givingWay(d.Rush, w.Handle)), Log: d.Log.With("worker", "notifications"),
 	})
@@ -158,6 +165,7 @@ func RunNotifications(ctx context.Context, d *Deps) error {
 func RunAnalytics(ctx context.Context, d *Deps, kafkaBrokers []string) error {
 	w := analytics.NewWorker(postgres.NewStatsStore(d.DB))
 	log := d.Log.With("worker", "analytics")
+	d.brokers.add("analytics", func(ctx context.Context) error { return kafka.Ping(ctx, kafkaBrokers) })
 	return kafka.Consume(ctx, kafka.ConsumerConfig{
 		Brokers: kafkaBrokers, Topic: d.Config.EventsTopic(), GroupID: d.Config.AnalyticsGroup(),
 		Log: log,
@@ -198,15 +206,16 @@ func oldest(events []flashsale.OrderEvent) time.Time {
 	return t
 }
 
-// ServeOps serves a worker's /healthz, /readyz and /metrics on addr until ctx ends.
+// ServeOps serves a worker's /healthz, /readyz and /metrics on addr until ctx ends. The
+// process is ready while the broker connection of every worker running in it is up (the
+// "brokers" status), besides PostgreSQL and Redis as for the API.
 func ServeOps(ctx context.Context, addr string, d *Deps, extra map[string]func(context.Context) error) error {
 	all := d.checks()
+	all["brokers"] = d.brokers.check
 	for k, v := range extra {
 		all[k] = v
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv := &http.Server{Addr: addr, Handler: graph.OpsMux(checks(all), reg), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: addr, Handler: graph.OpsMux(checks(all), d.Registry), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

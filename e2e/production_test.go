@@ -3,12 +3,14 @@ package e2e_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/app"
@@ -66,8 +68,17 @@ func TestReadinessDetailsStayOnTheOpsPort(t *testing.T) {
 	s := apitest.Start(t, apitest.WithConfig(func(c *app.Config) {
 		production(c)
 		c.RedisURL = proxy.URL
+		c.RedisReadyGrace = time.Millisecond
 	}))
 	proxy.Cut(t)
+	for _, base := range []string{s.URL, s.API.OpsURL()} {
+		testenv.Eventually(t, 10*time.Second, func() error {
+			if got := getStatus(t, base+"/readyz"); got != http.StatusServiceUnavailable {
+				return fmt.Errorf("GET %s/readyz with Redis cut: %d; want 503", base, got)
+			}
+			return nil
+		})
+	}
 	public := readyBody(t, s.URL+"/readyz")
 	if strings.Contains(public, "dial") || strings.Contains(public, "127.0.0.1") || !strings.Contains(public, "unavailable") {
 		t.Errorf("public /readyz with Redis cut: %s; want only \"unavailable\"", public)

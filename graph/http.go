@@ -177,7 +177,8 @@ func (c *codeWriter) finish() {
 }
 
 // OpsMux serves what every process serves for its operators: /healthz (alive), /readyz
-// (every dependency reachable) and /metrics (Prometheus). Workers serve only this.
+// (this process can do its work; the status of each dependency) and /metrics (Prometheus).
+// Workers serve only this.
 func OpsMux(checks map[string]Check, gatherer prometheus.Gatherer) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -236,8 +237,8 @@ func publicHealth(checks map[string]Check) *http.ServeMux {
 	return mux
 }
 
-// readiness runs every check in parallel with a deadline and answers 503 naming the failures,
-// with each failure's error when details is set.
+// readiness runs every check in parallel with a deadline and answers each one's status, with
+// each failure's error when details is set; it answers 503 if any failed other than Degraded.
 func readiness(checks map[string]Check, details bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -245,27 +246,29 @@ func readiness(checks map[string]Check, details bool) http.Handler {
 		var mu sync.Mutex
 		var wg sync.WaitGroup
 		status := map[string]string{}
+		code := http.StatusOK
 		for name, check := range checks {
 			wg.Go(func() {
 				result := "ok"
-				if err := check(ctx); err != nil {
+				err := check(ctx)
+				if err != nil {
 					result = "unavailable"
+					if IsDegraded(err) {
+						result = "degraded"
+					}
 					if details {
 						result = err.Error()
 					}
 				}
 				mu.Lock()
 				status[name] = result
+				if fatal(err) {
+					code = http.StatusServiceUnavailable
+				}
 				mu.Unlock()
 			})
 		}
 		wg.Wait()
-		code := http.StatusOK
-		for _, s := range status {
-			if s != "ok" {
-				code = http.StatusServiceUnavailable
-			}
-		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
 		json.NewEncoder(w).Encode(status)

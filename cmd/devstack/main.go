@@ -69,6 +69,7 @@ func run(log *slog.Logger) error {
 	d := api.Deps
 	wg.Go(func() { app.RunRelays(workCtx, d, brokers) })
 	wg.Go(func() { app.RunSweeper(workCtx, d, sweeper.Config{}) })
+	wg.Go(func() { app.RunPruner(workCtx, d) })
 	wg.Go(func() { logErr(log, "payments", app.RunPayments(workCtx, d, app.PaymentsConfig{})) })
 	wg.Go(func() { logErr(log, "notifications", app.RunNotifications(workCtx, d)) })
 	wg.Go(func() { logErr(log, "analytics", app.RunAnalytics(workCtx, d, brokers)) })

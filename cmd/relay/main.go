@@ -1,10 +1,12 @@
 // Command relay sends the shards' outboxes to RabbitMQ and Kafka, and runs the sweeper that
-// expires stale orders and reconciles stock pools with PostgreSQL. Several replicas may run.
+// expires stale orders and reconciles stock pools with PostgreSQL, and the pruner that deletes
+// rows past their retention. Several replicas may run.
 package main
 
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/workers/sweeper"
@@ -19,13 +21,11 @@ func main() {
 		if err := app.PrepareBrokers(ctx, d.Config, brokers); err != nil {
 			return err
 		}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			app.RunSweeper(ctx, d, sweeper.Config{})
-		}()
+		var wg sync.WaitGroup
+		wg.Go(func() { app.RunSweeper(ctx, d, sweeper.Config{}) })
+		wg.Go(func() { app.RunPruner(ctx, d) })
 		app.RunRelays(ctx, d, brokers)
-		<-done
+		wg.Wait()
 		return nil
 	})
 }

@@ -17,7 +17,7 @@ import (
 
 // StartStack starts what Start does plus everything behind the API, as `make run` does: an
 // embedded Kafka-protocol broker, the RabbitMQ topology and Kafka topic of the server's own
-// namespace, the outbox relays, and the payment, notification, analytics and sweeper workers,
+// namespace, the outbox relays, and the payment, notification, analytics, sweeper and pruner workers,
 // all sharing the API's connections. Orders placed through it get paid, notified and counted.
 //
 // When the test ends the workers stop first and are waited for, then the broker stops and the
@@ -63,6 +63,7 @@ func StartStack(t testing.TB, opts ...Option) *Server {
 	wg.Go(func() { report("notifications", app.RunNotifications(workCtx, d)) })
 	wg.Go(func() { report("analytics", app.RunAnalytics(workCtx, d, brokers)) })
 	wg.Go(func() { app.RunSweeper(workCtx, d, sweeper.Config{}) })
+	wg.Go(func() { app.RunPruner(workCtx, d) })
 	t.Cleanup(func() {
 		stopWork()
 		wg.Wait()

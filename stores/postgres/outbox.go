@@ -37,42 +37,64 @@ func NewOutbox(db *DB) *Outbox { return &Outbox{db: db} }
 // replicas share the work instead of sending the same rows), calls send with them and marks
 // them sent in the same transaction only if send succeeded. If send fails, or the process
 // dies before the commit, the rows stay unsent and are sent again: at least once, never lost.
-func (o *Outbox) Relay(ctx context.Context, shard int, dest Destination, limit int, send func(context.Context, []OutboxRow) error) (int, error) {
+//
+// ctx bounds the whole transaction, send included: a caller gives it a deadline so that a
+// stuck broker cannot keep the rows locked. The rollback after a failure has a moment of its
+// own, so that a claim cut short by its deadline still ends cleanly on the server.
+func (o *Outbox) Relay(ctx context.Context, shard int, dest Destination, limit int, send func(context.Context, []OutboxRow) error) (n int, err error) {
 	if dest != ToRabbitMQ && dest != ToKafka {
 		return 0, fmt.Errorf("outbox: unknown destination %q", dest)
 	}
-	n := 0
-	err := pgx.BeginFunc(ctx, o.db.pools[shard], func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx,
-			`SELECT id, event_id::text, event_type, partition_key, priority, payload FROM outbox
-			 WHERE `+string(dest)+` IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
+	defer func() {
 		if err != nil {
-			return err
+			n, err = 0, fmt.Errorf("relay outbox of shard %d to %s: %w", shard, dest, err)
 		}
-		batch, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutboxRow, error) {
-			var row OutboxRow
-			err := r.Scan(&row.ID, &row.EventID, &row.Type, &row.Key, &row.Priority, &row.Payload)
-			return row, err
-		})
-		if err != nil || len(batch) == 0 {
-			return err
+	}()
+	tx, err := o.db.pools[shard].Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err != nil {
+			rbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+			defer cancel()
+			tx.Rollback(rbCtx) // a connection that cannot roll back is closed, which also ends the transaction
 		}
+	}()
+	rows, err := tx.Query(ctx,
+		`SELECT id, event_id::text, event_type, partition_key, priority, payload FROM outbox
+		 WHERE `+string(dest)+` IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
+	if err != nil {
+		return 0, err
+	}
+	batch, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutboxRow, error) {
+		var row OutboxRow
+		err := r.Scan(&row.ID, &row.EventID, &row.Type, &row.Key, &row.Priority, &row.Payload)
+		return row, err
+	})
+	if err != nil {
+		return 0, err
+	}
+	if len(batch) > 0 {
 		if err := send(ctx, batch); err != nil {
-			return err
+			return 0, err
 		}
 		ids := make([]int64, len(batch))
 		for i, r := range batch {
 			ids[i] = r.ID
 		}
-		n = len(batch)
-		_, err = tx.Exec(ctx, `UPDATE outbox SET `+string(dest)+` = now() WHERE id = ANY($1)`, ids)
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("relay outbox of shard %d to %s: %w", shard, dest, err)
+		if _, err := tx.Exec(ctx, `UPDATE outbox SET `+string(dest)+` = now() WHERE id = ANY($1)`, ids); err != nil {
+			return 0, err
+		}
 	}
-	return n, nil
+	if err := tx.Commit(ctx); err != nil {
+		return 0, err
+	}
+	return len(batch), nil
 }
+
+// rollbackTimeout bounds rolling back a failed claim, whose own context may have ended.
+const rollbackTimeout = 5 * time.Second
 
 // Pending reports whether shard has rows not yet sent to dest. It is one statement on the
 // partial index, where a claim (Relay) takes three even when it finds nothing: a relay that
@@ -102,14 +124,4 @@ func (o *Outbox) Backlog(ctx context.Context, dest Destination) (int, error) {
 		total += c
 	}
 	return total, err
-}
-
-// Prune deletes rows sent to every destination before `before`.
-func (o *Outbox) Prune(ctx context.Context, before time.Time) error {
-	_, err := scatter(ctx, o.db, o.db.allShards(), func(ctx context.Context, shard int) (struct{}, error) {
-		_, err := o.db.pools[shard].Exec(ctx,
-			`DELETE FROM outbox WHERE published_at < $1 AND streamed_at < $1`, before)
-		return struct{}{}, err
-	})
-	return err
 }

@@ -60,6 +60,7 @@ func Open(ctx context.Context, urls []string, opts Options) (_ *DB, err error) {
 		if opts.Tracer != nil {
 			cfg.ConnConfig.Tracer = opts.Tracer(i)
 		}
+		cfg.ConnConfig.DialFunc = markUnavailable(i, cfg.ConnConfig.DialFunc)
 		if _, set := cfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !set {
 			cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = planCacheMode // a URL's setting still wins
 		}

@@ -55,6 +55,9 @@ type ConsumerConfig struct {
 	Handler func(ctx context.Context, d Delivery) error
 	// Log receives the consumer's logs; nil means slog.Default().
 	Log *slog.Logger
+	// Link, if set, is kept up while the consumer is consuming and down while it is not, for
+	// the worker's readiness.
+	Link *Link
 }
 
 // consumer is one Consume call.
@@ -83,11 +86,13 @@ func Consume(ctx context.Context, cfg ConsumerConfig) error {
 		return fmt.Errorf("rabbitmq: consume %s: %w", cfg.Queue, err)
 	}
 	wait := backoffMin
+	defer c.cfg.Link.set(cfg.Queue, errors.New("stopped"))
 	for {
 		consumed, err := c.session(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
+		c.cfg.Link.set(cfg.Queue, fmt.Errorf("disconnected: %w", err))
 		if consumed {
 			wait = backoffMin
 		}
@@ -170,6 +175,7 @@ func (c *consumer) session(ctx context.Context) (consumed bool, err error) {
 		<-l.fwd.done
 	}()
 	c.log.Info("rabbitmq: consuming", "prefetch", c.cfg.Prefetch, "concurrency", c.cfg.Concurrency)
+	c.cfg.Link.set(c.cfg.Queue, nil)
 
 	// sessCtx stops the workers taking new messages when ctx ends or one of them fails.
 	sessCtx, stopSession := context.WithCancelCause(ctx)

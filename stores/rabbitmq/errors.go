@@ -13,4 +13,8 @@ var (
 	// ErrUnroutable means no queue is bound for a message's routing key, so the broker
 	// returned it: retrying will not help until the topology is declared.
 	ErrUnroutable = errors.New("rabbitmq: no queue is bound for the message")
+	// ErrBlocked means the broker blocks publishers (connection.blocked, under a memory or
+	// disk alarm): Publish sent nothing, since nothing sent would be read until the alarm
+	// clears.
+	ErrBlocked = errors.New("rabbitmq: the broker blocks publishers")
 )

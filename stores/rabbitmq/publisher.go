@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -33,16 +34,50 @@ type Publisher struct {
 type pubConn struct {
 	conn *amqp.Connection
 	c    *confirmer
+	// blocked is the broker's reason while it blocks this connection's publishers, nil
+	// otherwise; watched is closed when watchBlocks, which keeps it, has returned.
+	blocked atomic.Pointer[string]
+	watched chan struct{}
+}
+
+// newPubConn returns conn with its confirmer, watching for the broker blocking it.
+func newPubConn(conn *amqp.Connection, c *confirmer) *pubConn {
+	pc := &pubConn{conn: conn, c: c, watched: make(chan struct{})}
+	go pc.watchBlocks(conn.NotifyBlocked(make(chan amqp.Blocking, 1)))
+	return pc
+}
+
+// watchBlocks records the broker blocking and unblocking publishers until blocks closes,
+// which amqp091 does when the connection closes.
+func (p *pubConn) watchBlocks(blocks <-chan amqp.Blocking) {
+	defer close(p.watched)
+	for b := range blocks {
+		if b.Active {
+			reason := b.Reason
+			p.blocked.Store(&reason)
+		} else {
+			p.blocked.Store(nil)
+		}
+	}
+}
+
+// blockedErr returns an error wrapping ErrBlocked while the broker blocks p, and nil otherwise.
+func (p *pubConn) blockedErr() error {
+	if reason := p.blocked.Load(); reason != nil {
+		return fmt.Errorf("%w (%s)", ErrBlocked, *reason)
+	}
+	return nil
 }
 
 // broken reports whether p can no longer publish.
 func (p *pubConn) broken() bool { return p.conn.IsClosed() || p.c.closed() }
 
 // close closes the connection, giving the broker timeout to answer, and waits for the
-// confirmer's dispatcher.
+// confirmer's dispatcher and the watch of blocks.
 func (p *pubConn) close(timeout time.Duration) {
 	closeConn(p.conn, timeout)
 	<-p.c.done
+	<-p.watched
 }
 
 // NewPublisher returns a Publisher to exchange, which must already be declared (see
@@ -59,7 +94,7 @@ func NewPublisher(url, exchange string, log *slog.Logger) *Publisher {
 // Publish sends msgs as persistent, mandatory messages and returns nil only after the broker
 // has confirmed every one. Any error means some may not have been enqueued, so publish them
 // all again; consumers deduplicate by ID. Errors wrap ErrNacked, ErrUnroutable, ErrClosed,
-// a connection error, or ctx's error.
+// ErrBlocked (nothing was sent), a connection error, or ctx's error.
 //
 // Messages are sent without waiting for each other's confirms, so a batch of hundreds costs
 // about one round trip. When ctx ends before all confirms have arrived, Publish abandons
@@ -84,6 +119,11 @@ func (p *Publisher) Publish(ctx context.Context, msgs ...Message) error {
 		out[i] = outgoing{exchange: p.exchange, key: m.RoutingKey, msg: m.publishing()}
 	}
 	pc, err := p.connection(ctx)
+	if err == nil {
+		// A blocked broker reads nothing until its alarm clears: sending now would only hold
+		// the caller (a relay, with its rows locked) until its deadline.
+		err = pc.blockedErr()
+	}
 	if err != nil {
 		return fmt.Errorf("rabbitmq: publish %d messages to %s: %w", len(msgs), p.exchange, err)
 	}
@@ -92,6 +132,20 @@ func (p *Publisher) Publish(ctx context.Context, msgs ...Message) error {
 			p.discard(pc, ctx.Err())
 		}
 		return fmt.Errorf("rabbitmq: publish %d messages to %s: %w", len(msgs), p.exchange, err)
+	}
+	return nil
+}
+
+// Check returns nil when the publisher is connected and the broker does not block it,
+// connecting it first if it is not connected: the readiness of a process that publishes. The
+// connection it makes is the one the next Publish uses.
+func (p *Publisher) Check(ctx context.Context) error {
+	pc, err := p.connection(ctx)
+	if err == nil {
+		err = pc.blockedErr()
+	}
+	if err != nil {
+		return fmt.Errorf("rabbitmq: publisher to %s: %w", p.exchange, err)
 	}
 	return nil
 }
@@ -124,7 +178,7 @@ func (p *Publisher) connection(ctx context.Context) (*pubConn, error) {
 		closeConn(conn, 0)
 		return nil, err
 	}
-	p.cur = &pubConn{conn: conn, c: c}
+	p.cur = newPubConn(conn, c)
 	p.log.Info("rabbitmq: publisher connected")
 	return p.cur, nil
 }

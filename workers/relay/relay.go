@@ -7,6 +7,7 @@ package relay
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -31,6 +32,12 @@ type Config struct {
 	Batch        int           // rows per claim; default 500
 	PollInterval time.Duration // wait when the outbox is empty; default 50ms
 	MaxBackoff   time.Duration // longest wait after failures; default 5s
+	// ClaimTimeout bounds a claim's transaction, the sink's Send included; default
+	// DefaultClaimTimeout. The claimed rows stay locked while it is open, and a broker that
+	// blocks publishers (a RabbitMQ resource alarm) would otherwise keep it open for as long
+	// as the alarm lasts. When it runs out the claim rolls back, the rows stay unsent, and
+	// the next claim, after the backoff, sends them again.
+	ClaimTimeout time.Duration
 	// Hold, if set, is called before each claim with the time the rows now waiting were
 	// first seen, and the claim waits until it returns. In one process with the API it lets
 	// the relay give way to a stampede of buyers for a bounded time (app.Rush).
@@ -42,6 +49,11 @@ type Config struct {
 	Paced      func() bool
 	PacedBatch int
 }
+
+// DefaultClaimTimeout is how long a claim may hold its rows when Config says nothing: a batch
+// is confirmed within milliseconds by a healthy broker, so this is only ever reached by one
+// that is blocked or unreachable.
+const DefaultClaimTimeout = 10 * time.Second
 
 // Relay drains one destination's column of every shard's outbox into a sink.
 type Relay struct {
@@ -63,6 +75,9 @@ func New(db *postgres.DB, dest postgres.Destination, sink Sink, cfg Config, log 
 	}
 	if cfg.MaxBackoff == 0 {
 		cfg.MaxBackoff = 5 * time.Second
+	}
+	if cfg.ClaimTimeout == 0 {
+		cfg.ClaimTimeout = DefaultClaimTimeout
 	}
 	if cfg.PacedBatch == 0 {
 		cfg.PacedBatch = 32
@@ -142,5 +157,11 @@ func (r *Relay) claim(ctx context.Context, shard int, found bool, seen *time.Tim
 			return 0, err
 		}
 	}
-	return r.outbox.Relay(ctx, shard, r.dest, limit, r.sink.Send)
+	claimCtx, cancel := context.WithTimeout(ctx, r.cfg.ClaimTimeout)
+	defer cancel()
+	n, err := r.outbox.Relay(claimCtx, shard, r.dest, limit, r.sink.Send)
+	if err != nil && ctx.Err() == nil && claimCtx.Err() != nil {
+		err = fmt.Errorf("claim held longer than %v; rolled back: %w", r.cfg.ClaimTimeout, err)
+	}
+	return n, err
 }

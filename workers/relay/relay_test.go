@@ -112,12 +112,12 @@ func TestRelayCatchesUpAfterRabbitMQOutage(t *testing.T) {
 	}
 }
 
-// placeOrders writes n orders (each with its order.placed event) and returns the event ids.
+// placeOrders writes n orders (each with its order.placed event) and returns their event ids.
 func placeOrders(t *testing.T, db *postgres.DB, n int) map[string]bool {
 	t.Helper()
 	ctx := context.Background()
 	users, orders := postgres.NewUserStore(db), postgres.NewOrderStore(db)
-	ids := map[string]bool{}
+	before := outboxEvents(t, db)
 	prefix := testenv.Name()
 	for i := range n {
 		u := &flashsale.User{Email: fmt.Sprintf("%s-%d@example.test", prefix, i), Name: "B", Role: flashsale.RoleCustomer, PasswordHash: "x"}
@@ -130,8 +130,24 @@ func placeOrders(t *testing.T, db *postgres.DB, n int) map[string]bool {
 		}
 	}
 	// The event ids are the outbox's; read them back.
+	ids := map[string]bool{}
+	for id := range outboxEvents(t, db) {
+		if !before[id] {
+			ids[id] = true
+		}
+	}
+	if len(ids) != n {
+		t.Fatalf("outbox holds %d new events, want %d", len(ids), n)
+	}
+	return ids
+}
+
+// outboxEvents returns the event ids in every shard's outbox.
+func outboxEvents(t *testing.T, db *postgres.DB) map[string]bool {
+	t.Helper()
+	ids := map[string]bool{}
 	for shard := range db.Shards() {
-		rows, err := db.Pool(shard).Query(ctx, `SELECT event_id::text FROM outbox`)
+		rows, err := db.Pool(shard).Query(context.Background(), `SELECT event_id::text FROM outbox`)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,9 +157,9 @@ func placeOrders(t *testing.T, db *postgres.DB, n int) map[string]bool {
 			ids[id] = true
 		}
 		rows.Close()
-	}
-	if len(ids) != n {
-		t.Fatalf("outbox holds %d events, want %d", len(ids), n)
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return ids
 }

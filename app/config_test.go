@@ -1,0 +1,53 @@
+package app_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flashsale/flashsale/app"
+)
+
+// The retention, relay and readiness settings are read as durations, and refused with an
+// error naming the variable when they are not positive, or, for DEDUP_RETENTION, too short to
+// outlive a redelivery. (Not parallel: t.Setenv changes the whole process's environment.)
+func TestConfigReadsRetentionAndReadinessSettings(t *testing.T) {
+	t.Setenv("RELAY_CLAIM_TIMEOUT", "3s")
+	t.Setenv("OUTBOX_RETENTION", "48h")
+	t.Setenv("DEDUP_RETENTION", "240h")
+	t.Setenv("REFRESH_TOKEN_RETENTION", "72h")
+	t.Setenv("REDIS_READY_GRACE", "20s")
+	c, err := app.ConfigFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []struct {
+		name      string
+		got, want time.Duration
+	}{
+		{"RelayClaimTimeout", c.RelayClaimTimeout, 3 * time.Second},
+		{"OutboxRetention", c.OutboxRetention, 48 * time.Hour},
+		{"DedupRetention", c.DedupRetention, 240 * time.Hour},
+		{"RefreshTokenRetention", c.RefreshTokenRetention, 72 * time.Hour},
+		{"RedisReadyGrace", c.RedisReadyGrace, 20 * time.Second},
+	} {
+		if s.got != s.want {
+			t.Errorf("%s = %v, want %v", s.name, s.got, s.want)
+		}
+	}
+
+	for _, bad := range []struct{ key, value string }{
+		{"RELAY_CLAIM_TIMEOUT", "0s"},
+		{"OUTBOX_RETENTION", "a day"},
+		{"REFRESH_TOKEN_RETENTION", "-1h"},
+		{"REDIS_READY_GRACE", "10"},
+		{"DEDUP_RETENTION", "30m"},
+	} {
+		t.Run(bad.key, func(t *testing.T) {
+			t.Setenv(bad.key, bad.value)
+			if _, err := app.ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), bad.key) {
+				t.Errorf("%s=%q: error %v; want one naming %s", bad.key, bad.value, err, bad.key)
+			}
+		})
+	}
+}
