@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Role is what a user may do: customers buy, admins also run the catalog and the sales.
@@ -43,8 +45,12 @@ type User struct {
 	CreatedAt    time.Time
 }
 
-// NormalizeEmail is the form an email is stored, compared and hashed in.
-func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+// NormalizeEmail is the one form an email is stored, compared and hashed in: trimmed,
+// lower-cased and in Unicode NFC, so "A@x.com " and "a@x.com" (or an accented letter typed
+// composed or decomposed) are one account, one shard and one rate-limit key.
+func NormalizeEmail(email string) string {
+	return norm.NFC.String(strings.ToLower(strings.TrimSpace(email)))
+}
 
 // EmailBucket returns the bucket of the user with the (normalized) email.
 func EmailBucket(email string) int {
