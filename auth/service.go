@@ -79,6 +79,12 @@ func (s *Service) Register(ctx context.Context, in flashsale.RegisterInput) (*fl
 // Login checks the password and signs the user in with a new token family.
 func (s *Service) Login(ctx context.Context, email, password string) (*flashsale.AuthPayload, error) {
 	denied := flashsale.Errorf(flashsale.EUNAUTHENTICATED, "wrong email or password")
+	// Control characters are the client's mistake, which no account's email has: saying so
+	// reveals nothing.
+	email, err := flashsale.CheckEmail(email)
+	if err != nil {
+		return nil, err
+	}
 	if len(email) > flashsale.MaxEmailLen || len(password) > flashsale.MaxPasswordLen {
 		return nil, denied
 	}
