@@ -22,16 +22,18 @@ func TestASignedTokenIsRememberedUntilItExpires(t *testing.T) {
 	now := time.Now()
 	s.now = func() time.Time { return now }
 	u := &flashsale.User{ID: flashsale.NewUserID(3), Role: flashsale.RoleAdmin}
-	token, err := s.signAccess(u)
+	token, err := s.signAccess(u, "family-1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	remembered, ok := s.verified.get(token, now)
-	if !ok || remembered != (flashsale.Viewer{UserID: u.ID, Role: u.Role}) {
-		t.Fatalf("just signed: remembered %+v, %v; want %s ADMIN", remembered, ok, u.ID)
+	if !ok || remembered.UserID != u.ID || remembered.Role != u.Role || remembered.Session != "family-1" ||
+		remembered.Expires.Unix() != now.Add(time.Minute).Unix() {
+		t.Fatalf("just signed: remembered %+v, %v; want %s ADMIN of family-1 until %v", remembered, ok, u.ID, now.Add(time.Minute))
 	}
-	verified, _, err := s.verify(token)
-	if err != nil || verified != remembered {
+	verified, err := s.verify(token)
+	if err != nil || !verified.Expires.Equal(remembered.Expires) || verified.Session != remembered.Session ||
+		verified.UserID != remembered.UserID || verified.Role != remembered.Role {
 		t.Errorf("verify = %+v, %v; want what was remembered, %+v", verified, err, remembered)
 	}
 	if _, ok := s.verified.get(token, now.Add(time.Minute)); ok {
@@ -49,7 +51,7 @@ func TestVerifiedTokensStayBounded(t *testing.T) {
 	var v verifiedTokens
 	exp := time.Now().Add(time.Hour)
 	for i := range maxVerifiedTokens + 10 {
-		v.put(strconv.Itoa(i), flashsale.Viewer{}, exp)
+		v.put(strconv.Itoa(i), flashsale.Viewer{Expires: exp})
 	}
 	n := 0
 	v.m.Range(func(any, any) bool { n++; return true })
