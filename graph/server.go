@@ -1,7 +1,6 @@
 package graph
 
 import (
-	"context"
 	"log/slog"
 	"strings"
 	"time"
@@ -55,19 +54,18 @@ func NewGraphQL(cfg Config) *handler.Server {
 		Complexity: complexity(),
 	})
 	srv := handler.New(schema)
-	srv.AddTransport(transport.Websocket{
+	srv.AddTransport(sessionWebsocket{auth: cfg.Auth, Websocket: transport.Websocket{
 		// Legacy graphql-ws gets "ka" keep-alives; graphql-transport-ws gets pings, and a
 		// client that does not pong within two intervals is dropped, so dead connections
 		// (a laptop lid closed mid-sale) do not hold subscriptions open.
 		KeepAlivePingInterval: 10 * time.Second,
 		PingPongInterval:      25 * time.Second,
-		InitFunc:              websocketInit(cfg.Auth),
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
 			// Browsers send cookies with a cross-site websocket, but this API reads its token
 			// from connection_init, never from a cookie, so any origin is safe to accept.
 			InsecureSkipVerify: true,
 		}},
-	})
+	}})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
@@ -97,28 +95,6 @@ func NewGraphQL(cfg Config) *handler.Server {
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic(cfg.Log))
 	return srv
-}
-
-// websocketInit authenticates a websocket from the connection_init payload's Authorization.
-func websocketInit(auth flashsale.AuthService) transport.WebsocketInitFunc {
-	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-		header := payload.Authorization()
-		if header == "" {
-			if s, ok := payload["authorization"].(string); ok {
-				header = s
-			}
-		}
-		if header == "" {
-			return ctx, nil, nil
-		}
-		v, err := auth.Authenticate(ctx, bearer(header))
-		if err != nil {
-			// 4403 Forbidden is graphql-transport-ws's close code for a refused init.
-			return transport.WithWebsocketCloseCode(ctx, 4403), nil, err
-		}
-		// No ack payload: echoing the init payload would send the bearer token back.
-		return flashsale.NewContextWithViewer(ctx, v), nil, nil
-	}
 }
 
 func bearer(header string) string {
