@@ -24,6 +24,7 @@ type Revocations struct {
 	key     string
 	window  time.Duration
 	log     *slog.Logger
+	now     func() time.Time
 
 	ps     *goredis.PubSub
 	cancel context.CancelFunc
@@ -36,12 +37,12 @@ var _ flashsale.RevocationBus = (*Revocations)(nil)
 // window. Listen starts hearing them.
 func NewRevocations(client goredis.UniversalClient, prefix string, window time.Duration, log *slog.Logger) *Revocations {
 	return &Revocations{client: client, channel: prefix + "auth:revocations", key: prefix + "{auth}:revoked",
-		window: window, log: log}
+		window: window, log: log, now: time.Now}
 }
 
 // PublishRevoked records the families and announces them, in one round trip.
 func (r *Revocations) PublishRevoked(ctx context.Context, families []string) error {
-	now := time.Now()
+	now := r.now()
 	members := make([]goredis.Z, len(families))
 	for i, f := range families {
 		members[i] = goredis.Z{Score: float64(now.UnixMilli()), Member: f}
@@ -116,7 +117,7 @@ func (r *Revocations) run(ctx context.Context, heard func([]string)) {
 func (r *Revocations) catchUp(ctx context.Context, heard func([]string)) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	since := strconv.FormatInt(time.Now().Add(-r.window).UnixMilli(), 10)
+	since := strconv.FormatInt(r.now().Add(-r.window).UnixMilli(), 10)
 	families, err := r.client.ZRangeByScore(ctx, r.key, &goredis.ZRangeBy{Min: since, Max: "+inf"}).Result()
 	if err != nil {
 		r.log.Warn("revocations: read the recent ones", "err", err)
