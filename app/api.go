@@ -57,7 +57,6 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 			a.close()
 		}
 	}()
-	users := postgres.NewUserStore(a.DB)
 	accessTTL := cmp.Or(cfg.AccessTokenTTL, 15*time.Minute)
 	a.Revocations = redis.NewRevocations(a.Redis, cfg.redisPrefix(), accessTTL, log)
 	a.Auth, err = auth.NewService(a.Stores.Users, postgres.NewTokenStore(a.DB), auth.Config{
@@ -67,7 +66,12 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 		return nil, err
 	}
 	a.Revocations.Listen(a.Auth.Revoked)
-	if _, err := a.Auth.EnsureAdmin(ctx, users, cfg.AdminEmail, cfg.AdminPassword); err != nil {
+	// Through the cache when there is one, so that a promoted account's cached role goes.
+	admins, ok := a.Stores.Users.(auth.AdminStore)
+	if !ok {
+		return nil, fmt.Errorf("ensure admin account: the user store %T cannot update credentials", a.Stores.Users)
+	}
+	if _, err := a.Auth.EnsureAdmin(ctx, admins, cfg.AdminEmail, cfg.AdminPassword); err != nil {
 		return nil, fmt.Errorf("ensure admin account: %w", err)
 	}
 

@@ -127,6 +127,17 @@ func TestPromotionSignsTheAccountOut(t *testing.T) {
 	}
 	first.Do(t, "", `mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }`,
 		map[string]any{"e": "promoted@example.test", "p": "customer-password"}).WantCode(t, flashsale.EUNAUTHENTICATED)
+	// The user, cached as a customer before, is read as an admin now: by a refresh, which
+	// signs the role it reads, and by me.
+	next, r := refresh(t, first, admin.RefreshToken)
+	if next == nil || next.User.Role != "ADMIN" {
+		t.Fatalf("refresh after promotion: %+v, %v; want role ADMIN", next, r.Codes())
+	}
+	var role struct{ Me user }
+	first.Do(t, next.AccessToken, `{ me { id role } }`, nil).MustData(t, &role)
+	if role.Me.Role != "ADMIN" {
+		t.Errorf("me after promotion: role %s; want ADMIN", role.Me.Role)
+	}
 }
 
 // Two or three refreshes racing with one token leave, every time, no live token of the family:
