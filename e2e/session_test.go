@@ -225,27 +225,33 @@ func TestSubscriptionEndsWhenItsSignInIsRevokedElsewhere(t *testing.T) {
 }
 
 // A subscription is closed with 4403 when its access token expires (ACCESS_TOKEN_TTL is short
-// here), with a reason telling the client to refresh; a new token opens a new socket.
+// here), over either protocol, with a reason telling the client to refresh; a new token opens
+// a new socket.
 func TestSubscriptionEndsWhenItsTokenExpires(t *testing.T) {
 	t.Parallel()
 	const ttl = 4 * time.Second
 	s := apitest.Start(t, apitest.WithConfig(func(c *app.Config) { c.AccessTokenTTL = ttl }))
-	access, refreshToken, _ := s.Register(t, "expiring@example.test", "password-1", "Expiring")
-	ws := s.DialWS(t, access)
-	ws.MustSubscribe(t, orderChanges, nil)
+	for _, protocol := range []string{apitest.TransportWS, apitest.LegacyWS} {
+		t.Run(protocol, func(t *testing.T) {
+			t.Parallel()
+			access, refreshToken, _ := s.Register(t, "expiring-"+protocol+"@example.test", "password-1", "Expiring")
+			ws := s.DialWS(t, access, apitest.WithProtocol(protocol))
+			ws.MustSubscribe(t, orderChanges, nil)
 
-	ctx, cancel := context.WithTimeout(context.Background(), ttl+patience)
-	defer cancel()
-	code, reason, err := ws.AwaitClose(ctx)
-	if err != nil {
-		t.Fatal(err)
+			ctx, cancel := context.WithTimeout(context.Background(), ttl+patience)
+			defer cancel()
+			code, reason, err := ws.AwaitClose(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code != graph.CloseSessionEnded || !strings.Contains(reason, "expired") {
+				t.Errorf("socket closed with %d %q; want %d and a reason saying the token expired", code, reason, graph.CloseSessionEnded)
+			}
+			next, r := refresh(t, s, refreshToken)
+			if next == nil {
+				t.Fatalf("refresh after expiry: %v", r.Codes())
+			}
+			s.DialWS(t, next.AccessToken, apitest.WithProtocol(protocol)).MustSubscribe(t, orderChanges, nil)
+		})
 	}
-	if code != graph.CloseSessionEnded || !strings.Contains(reason, "expired") {
-		t.Errorf("socket closed with %d %q; want %d and a reason saying the token expired", code, reason, graph.CloseSessionEnded)
-	}
-	next, r := refresh(t, s, refreshToken)
-	if next == nil {
-		t.Fatalf("refresh after expiry: %v", r.Codes())
-	}
-	s.DialWS(t, next.AccessToken).MustSubscribe(t, orderChanges, nil)
 }
