@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"context"
 	"log/slog"
 	"strings"
 	"time"
@@ -54,12 +55,13 @@ func NewGraphQL(cfg Config) *handler.Server {
 		Complexity: complexity(),
 	})
 	srv := handler.New(schema)
-	srv.AddTransport(sessionWebsocket{auth: cfg.Auth, Websocket: transport.Websocket{
+	srv.AddTransport(sessionWebsocket{transport.Websocket{
 		// Legacy graphql-ws gets "ka" keep-alives; graphql-transport-ws gets pings, and a
 		// client that does not pong within two intervals is dropped, so dead connections
 		// (a laptop lid closed mid-sale) do not hold subscriptions open.
 		KeepAlivePingInterval: 10 * time.Second,
 		PingPongInterval:      25 * time.Second,
+		InitFunc:              websocketInit(cfg.Auth),
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
 			// Browsers send cookies with a cross-site websocket, but this API reads its token
 			// from connection_init, never from a cookie, so any origin is safe to accept.
@@ -95,6 +97,31 @@ func NewGraphQL(cfg Config) *handler.Server {
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic(cfg.Log))
 	return srv
+}
+
+// websocketInit authenticates a websocket from the connection_init payload's Authorization.
+// A signed-in connection runs in the viewer's session, and so ends with it (sessionWebsocket).
+func websocketInit(auth flashsale.AuthService) transport.WebsocketInitFunc {
+	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		header := payload.Authorization()
+		if header == "" {
+			if s, ok := payload["authorization"].(string); ok {
+				header = s
+			}
+		}
+		if header == "" {
+			return ctx, nil, nil
+		}
+		v, err := auth.Authenticate(ctx, bearer(header))
+		if err != nil {
+			// 4403 Forbidden is graphql-transport-ws's close code for a refused init.
+			ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, CloseSessionEnded), flashsale.ErrorMessage(err))
+			return ctx, nil, err
+		}
+		ctx = inSession(ctx, auth, v)
+		// No ack payload: echoing the init payload would send the bearer token back.
+		return flashsale.NewContextWithViewer(ctx, v), nil, nil
+	}
 }
 
 func bearer(header string) string {

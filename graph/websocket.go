@@ -22,13 +22,12 @@ import (
 const CloseSessionEnded = 4403
 
 // sessionWebsocket is gqlgen's websocket transport, with each connection of a signed-in
-// viewer living in the viewer's session (AuthService.SessionContext) and closed with
+// viewer living in the viewer's session (websocketInit puts it there) and closed with
 // CloseSessionEnded when it ends. gqlgen closes a connection whose context ends with 1000
 // Normal Closure, which a client takes for a server that had nothing more to say; the
 // connection is therefore wrapped to send our code instead.
 type sessionWebsocket struct {
 	transport.Websocket
-	auth flashsale.AuthService
 }
 
 var _ graphql.Transport = sessionWebsocket{}
@@ -39,7 +38,6 @@ func (t sessionWebsocket) Do(w http.ResponseWriter, r *http.Request, exec graphq
 	defer s.stop()
 	ws := t.Websocket
 	ws.Implementation = sessionImplementation{inner: ws.Implementation, session: s}
-	ws.InitFunc = websocketInit(t.auth)
 	ws.Do(w, r.WithContext(context.WithValue(r.Context(), socketSessionKey{}, s)), exec)
 }
 
@@ -80,36 +78,18 @@ func (s *socketSession) stop() {
 	}
 }
 
-// websocketInit authenticates a websocket from the connection_init payload's Authorization.
-// A signed-in connection runs in the viewer's session, and so ends with it.
-func websocketInit(auth flashsale.AuthService) transport.WebsocketInitFunc {
-	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-		header := payload.Authorization()
-		if header == "" {
-			if s, ok := payload["authorization"].(string); ok {
-				header = s
-			}
-		}
-		if header == "" {
-			return ctx, nil, nil
-		}
-		v, err := auth.Authenticate(ctx, bearer(header))
-		if err != nil {
-			// 4403 Forbidden is graphql-transport-ws's close code for a refused init.
-			ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, CloseSessionEnded), flashsale.ErrorMessage(err))
-			return ctx, nil, err
-		}
-		ctx, cancel := auth.SessionContext(ctx, v)
-		if s, ok := ctx.Value(socketSessionKey{}).(*socketSession); ok {
-			s.set(ctx, cancel)
-		} else {
-			// Served without sessionWebsocket's Do: nothing would call cancel, but the
-			// session's context also ends with the request's.
-			context.AfterFunc(ctx, cancel)
-		}
-		// No ack payload: echoing the init payload would send the bearer token back.
-		return flashsale.NewContextWithViewer(ctx, v), nil, nil
+// inSession returns ctx ended with v's session (AuthService.SessionContext), and tells
+// sessionWebsocket's connection of it.
+func inSession(ctx context.Context, auth flashsale.AuthService, v flashsale.Viewer) context.Context {
+	ctx, cancel := auth.SessionContext(ctx, v)
+	if s, ok := ctx.Value(socketSessionKey{}).(*socketSession); ok {
+		s.set(ctx, cancel)
+	} else {
+		// Served without sessionWebsocket's Do: nothing would call cancel, but the session's
+		// context also ends with the request's.
+		context.AfterFunc(ctx, cancel)
 	}
+	return ctx
 }
 
 // sessionImplementation accepts websockets as its inner implementation does (gqlgen's
