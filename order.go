@@ -70,7 +70,16 @@ func ValidateOrderRequest(quantity int, idempotencyKey string) error {
 	case len(idempotencyKey) > MaxIdempotencyKeyLen:
 		return Errorf(EINVALID, "idempotencyKey is longer than %d bytes", MaxIdempotencyKeyLen)
 	}
-	return nil
+	return CheckText("idempotencyKey", idempotencyKey)
+}
+
+// OrderTotal is what quantity units at unitCents cost, or BAD_USER_INPUT if that does not fit
+// a GraphQL Int (the order's totalCents). Checked before any unit is reserved.
+func OrderTotal(unitCents, quantity int) (int, error) {
+	if unitCents < 0 || quantity < 0 || (quantity > 0 && unitCents > MaxGraphQLInt/quantity) {
+		return 0, Errorf(EINVALID, "the order's total would exceed %d cents; order fewer units", MaxGraphQLInt)
+	}
+	return unitCents * quantity, nil
 }
 
 // Pool returns the stock pool the order's units come from.

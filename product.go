@@ -54,12 +54,16 @@ func (u ProductUpdate) Apply(p *Product) error {
 	return p.Validate()
 }
 
-// Validate trims the name and checks a product's fields. BAD_USER_INPUT.
+// Validate trims the name and checks a product's fields. BAD_USER_INPUT, naming the field.
 func (p *Product) Validate() error {
 	p.Name = strings.TrimSpace(p.Name)
+	if err := CheckText("name", p.Name); err != nil {
+		return err
+	}
+	if err := CheckLongText("description", p.Description); err != nil {
+		return err
+	}
 	switch {
-	case !ValidText(p.Name) || !ValidText(p.Description):
-		return Errorf(EINVALID, "text must be valid UTF-8 without NUL characters")
 	case p.Name == "":
 		return Errorf(EINVALID, "name is required")
 	case utf8.RuneCountInString(p.Name) > MaxProductNameLen:

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Role is what a user may do: customers buy, admins also run the catalog and the sales.
@@ -43,8 +45,12 @@ type User struct {
 	CreatedAt    time.Time
 }
 
-// NormalizeEmail is the form an email is stored, compared and hashed in.
-func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+// NormalizeEmail is the one form an email is stored, compared and hashed in: trimmed,
+// lower-cased and in Unicode NFC, so "A@x.com " and "a@x.com" (or an accented letter typed
+// composed or decomposed) are one account, one shard and one rate-limit key.
+func NormalizeEmail(email string) string {
+	return norm.NFC.String(strings.ToLower(strings.TrimSpace(email)))
+}
 
 // EmailBucket returns the bucket of the user with the (normalized) email.
 func EmailBucket(email string) int {
@@ -68,21 +74,31 @@ type RegisterInput struct {
 	Name     string
 }
 
-// Validate normalizes the email and checks every field; the error is BAD_USER_INPUT.
+// Validate normalizes the email and checks every field; the error is BAD_USER_INPUT, naming
+// the field.
 func (in *RegisterInput) Validate() error {
-	in.Email = NormalizeEmail(in.Email)
 	in.Name = strings.TrimSpace(in.Name)
+	email, err := CheckEmail(in.Email)
+	if err != nil {
+		return err
+	}
+	in.Email = email
 	switch {
-	case !ValidText(in.Email) || !ValidText(in.Name) || !ValidText(in.Password):
-		return Errorf(EINVALID, "text must be valid UTF-8 without NUL characters")
 	case len(in.Email) > MaxEmailLen:
 		return Errorf(EINVALID, "email is longer than %d characters", MaxEmailLen)
 	case !validEmail(in.Email):
 		return Errorf(EINVALID, "email is not a valid address")
+	case !ValidText(in.Password):
+		return Errorf(EINVALID, "password must be valid UTF-8 without NUL characters")
 	case utf8.RuneCountInString(in.Password) < MinPasswordLen:
 		return Errorf(EINVALID, "password must have at least %d characters", MinPasswordLen)
 	case len(in.Password) > MaxPasswordLen:
 		return Errorf(EINVALID, "password must have at most %d bytes", MaxPasswordLen)
+	}
+	if err := CheckText("name", in.Name); err != nil {
+		return err
+	}
+	switch {
 	case in.Name == "":
 		return Errorf(EINVALID, "name is required")
 	case utf8.RuneCountInString(in.Name) > MaxNameLen:
@@ -91,9 +107,19 @@ func (in *RegisterInput) Validate() error {
 	return nil
 }
 
-// ValidText reports whether s can be stored as text: valid UTF-8 without NUL, which
-// PostgreSQL refuses.
-func ValidText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+// CheckEmail returns the email in its normal form, or BAD_USER_INPUT if it is not valid UTF-8
+// or holds control characters. Every lookup by email checks this much (PostgreSQL refuses a
+// NUL); registering also checks the length and the address's shape.
+func CheckEmail(email string) (string, error) {
+	if !utf8.ValidString(email) {
+		return "", Errorf(EINVALID, "email must be valid UTF-8")
+	}
+	email = NormalizeEmail(email) // surrounding spaces and tabs are trimmed, not refused
+	if err := CheckText("email", email); err != nil {
+		return "", err
+	}
+	return email, nil
+}
 
 func validEmail(s string) bool {
 	a, err := mail.ParseAddress(s)

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,12 +16,15 @@ import (
 	"github.com/flashsale/flashsale/live"
 	"github.com/flashsale/flashsale/resolvers"
 	"github.com/flashsale/flashsale/stores/postgres"
+	"github.com/flashsale/flashsale/stores/redis"
 )
 
 // API is the GraphQL server with everything it is connected to.
 type API struct {
 	*Deps
 	Auth *auth.Service
+	// Revocations tells the other replicas of sign-ins revoked here, and this one of theirs.
+	Revocations *redis.Revocations
 
 	listener net.Listener
 	server   *http.Server
@@ -62,14 +66,21 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 			a.close()
 		}
 	}()
-	users := postgres.NewUserStore(a.DB)
+	accessTTL := cmp.Or(cfg.AccessTokenTTL, 15*time.Minute)
+	a.Revocations = redis.NewRevocations(a.Redis, cfg.redisPrefix(), accessTTL, log)
 	a.Auth, err = auth.NewService(a.Stores.Users, postgres.NewTokenStore(a.DB), auth.Config{
-		Secret: []byte(cfg.JWTSecret), BcryptCost: cfg.BcryptCost,
+		Secret: []byte(cfg.JWTSecret), BcryptCost: cfg.BcryptCost, AccessTTL: accessTTL, Revocations: a.Revocations,
 	}, log)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := a.Auth.EnsureAdmin(ctx, users, cfg.AdminEmail, cfg.AdminPassword); err != nil {
+	a.Revocations.Listen(a.Auth.Revoked)
+	// Through the cache when there is one, so that a promoted account's cached role goes.
+	admins, ok := a.Stores.Users.(auth.AdminStore)
+	if !ok {
+		return nil, fmt.Errorf("ensure admin account: the user store %T cannot update credentials", a.Stores.Users)
+	}
+	if _, err := a.Auth.EnsureAdmin(ctx, admins, cfg.AdminEmail, cfg.AdminPassword); err != nil {
 		return nil, fmt.Errorf("ensure admin account: %w", err)
 	}
 
@@ -215,7 +226,12 @@ func (a *API) Shutdown(ctx context.Context) error {
 	return err
 }
 
-func (a *API) close() { a.Deps.Close() }
+func (a *API) close() {
+	if a.Revocations != nil {
+		a.Revocations.Close()
+	}
+	a.Deps.Close()
+}
 
 func checks(m map[string]func(context.Context) error) map[string]graph.Check {
 	out := make(map[string]graph.Check, len(m))

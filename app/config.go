@@ -30,6 +30,9 @@ type Config struct {
 	AdminPassword      string
 	PaymentFailureRate float64
 	ReservationTTL     time.Duration
+	// AccessTokenTTL is how long an access token is valid (ACCESS_TOKEN_TTL, default 15m),
+	// and so how long a websocket signed in with one stays open without a new connection_init.
+	AccessTokenTTL time.Duration
 	// BcryptCost is the password hashing cost (BCRYPT_COST); 0 means bcrypt's default.
 	BcryptCost int
 	// Namespace prefixes every Redis key, RabbitMQ exchange and queue and Kafka topic and
@@ -138,6 +141,7 @@ func ConfigFromEnv() (Config, error) {
 		AdminEmail:       env("ADMIN_EMAIL", "admin@example.com"),
 		AdminPassword:    env("ADMIN_PASSWORD", DevAdminPassword),
 		ReservationTTL:   15 * time.Minute,
+		AccessTokenTTL:   15 * time.Minute,
 		Namespace:        os.Getenv("NAMESPACE"),
 		PaymentLatency:   20 * time.Millisecond,
 		DatabasePoolSize: 16,
@@ -162,6 +166,11 @@ func ConfigFromEnv() (Config, error) {
 	if s := os.Getenv("RESERVATION_TTL"); s != "" {
 		if c.ReservationTTL, err = time.ParseDuration(s); err != nil || c.ReservationTTL <= 0 {
 			return c, fmt.Errorf("RESERVATION_TTL must be a positive duration such as 15m, got %q", s)
+		}
+	}
+	if s := os.Getenv("ACCESS_TOKEN_TTL"); s != "" {
+		if c.AccessTokenTTL, err = time.ParseDuration(s); err != nil || c.AccessTokenTTL < time.Second || c.AccessTokenTTL > 24*time.Hour {
+			return c, fmt.Errorf("ACCESS_TOKEN_TTL must be a duration between 1s and 24h such as 15m, got %q", s)
 		}
 	}
 	if s := os.Getenv("PAYMENT_LATENCY"); s != "" {
@@ -233,6 +242,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("dedup_retention", c.DedupRetention),
 		slog.Duration("refresh_token_retention", c.RefreshTokenRetention),
 		slog.Duration("redis_ready_grace", c.RedisReadyGrace),
+		slog.Duration("access_token_ttl", c.AccessTokenTTL),
 		slog.String("namespace", c.Namespace),
 		slog.String("notify_webhook_url", redact(c.NotifyWebhookURL)),
 		slog.String("environment", c.Environment),

@@ -22,6 +22,9 @@ type Config struct {
 	// BcryptCost is the password hashing cost; default bcrypt.DefaultCost. Tests and load
 	// generation lower it, since registering thousands of buyers is otherwise all hashing.
 	BcryptCost int
+	// Revocations (nil: this process alone) announces revoked sign-ins to the other
+	// replicas; whoever hears them there calls their Service's Revoked.
+	Revocations flashsale.RevocationBus
 }
 
 // Service implements flashsale.AuthService.
@@ -35,6 +38,7 @@ type Service struct {
 	// email takes as long as one with a wrong password and does not reveal which emails exist.
 	dummyHash []byte
 	verified  verifiedTokens
+	revoked   revokedSessions
 }
 
 // NewService returns a service over the stores.
@@ -79,6 +83,12 @@ func (s *Service) Register(ctx context.Context, in flashsale.RegisterInput) (*fl
 // Login checks the password and signs the user in with a new token family.
 func (s *Service) Login(ctx context.Context, email, password string) (*flashsale.AuthPayload, error) {
 	denied := flashsale.Errorf(flashsale.EUNAUTHENTICATED, "wrong email or password")
+	// Control characters are the client's mistake, which no account's email has: saying so
+	// reveals nothing.
+	email, err := flashsale.CheckEmail(email)
+	if err != nil {
+		return nil, err
+	}
 	if len(email) > flashsale.MaxEmailLen || len(password) > flashsale.MaxPasswordLen {
 		return nil, denied
 	}
@@ -95,27 +105,30 @@ func (s *Service) Login(ctx context.Context, email, password string) (*flashsale
 	return s.issue(ctx, u, newFamily())
 }
 
-// Refresh spends a refresh token. Spending one twice means it leaked (or a client raced
-// itself): the whole family is revoked, so whoever holds the newer token must sign in again.
+// Refresh spends a refresh token for a new pair in the same family. Spending one twice means
+// it leaked (or a client raced itself): the whole family is revoked, so whoever holds the
+// newer token must sign in again, and its access tokens and subscriptions end everywhere.
 func (s *Service) Refresh(ctx context.Context, token string) (*flashsale.AuthPayload, error) {
 	denied := flashsale.Errorf(flashsale.EUNAUTHENTICATED, "refresh token is invalid or expired; sign in again")
 	bucket, hash, ok := parseRefreshToken(token)
 	if !ok {
 		return nil, denied
 	}
-	t, spent, err := s.tokens.SpendRefreshToken(ctx, bucket, hash)
+	refresh, nextHash := newRefreshToken(bucket) // the user's bucket, which the token names
+	next := &flashsale.RefreshToken{Hash: nextHash, ExpiresAt: s.now().Add(s.cfg.RefreshTTL)}
+	t, outcome, err := s.tokens.RotateRefreshToken(ctx, bucket, hash, next)
 	if flashsale.ErrorCode(err) == flashsale.ENOTFOUND {
 		return nil, denied
 	} else if err != nil {
 		return nil, err
 	}
-	if !spent {
-		if t.UsedAt != nil && t.RevokedAt == nil {
-			s.log.WarnContext(ctx, "refresh token reused; revoking its family", "user", t.UserID.String(), "family", t.FamilyID)
-			if err := s.tokens.RevokeFamily(ctx, t.UserID, t.FamilyID); err != nil {
-				return nil, err
-			}
-		}
+	switch outcome {
+	case flashsale.Rotated:
+	case flashsale.Reused:
+		s.log.WarnContext(ctx, "refresh token reused; its family is revoked", "user", t.UserID.String(), "family", t.FamilyID)
+		s.revoke(ctx, []string{t.FamilyID})
+		return nil, denied
+	default:
 		return nil, denied
 	}
 	u, err := s.users.FindUserByID(ctx, t.UserID)
@@ -124,12 +137,41 @@ func (s *Service) Refresh(ctx context.Context, token string) (*flashsale.AuthPay
 	} else if err != nil {
 		return nil, err
 	}
-	return s.issue(ctx, u, t.FamilyID)
+	access, err := s.signAccess(u, t.FamilyID)
+	if err != nil {
+		return nil, err
+	}
+	return &flashsale.AuthPayload{AccessToken: access, RefreshToken: refresh, User: u}, nil
 }
 
-// issue signs an access token and stores a new refresh token in the family.
+// Logout revokes the family of the refresh token. Any token that is not one of ours, or whose
+// family is already revoked, is answered the same way, without an error: signing out twice,
+// or with a token from an old tab, is what a client does, and the answer must not tell
+// anyone which tokens exist.
+func (s *Service) Logout(ctx context.Context, token string) error {
+	bucket, hash, ok := parseRefreshToken(token)
+	if !ok {
+		return nil
+	}
+	t, err := s.tokens.FindRefreshToken(ctx, bucket, hash)
+	if flashsale.ErrorCode(err) == flashsale.ENOTFOUND {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if t.RevokedAt != nil { // already revoked (and announced); no need to announce again
+		return nil
+	}
+	if _, err := s.tokens.RevokeFamily(ctx, t.UserID, t.FamilyID); err != nil {
+		return err
+	}
+	s.revoke(ctx, []string{t.FamilyID})
+	return nil
+}
+
+// issue signs an access token and stores a refresh token as the first of a new family.
 func (s *Service) issue(ctx context.Context, u *flashsale.User, family string) (*flashsale.AuthPayload, error) {
-	access, err := s.signAccess(u)
+	access, err := s.signAccess(u, family)
 	if err != nil {
 		return nil, err
 	}
@@ -149,8 +191,14 @@ type AdminStore interface {
 }
 
 // EnsureAdmin makes sure an admin account with the email and password exists: it creates
-// it, or promotes the existing user and sets the password when it no longer matches.
+// it, or promotes the existing user and sets the password when it no longer matches. A
+// promoted or re-passworded account is signed out everywhere: its refresh tokens are revoked,
+// and its access tokens refused, as they carry the old role or were won with the old password.
 func (s *Service) EnsureAdmin(ctx context.Context, admins AdminStore, email, password string) (*flashsale.User, error) {
+	email, err := flashsale.CheckEmail(email)
+	if err != nil {
+		return nil, fmt.Errorf("admin account: %w", err)
+	}
 	u, err := s.users.FindUserByEmail(ctx, email)
 	if flashsale.ErrorCode(err) == flashsale.ENOTFOUND {
 		in := flashsale.RegisterInput{Email: email, Password: password, Name: "Admin"}
@@ -178,5 +226,13 @@ func (s *Service) EnsureAdmin(ctx context.Context, admins AdminStore, email, pas
 		return nil, err
 	}
 	u.Role, u.PasswordHash = flashsale.RoleAdmin, string(hash)
-	return u, admins.UpdateCredentials(ctx, u.ID, u.Role, u.PasswordHash)
+	if err := admins.UpdateCredentials(ctx, u.ID, u.Role, u.PasswordHash); err != nil {
+		return nil, err
+	}
+	families, err := s.tokens.RevokeUserTokens(ctx, u.ID)
+	if err != nil {
+		return nil, fmt.Errorf("sign out the promoted account: %w", err)
+	}
+	s.revoke(ctx, families)
+	return u, nil
 }

@@ -402,6 +402,110 @@ func TestEnsureAdminPromotesCustomer(t *testing.T) {
 	if again, err := e.svc.EnsureAdmin(ctx, e.users, "promoted@example.com", "new-password"); err != nil || again.ID != admin.ID {
 		t.Errorf("EnsureAdmin again: got %v, %v; want the same admin", again, err)
 	}
+	// The customer's sign-in, with its role and old password, is over.
+	_, err = e.svc.Refresh(ctx, customer.RefreshToken)
+	wantCode(t, "refresh with the customer's refresh token", err, flashsale.EUNAUTHENTICATED)
+	_, err = e.svc.Authenticate(ctx, customer.AccessToken)
+	wantCode(t, "the customer's access token", err, flashsale.EUNAUTHENTICATED)
+	if _, err := e.svc.Refresh(ctx, p.RefreshToken); err != nil {
+		t.Errorf("refresh with the admin's own sign-in after promotion: %v", err)
+	}
+	// A password change alone signs out too.
+	if _, err := e.svc.EnsureAdmin(ctx, e.users, "promoted@example.com", "newer-password"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.svc.Authenticate(ctx, p.AccessToken)
+	wantCode(t, "an access token won with the old password", err, flashsale.EUNAUTHENTICATED)
+}
+
+// Logging out revokes the token's whole family: neither it nor an earlier or later token of
+// the family refreshes, and its access tokens are refused; other sign-ins are untouched. Any
+// other token logs out without an error, so the answer tells nothing.
+func TestLogoutRevokesTheFamily(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	first := e.register(t, "leaving@example.com", "password-1")
+	second, err := e.svc.Refresh(ctx, first.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	elsewhere, err := e.svc.Login(ctx, "leaving@example.com", "password-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := e.svc.Logout(ctx, first.RefreshToken); err != nil { // the spent one names the family too
+		t.Fatalf("logout: %v", err)
+	}
+	_, err = e.svc.Refresh(ctx, second.RefreshToken)
+	wantCode(t, "refresh with the family's live token after logout", err, flashsale.EUNAUTHENTICATED)
+	for name, tok := range map[string]string{"first": first.AccessToken, "second": second.AccessToken} {
+		_, err := e.svc.Authenticate(ctx, tok)
+		wantCode(t, "the family's "+name+" access token after logout", err, flashsale.EUNAUTHENTICATED)
+	}
+	if _, err := e.svc.Authenticate(ctx, elsewhere.AccessToken); err != nil {
+		t.Errorf("another sign-in's access token after logout: %v", err)
+	}
+	if _, err := e.svc.Refresh(ctx, elsewhere.RefreshToken); err != nil {
+		t.Errorf("another sign-in's refresh token after logout: %v", err)
+	}
+	for name, tok := range map[string]string{
+		"again": first.RefreshToken, "garbage": "garbage", "empty": "",
+		"unknown": "rt_3_AAAAAAAAAAAAAAAAAAAAAAAAAA", "access token": elsewhere.AccessToken,
+	} {
+		if err := e.svc.Logout(ctx, tok); err != nil {
+			t.Errorf("logout with %s token: %v; want no error", name, err)
+		}
+	}
+}
+
+// However concurrent spends of one token interleave, and however a logout interleaves with a
+// refresh, what is left is what a client may rely on: after a reuse or a logout no token of
+// the family refreshes and none of its access tokens is accepted.
+func TestRacesLeaveNoLiveTokenOfARevokedFamily(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	e.register(t, "racer@example.com", "password-1")
+	const rounds, spenders = 50, 3
+	for round := range rounds {
+		login, err := e.svc.Login(ctx, "racer@example.com", "password-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		logout := round%2 == 1 // odd rounds race a logout against one refresh
+		results := make([]*flashsale.AuthPayload, spenders)
+		var wg sync.WaitGroup
+		for i := range spenders {
+			wg.Go(func() {
+				if logout && i > 0 {
+					if err := e.svc.Logout(ctx, login.RefreshToken); err != nil {
+						t.Errorf("logout: %v", err)
+					}
+					return
+				}
+				results[i], _ = e.svc.Refresh(ctx, login.RefreshToken)
+			})
+		}
+		wg.Wait()
+		won := 0
+		for _, p := range results {
+			if p == nil {
+				continue
+			}
+			won++
+			if _, err := e.svc.Refresh(ctx, p.RefreshToken); err == nil {
+				t.Fatalf("round %d (logout %v): a successor refreshed after its family was revoked", round, logout)
+			}
+			if _, err := e.svc.Authenticate(ctx, p.AccessToken); err == nil {
+				t.Fatalf("round %d (logout %v): a successor's access token is accepted after its family was revoked", round, logout)
+			}
+		}
+		if won > 1 {
+			t.Fatalf("round %d: %d refreshes with one token succeeded; want at most 1", round, won)
+		}
+	}
 }
 
 func wantUsers(t *testing.T, e *env, want int) {

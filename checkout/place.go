@@ -27,9 +27,13 @@ func (s *Service) PlaceFlashSaleOrder(ctx context.Context, v flashsale.Viewer, i
 	if err != nil {
 		return nil, err
 	}
+	total, err := flashsale.OrderTotal(sale.SalePriceCents, quantity)
+	if err != nil {
+		return nil, err
+	}
 	o := &flashsale.Order{
 		ID: flashsale.NewOrderID(v.UserID), UserID: v.UserID, ProductID: sale.ProductID, SaleID: sale.ID,
-		Quantity: quantity, TotalCents: quantity * sale.SalePriceCents, IdempotencyKey: key,
+		Quantity: quantity, TotalCents: total, IdempotencyKey: key,
 	}
 	return s.place(ctx, o, func(context.Context) (flashsale.PoolTerms, error) { return saleTerms(sale), nil })
 }
@@ -44,9 +48,13 @@ func (s *Service) PlaceOrder(ctx context.Context, v flashsale.Viewer, id flashsa
 	if err != nil {
 		return nil, err
 	}
+	total, err := flashsale.OrderTotal(p.PriceCents, quantity)
+	if err != nil {
+		return nil, err
+	}
 	o := &flashsale.Order{
 		ID: flashsale.NewOrderID(v.UserID), UserID: v.UserID, ProductID: p.ID,
-		Quantity: quantity, TotalCents: quantity * p.PriceCents, IdempotencyKey: key,
+		Quantity: quantity, TotalCents: total, IdempotencyKey: key,
 	}
 	return s.place(ctx, o, s.productTermsFunc(id))
 }

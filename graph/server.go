@@ -60,7 +60,7 @@ func NewGraphQL(cfg Config) *handler.Server {
 		Complexity: complexity(),
 	})
 	srv := handler.New(schema)
-	srv.AddTransport(transport.Websocket{
+	srv.AddTransport(sessionWebsocket{transport.Websocket{
 		// Legacy graphql-ws gets "ka" keep-alives; graphql-transport-ws gets pings, and a
 		// client that does not pong within two intervals is dropped, so dead connections
 		// (a laptop lid closed mid-sale) do not hold subscriptions open.
@@ -73,7 +73,7 @@ func NewGraphQL(cfg Config) *handler.Server {
 			// from connection_init, never from a cookie, so any origin is safe to accept.
 			InsecureSkipVerify: true,
 		}},
-	})
+	}})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
@@ -113,6 +113,7 @@ func NewGraphQL(cfg Config) *handler.Server {
 }
 
 // websocketInit authenticates a websocket from the connection_init payload's Authorization.
+// A signed-in connection runs in the viewer's session, and so ends with it (sessionWebsocket).
 func websocketInit(auth flashsale.AuthService) transport.WebsocketInitFunc {
 	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 		header := payload.Authorization()
@@ -127,8 +128,10 @@ func websocketInit(auth flashsale.AuthService) transport.WebsocketInitFunc {
 		v, err := auth.Authenticate(ctx, bearer(header))
 		if err != nil {
 			// 4403 Forbidden is graphql-transport-ws's close code for a refused init.
-			return transport.WithWebsocketCloseCode(ctx, 4403), nil, err
+			ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, CloseSessionEnded), flashsale.ErrorMessage(err))
+			return ctx, nil, err
 		}
+		ctx = inSession(ctx, auth, v)
 		// No ack payload: echoing the init payload would send the bearer token back.
 		return flashsale.NewContextWithViewer(ctx, v), nil, nil
 	}

@@ -21,6 +21,13 @@ func (r *mutationResolver) RefreshToken(ctx context.Context, refreshToken string
 	return r.Auth.Refresh(ctx, refreshToken)
 }
 
+func (r *mutationResolver) Logout(ctx context.Context, refreshToken string) (bool, error) {
+	if err := r.Auth.Logout(ctx, refreshToken); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 func (r *notificationResolver) ID(ctx context.Context, obj *flashsale.Notification) (string, error) {
 	return flashsale.NotificationIDString(obj.ID), nil
 }

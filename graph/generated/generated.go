@@ -88,6 +88,7 @@ type ComplexityRoot struct {
 		CreateFlashSale     func(childComplexity int, input model.CreateFlashSaleInput) int
 		CreateProduct       func(childComplexity int, input model.CreateProductInput) int
 		Login               func(childComplexity int, email string, password string) int
+		Logout              func(childComplexity int, refreshToken string) int
 		PlaceFlashSaleOrder func(childComplexity int, input model.PlaceFlashSaleOrderInput) int
 		PlaceOrder          func(childComplexity int, input model.PlaceOrderInput) int
 		RefreshToken        func(childComplexity int, refreshToken string) int
@@ -209,6 +210,7 @@ type MutationResolver interface {
 	Register(ctx context.Context, input flashsale.RegisterInput) (*flashsale.AuthPayload, error)
 	Login(ctx context.Context, email string, password string) (*flashsale.AuthPayload, error)
 	RefreshToken(ctx context.Context, refreshToken string) (*flashsale.AuthPayload, error)
+	Logout(ctx context.Context, refreshToken string) (bool, error)
 	CreateProduct(ctx context.Context, input model.CreateProductInput) (*flashsale.Product, error)
 	UpdateProduct(ctx context.Context, id string, input model.UpdateProductInput) (*flashsale.Product, error)
 	PlaceOrder(ctx context.Context, input model.PlaceOrderInput) (*flashsale.Order, error)
@@ -463,6 +465,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Login(childComplexity, args["email"].(string), args["password"].(string)), true
+	case "Mutation.logout":
+		if e.ComplexityRoot.Mutation.Logout == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_logout_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Logout(childComplexity, args["refreshToken"].(string)), true
 	case "Mutation.placeFlashSaleOrder":
 		if e.ComplexityRoot.Mutation.PlaceFlashSaleOrder == nil {
 			break
@@ -1256,6 +1269,13 @@ type Mutation {
   register(input: RegisterInput!): AuthPayload!
   login(email: String!, password: String!): AuthPayload!
   refreshToken(refreshToken: String!): AuthPayload!
+  """
+  Signs out the sign-in the refresh token belongs to: no token of it refreshes again, its
+  access tokens are refused, and its websockets close (code 4403, on every replica). Answers
+  true for any token, including an unknown, spent or already revoked one, so the answer
+  tells nothing about the token.
+  """
+  logout(refreshToken: String!): Boolean!
 }
 
 "A message sent to the user about one of their orders."
@@ -1715,6 +1735,20 @@ func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["password"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_logout_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "refreshToken",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["refreshToken"] = arg0
 	return args, nil
 }
 
@@ -2789,6 +2823,50 @@ func (ec *executionContext) fieldContext_Mutation_refreshToken(ctx context.Conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_refreshToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_logout(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_logout(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().Logout(ctx, fc.Args["refreshToken"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_logout(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_logout_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -6576,6 +6654,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "refreshToken":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_refreshToken(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "logout":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_logout(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++

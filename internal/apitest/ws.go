@@ -246,6 +246,24 @@ func (w *WS) Close() {
 	<-w.readerDone
 }
 
+// AwaitClose waits until the socket goes (or ctx ends) and returns the code and reason of the
+// server's close frame: code -1 if it went without one (the TCP connection dropped, or this
+// side closed it).
+func (w *WS) AwaitClose(ctx context.Context) (code int, reason string, err error) {
+	select {
+	case <-w.readerDone:
+	case <-ctx.Done():
+		return 0, "", fmt.Errorf("apitest: the server did not close the socket: %w", ctx.Err())
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var ce websocket.CloseError
+	if errors.As(w.err, &ce) {
+		return int(ce.Code), ce.Reason, nil
+	}
+	return -1, "", nil
+}
+
 // CloseNow drops the TCP connection without a close handshake, as a client that loses its
 // network would, and waits for the reader to end.
 func (w *WS) CloseNow() {

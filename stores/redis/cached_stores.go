@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -137,6 +138,23 @@ func (s *UserCache) CreateUser(ctx context.Context, u *flashsale.User) error {
 		return err
 	}
 	s.c.invalidate(ctx, u.ID)
+	return nil
+}
+
+// UpdateCredentials sets a user's role and password hash in the store it decorates (which
+// must have the method, as the PostgreSQL one does) and drops the user's entry: the next
+// sign-in's tokens must carry the new role, on every process.
+func (s *UserCache) UpdateCredentials(ctx context.Context, id flashsale.UserID, role flashsale.Role, passwordHash string) error {
+	store, ok := s.UserStore.(interface {
+		UpdateCredentials(context.Context, flashsale.UserID, flashsale.Role, string) error
+	})
+	if !ok {
+		return fmt.Errorf("update credentials of user %d: the store %T cannot", id, s.UserStore)
+	}
+	if err := store.UpdateCredentials(ctx, id, role, passwordHash); err != nil {
+		return err
+	}
+	s.c.invalidate(ctx, id)
 	return nil
 }
 
