@@ -92,7 +92,7 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 		GraphQL:       gql,
 		Auth:          a.Auth,
 		Log:           log,
-		Gatherer:      reg,
+		Gatherer:      prometheus.Gatherers{reg, a.Metrics},
 		Checks:        checks(a.checks()),
 		ResponseCache: responses,
 		Refusals:      refusals,

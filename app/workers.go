@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -26,7 +27,9 @@ func (c Config) Topology() rabbitmq.Topology {
 	return rabbitmq.Topology{
 		Exchange: c.OrdersExchange(),
 		Queues: []rabbitmq.Queue{
-			{Name: c.PaymentsQueue(), RoutingKeys: []string{flashsale.EventOrderPlaced}, Delays: c.RetryDelays},
+			// Payments charges placed orders and settles (refunds) cancelled and expired ones.
+			{Name: c.PaymentsQueue(), RoutingKeys: []string{flashsale.EventOrderPlaced, flashsale.EventOrderCancelled,
+				flashsale.EventOrderExpired}, Delays: c.RetryDelays},
 			{Name: c.NotificationsQueue(), RoutingKeys: []string{"order.#"}, Delays: c.RetryDelays},
 		},
 	}
@@ -118,7 +121,8 @@ type PaymentsConfig struct {
 // the last sale on two cores, 128 pays them within 1.8-2.0 s (make bench).
 const DefaultPaymentsConcurrency = 128
 
-// RunPayments charges placed orders until ctx ends.
+// RunPayments charges placed orders and refunds ended ones until ctx ends. Its refunds are
+// counted on d.Metrics (flashsale_refunds_total).
 func RunPayments(ctx context.Context, d *Deps, pc PaymentsConfig) error {
 	if pc.Concurrency == 0 {
 		pc.Concurrency = DefaultPaymentsConcurrency
@@ -126,7 +130,15 @@ func RunPayments(ctx context.Context, d *Deps, pc PaymentsConfig) error {
 	gw := payments.NewGateway(postgres.NewChargeLedger(d.DB), payments.GatewayConfig{
 		Latency: d.Config.PaymentLatency, FailureRate: d.Config.PaymentFailureRate, TimeoutRate: d.Config.PaymentTimeoutRate,
 	})
-	w := payments.NewWorker(gw, d.Raw.Orders, d.Checkout, d.Log.With("worker", "payments"))
+	refunds := payments.NewRefundsCounter(nil)
+	if err := d.Metrics.Register(refunds); err != nil {
+		var already prometheus.AlreadyRegisteredError
+		if !errors.As(err, &already) {
+			return fmt.Errorf("register the refunds counter: %w", err)
+		}
+		refunds = already.ExistingCollector.(*prometheus.CounterVec) // a second payment worker in this process
+	}
+	w := payments.NewWorker(gw, d.Raw.Orders, d.Checkout, refunds, d.Log.With("worker", "payments"))
 	return rabbitmq.Consume(ctx, rabbitmq.ConsumerConfig{
 		URL: d.Config.RabbitMQURL, Queue: d.Config.PaymentsQueue(),
 		Prefetch: 2 * pc.Concurrency, Concurrency: pc.Concurrency,
@@ -203,7 +215,7 @@ func ServeOps(ctx context.Context, addr string, d *Deps, extra map[string]func(c
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv := &http.Server{Addr: addr, Handler: graph.OpsMux(checks(all), reg), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: addr, Handler: graph.OpsMux(checks(all), prometheus.Gatherers{reg, d.Metrics}), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
