@@ -17,6 +17,10 @@ const (
 	// (Refunded set), or never charged. It follows every cancel and expiry, once per order,
 	// and is what tells the buyer whether they were charged.
 	EventOrderSettled = "order.settled"
+	// EventOrderSettlementDue asks again for the settlement of an ended order that is still
+	// unsettled long after it ended (its event was dead-lettered, say). Only the payment
+	// worker acts on it; it counts and notifies nothing.
+	EventOrderSettlementDue = "order.settlement_due"
 )
 
 // OrderEvent says that an order was placed or changed status. It is written to the outbox in

@@ -115,6 +115,10 @@ type OrderStore interface {
 	// changing nothing, if the order was settled before. CONFLICT if the order still holds
 	// stock (PENDING or PAID); NOT_FOUND.
 	SettleOrder(ctx context.Context, id OrderID, refunded bool) (o *Order, settled bool, err error)
+	// RequestSettlements writes an order.settlement_due event for up to limit orders of each
+	// shard that ended (cancelled or expired) before `before`, are still unsettled, and were
+	// not asked for since `before`; it returns how many. A failing shard fails the call.
+	RequestSettlements(ctx context.Context, before time.Time, limit int) (int, error)
 	// StalePending returns up to limit PENDING orders created before `before`, across shards.
 	StalePending(ctx context.Context, before time.Time, limit int) ([]*Order, error)
 }

@@ -29,7 +29,7 @@ func (c Config) Topology() rabbitmq.Topology {
 		Queues: []rabbitmq.Queue{
 			// Payments charges placed orders and settles (refunds) cancelled and expired ones.
 			{Name: c.PaymentsQueue(), RoutingKeys: []string{flashsale.EventOrderPlaced, flashsale.EventOrderCancelled,
-				flashsale.EventOrderExpired}, Delays: c.RetryDelays},
+				flashsale.EventOrderExpired, flashsale.EventOrderSettlementDue}, Delays: c.RetryDelays},
 			{Name: c.NotificationsQueue(), RoutingKeys: []string{"order.#"}, Delays: c.RetryDelays},
 		},
 	}

@@ -56,6 +56,15 @@ func (s *Service) Settle(ctx context.Context, id flashsale.OrderID, refunded boo
 	return o, settled, nil
 }
 
+// RequestSettlements asks the payment worker again, through the outbox, to settle the
+// cancelled and expired orders still unsettled SettleGrace after they ended: their first
+// request can have been dead-lettered after a long outage of the gateway, and an order
+// charged for nothing must still be refunded. It returns how many it asked for, up to limit
+// per shard.
+func (s *Service) RequestSettlements(ctx context.Context, limit int) (int, error) {
+	return s.orders.RequestSettlements(ctx, s.now().Add(-s.cfg.SettleGrace), limit)
+}
+
 // ExpireStale expires PENDING orders older than the reservation TTL, up to limit of them,
 // and returns how many it expired. A charge of an expired order that was in flight is
 // refunded by the payment worker, which settles every expired order from its event.

@@ -55,6 +55,10 @@ type Config struct {
 	// OrphanGrace is how old a hold with no order must be before reconciliation returns its
 	// units. Default 30s, far above WriteTimeout.
 	OrphanGrace time.Duration
+	// SettleGrace is how long a cancelled or expired order may stay unsettled (not yet
+	// refunded, or found never charged, by the payment worker) before RequestSettlements
+	// asks again. Default 10m, far above the payment queue's retries (about a minute).
+	SettleGrace time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -69,6 +73,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.OrphanGrace == 0 {
 		c.OrphanGrace = 30 * time.Second
+	}
+	if c.SettleGrace == 0 {
+		c.SettleGrace = 10 * time.Minute
 	}
 	return c
 }

@@ -55,3 +55,46 @@ func (s *OrderStore) SettleOrder(ctx context.Context, id flashsale.OrderID, refu
 	}
 	return o, settled, nil
 }
+
+// RequestSettlements asks again, through the outbox, for the settlements that are overdue.
+// Each shard marks its orders and writes their events in one transaction; SKIP LOCKED lets
+// sweepers of several replicas share the work instead of queueing on each other's rows.
+func (s *OrderStore) RequestSettlements(ctx context.Context, before time.Time, limit int) (int, error) {
+	counts, err := scatter(ctx, s.db, s.db.allShards(), func(ctx context.Context, shard int) (int, error) {
+		n := 0
+		err := pgx.BeginFunc(ctx, s.db.pools[shard], func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx,
+				`WITH due AS (
+				   SELECT id FROM orders
+				   WHERE settled_at IS NULL AND status IN ('CANCELLED', 'EXPIRED') AND updated_at < $1
+				     AND (settle_requested_at IS NULL OR settle_requested_at < $1)
+				   ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED
+				 )
+				 UPDATE orders o SET settle_requested_at = now() FROM due WHERE o.id = due.id
+				 RETURNING o.id, o.user_id, o.product_id, coalesce(o.sale_id, 0), o.quantity, o.total_cents, o.status,
+				           o.idempotency_key, o.created_at, o.updated_at, o.refunded_at`, before, limit)
+			if err != nil {
+				return err
+			}
+			due, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*flashsale.Order, error) { return scanOrder(r) })
+			if err != nil {
+				return err
+			}
+			events := make([]flashsale.OrderEvent, len(due))
+			for i, o := range due {
+				events[i] = flashsale.NewOrderEvent(flashsale.EventOrderSettlementDue, o)
+			}
+			n = len(due)
+			return insertEvents(ctx, tx, events)
+		})
+		return n, err
+	})
+	total := 0
+	for _, c := range counts {
+		total += c
+	}
+	if err != nil {
+		return total, fmt.Errorf("request overdue settlements: %w", err)
+	}
+	return total, nil
+}

@@ -211,3 +211,58 @@ func TestStatsCountCancelsOfPaidOrdersAndRefunds(t *testing.T) {
 			st.Orders, st.PaidOrders, st.Cancelled, st.RefundedOrders, st.UnitsSold)
 	}
 }
+
+// Overdue settlements are asked for again once per grace period, and only for orders that
+// ended and are still unsettled.
+func TestRequestSettlementsAsksForOverdueOnesOnly(t *testing.T) {
+	t.Parallel()
+	db, _ := testenv.DB(t, 2, postgres.Options{})
+	ctx := context.Background()
+	orders := postgres.NewOrderStore(db)
+	user := newBuyer(t, db)
+	place := func() flashsale.OrderID {
+		o := &flashsale.Order{ID: flashsale.NewOrderID(user), UserID: user, ProductID: flashsale.NewProductID(3), Quantity: 1, TotalCents: 100, IdempotencyKey: testenv.Name()}
+		if err := orders.CreateOrder(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		return o.ID
+	}
+	move := func(id flashsale.OrderID, to flashsale.OrderStatus) {
+		if _, err := orders.TransitionOrder(ctx, id, []flashsale.OrderStatus{flashsale.OrderPending}, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancelled, expired, settled, pending, paid := place(), place(), place(), place(), place()
+	move(cancelled, flashsale.OrderCancelled)
+	move(expired, flashsale.OrderExpired)
+	move(settled, flashsale.OrderExpired)
+	move(paid, flashsale.OrderPaid)
+	if _, _, err := orders.SettleOrder(ctx, settled, false); err != nil {
+		t.Fatal(err)
+	}
+	_ = pending
+	outboxEvents(t, db) // not these
+
+	if n, err := orders.RequestSettlements(ctx, time.Now().Add(-time.Hour), 100); err != nil || n != 0 {
+		t.Errorf("requests for orders that ended within the grace period = %d, %v; want 0", n, err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	later := time.Now() // after the orders ended, before the requests below
+	if n, err := orders.RequestSettlements(ctx, later, 100); err != nil || n != 2 {
+		t.Errorf("requests = %d, %v; want 2 (the cancelled and the expired unsettled orders)", n, err)
+	}
+	if n, err := orders.RequestSettlements(ctx, later, 100); err != nil || n != 0 {
+		t.Errorf("requests again within the grace period = %d, %v; want 0", n, err)
+	}
+	got := map[flashsale.OrderID]string{}
+	for _, e := range outboxEvents(t, db) {
+		got[e.OrderID] = e.Type
+	}
+	want := map[flashsale.OrderID]string{cancelled: flashsale.EventOrderSettlementDue, expired: flashsale.EventOrderSettlementDue}
+	if len(got) != len(want) || got[cancelled] != want[cancelled] || got[expired] != want[expired] {
+		t.Errorf("events = %v, want %v", got, want)
+	}
+	if n, err := orders.RequestSettlements(ctx, time.Now().Add(time.Hour), 100); err != nil || n != 2 {
+		t.Errorf("requests a grace period later = %d, %v; want 2 again", n, err)
+	}
+}

@@ -44,8 +44,11 @@ func NewWorker(store Store, sink Sink, log *slog.Logger) *Worker {
 // already. A crash between delivering and marking delivers again on redelivery, so webhook
 // receivers get the event id to deduplicate by.
 func (w *Worker) Handle(ctx context.Context, e flashsale.OrderEvent) error {
-	if e.Type == flashsale.EventOrderCancelled || e.Type == flashsale.EventOrderExpired {
+	switch e.Type {
+	case flashsale.EventOrderCancelled, flashsale.EventOrderExpired:
 		return nil // told with its settlement
+	case flashsale.EventOrderSettlementDue:
+		return nil // the payment worker's business alone
 	}
 	subject, body := Render(e)
 	n, err := w.store.SaveNotification(ctx, &flashsale.Notification{

@@ -57,6 +57,7 @@ func TestEndingsAreToldWithTheirSettlement(t *testing.T) {
 	for _, e := range []flashsale.OrderEvent{
 		event(flashsale.EventOrderCancelled, flashsale.OrderCancelled, false),
 		event(flashsale.EventOrderExpired, flashsale.OrderExpired, false),
+		event(flashsale.EventOrderSettlementDue, flashsale.OrderExpired, false),
 	} {
 		if err := w.Handle(ctx, e); err != nil {
 			t.Fatal(err)

@@ -350,3 +350,35 @@ func TestRefundRetriedAfterATimeoutRefundsOnce(t *testing.T) {
 		t.Errorf("refunds counted: refunded %d, failed %d; want 1, 1", r, f)
 	}
 }
+
+// A paid order cancelled while its settlement was lost (dead-lettered after a long gateway
+// outage) is refunded once the sweeper asks again.
+func TestOverdueSettlementIsRefundedWhenAskedAgain(t *testing.T) {
+	t.Parallel()
+	s := newShop(t)
+	w := s.worker(0)
+	ctx := context.Background()
+	o := s.place(1100)
+	if err := w.Handle(ctx, only(t, s.events(), flashsale.EventOrderPlaced)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.orders.TransitionOrder(ctx, o.ID, []flashsale.OrderStatus{flashsale.OrderPending, flashsale.OrderPaid}, flashsale.OrderCancelled); err != nil {
+		t.Fatal(err)
+	}
+	only(t, s.events(), flashsale.EventOrderCancelled) // and lost
+	if n, err := s.orders.RequestSettlements(ctx, time.Now().Add(time.Second), 100); err != nil || n != 1 {
+		t.Fatalf("requests = %d, %v; want 1", n, err)
+	}
+	if err := w.Handle(ctx, only(t, s.events(), flashsale.EventOrderSettlementDue)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.ledger.CountRefunds(ctx); err != nil || n != 1 {
+		t.Errorf("refunds = %d, %v; want 1", n, err)
+	}
+	if e := only(t, s.events(), flashsale.EventOrderSettled); !e.Refunded {
+		t.Errorf("settled event = %+v, want refunded", e)
+	}
+	if n, err := s.orders.RequestSettlements(ctx, time.Now().Add(time.Hour), 100); err != nil || n != 0 {
+		t.Errorf("requests once settled = %d, %v; want 0", n, err)
+	}
+}

@@ -66,7 +66,7 @@ func NewWorker(g *Gateway, orders Orders, c Checkout, refunds *prometheus.Counte
 var pending = []flashsale.OrderStatus{flashsale.OrderPending}
 
 // Handle charges the order of an order.placed event, and settles the order of an
-// order.cancelled or order.expired event. It returns an error only for what a retry may fix
+// order.cancelled, order.expired or order.settlement_due event. It returns an error only for what a retry may fix
 // (a gateway timeout, a database outage); the message is then retried with a growing delay
 // and dead-lettered in the end, leaving a placed order to expire.
 //
@@ -77,7 +77,7 @@ func (w *Worker) Handle(ctx context.Context, e flashsale.OrderEvent) error {
 	switch e.Type {
 	case flashsale.EventOrderPlaced:
 		return w.charge(ctx, e)
-	case flashsale.EventOrderCancelled, flashsale.EventOrderExpired:
+	case flashsale.EventOrderCancelled, flashsale.EventOrderExpired, flashsale.EventOrderSettlementDue:
 		return w.settle(ctx, e.OrderID, e.TotalCents)
 	}
 	return nil
