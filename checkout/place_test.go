@@ -275,7 +275,7 @@ func TestAttemptsCountRefusalsFromMemory(t *testing.T) {
 		}
 	}
 	for range 5 { // what the door answered, after asking RefusesFromMemory
-		h.svc.RefusedFromMemory(sale.ID)
+		h.svc.CountRefusedFromMemory(sale.ID)
 		sent++
 	}
 	byPool, err := h.inv.Attempts(ctx, flashsale.SalePool(sale.ID))
