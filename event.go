@@ -13,6 +13,14 @@ const (
 	EventOrderPaid      = "order.paid"
 	EventOrderCancelled = "order.cancelled"
 	EventOrderExpired   = "order.expired"
+	// EventOrderSettled says how the payment of a cancelled or expired order ended: refunded
+	// (Refunded set), or never charged. It follows every cancel and expiry, once per order,
+	// and is what tells the buyer whether they were charged.
+	EventOrderSettled = "order.settled"
+	// EventOrderSettlementDue asks again for the settlement of an ended order that is still
+	// unsettled long after it ended (its event was dead-lettered, say). Only the payment
+	// worker acts on it; it counts and notifies nothing.
+	EventOrderSettlementDue = "order.settlement_due"
 )
 
 // OrderEvent says that an order was placed or changed status. It is written to the outbox in
@@ -28,7 +36,12 @@ type OrderEvent struct {
 	Quantity   int         `json:"quantity"`
 	TotalCents int         `json:"totalCents"`
 	Status     OrderStatus `json:"status"`
-	At         time.Time   `json:"at"`
+	// From is the status a move left (empty for order.placed and order.settled): a cancel
+	// from PAID takes the order out of the sale's paid orders.
+	From OrderStatus `json:"from,omitempty"`
+	// Refunded says, on order.settled, that the order's charge was refunded.
+	Refunded bool      `json:"refunded,omitempty"`
+	At       time.Time `json:"at"`
 }
 
 // NewOrderEvent returns the event of an order's current state.

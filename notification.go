@@ -23,8 +23,11 @@ type SaleStats struct {
 	Orders       int
 	UnitsSold    int
 	RevenueCents int
-	PaidOrders   int
-	Cancelled    int
+	// PaidOrders counts the orders paid and not cancelled since; Cancelled counts cancels and
+	// expiries alike; RefundedOrders counts the orders whose charge was refunded.
+	PaidOrders     int
+	Cancelled      int
+	RefundedOrders int
 	// Attempts counts every reservation attempt the sale's pool saw; Conversion is Orders over
 	// Attempts (0 when there were none).
 	Attempts   int

@@ -51,6 +51,9 @@ type Order struct {
 	IdempotencyKey string
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	// RefundedAt is when the charge of a cancelled or expired order was refunded; nil if it
+	// was not (yet) or the order was never charged.
+	RefundedAt *time.Time
 }
 
 // MaxIdempotencyKeyLen bounds the client's idempotency key.
@@ -116,6 +119,15 @@ type OrderStore interface {
 	// HoldingOrders returns, across all shards, the holds of the orders that keep units of a
 	// pool (PENDING and PAID). A failing shard fails the call.
 	HoldingOrders(ctx context.Context, pool PoolKey) ([]Hold, error)
+	// SettleOrder records how the payment of a cancelled or expired order ended, refunded or
+	// never charged, with its order.settled event, once per order: it reports settled=false,
+	// changing nothing, if the order was settled before. CONFLICT if the order still holds
+	// stock (PENDING or PAID); NOT_FOUND.
+	SettleOrder(ctx context.Context, id OrderID, refunded bool) (o *Order, settled bool, err error)
+	// RequestSettlements writes an order.settlement_due event for up to limit orders of each
+	// shard that ended (cancelled or expired) before `before`, are still unsettled, and were
+	// not asked for since `before`; it returns how many. A failing shard fails the call.
+	RequestSettlements(ctx context.Context, before time.Time, limit int) (int, error)
 	// StalePending returns up to limit PENDING orders created before `before`, across shards.
 	StalePending(ctx context.Context, before time.Time, limit int) ([]*Order, error)
 }

@@ -29,6 +29,8 @@ type Deps struct {
 	soldOut   *soldOutWatch
 	StockBus  *redis.StockBus
 	OrderBus  *redis.OrderBus
+	// Attempts counts the order attempts refused from memory into their pools' counts.
+	Attempts *redis.AttemptTally
 	// Invalidations tell every process to drop its near copies of cached entries.
 	Invalidations *redis.Invalidations
 	// Stores read through the Redis cache; Raw reads PostgreSQL directly.
@@ -87,6 +89,10 @@ func (d *Deps) observeOrder(observe func(step string, took time.Duration)) func(
 // otherwise: pub/sub announces stock coming back, and this bounds the harm of a lost message.
 const soldOutMemory = 2 * time.Second
 
+// attemptsFlush is how often a process adds the attempts it refused from memory to their
+// pools' counts: the sale's stats lag by at most this much behind another replica's refusals.
+const attemptsFlush = time.Second
+
 // OpenDeps connects to PostgreSQL and Redis and assembles the stores and the checkout.
 // The databases must be prepared.
 func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.Options) (_ *Deps, err error) {
@@ -109,6 +115,7 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres
 	prefix := cfg.redisPrefix()
 	d.Inventory = redis.NewInventory(d.Redis, prefix)
 	d.SoldOut = redis.NewSoldOutCache(soldOutMemory)
+	d.Attempts = redis.NewAttemptTally(d.Redis, prefix, attemptsFlush, log)
 	d.StockBus = redis.NewStockBus(d.Redis, prefix, redis.StockBusOptions{SoldOut: d.SoldOut, Log: log})
 	d.OrderBus = redis.NewOrderBus(d.Redis, prefix, log)
 	d.soldOut = &soldOutWatch{SoldOutCache: d.SoldOut, bus: d.StockBus, log: log, ctx: d.StockBus.Context(),
@@ -143,6 +150,7 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres
 		Inventory:   d.Inventory,
 		Stock:       d.StockBus,
 		SoldOut:     d.soldOut,
+		Attempts:    d.Attempts,
 		Stats:       postgres.NewStatsStore(d.DB),
 		Updates:     d.OrderBus,
 		Log:         log,
@@ -174,6 +182,9 @@ func (d *Deps) Close() {
 	}
 	if d.OrderBus != nil {
 		d.OrderBus.Close()
+	}
+	if d.Attempts != nil {
+		d.Attempts.Close() // flushes what is left, so Redis must still be open
 	}
 	if d.Invalidations != nil {
 		d.Invalidations.Close()

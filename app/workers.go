@@ -3,9 +3,12 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/graph"
@@ -24,7 +27,9 @@ func (c Config) Topology() rabbitmq.Topology {
 	return rabbitmq.Topology{
 		Exchange: c.OrdersExchange(),
 		Queues: []rabbitmq.Queue{
-			{Name: c.PaymentsQueue(), RoutingKeys: []string{flashsale.EventOrderPlaced}, Delays: c.RetryDelays},
+			// Payments charges placed orders and settles (refunds) cancelled and expired ones.
+			{Name: c.PaymentsQueue(), RoutingKeys: []string{flashsale.EventOrderPlaced, flashsale.EventOrderCancelled,
+				flashsale.EventOrderExpired, flashsale.EventOrderSettlementDue}, Delays: c.RetryDelays},
 			{Name: c.NotificationsQueue(), RoutingKeys: []string{"order.#"}, Delays: c.RetryDelays},
 		},
 	}
@@ -121,7 +126,8 @@ type PaymentsConfig struct {
 // the last sale on two cores, 128 pays them within 1.8-2.0 s (make bench).
 const DefaultPaymentsConcurrency = 128
 
-// RunPayments charges placed orders until ctx ends.
+// RunPayments charges placed orders and refunds ended ones until ctx ends. Its refunds are
+// counted on d.Registry (flashsale_refunds_total).
 func RunPayments(ctx context.Context, d *Deps, pc PaymentsConfig) error {
 	if pc.Concurrency == 0 {
 		pc.Concurrency = DefaultPaymentsConcurrency
@@ -129,7 +135,15 @@ func RunPayments(ctx context.Context, d *Deps, pc PaymentsConfig) error {
 	gw := payments.NewGateway(postgres.NewChargeLedger(d.DB), payments.GatewayConfig{
 		Latency: d.Config.PaymentLatency, FailureRate: d.Config.PaymentFailureRate, TimeoutRate: d.Config.PaymentTimeoutRate,
 	})
-	w := payments.NewWorker(gw, d.Raw.Orders, d.Checkout, d.Log.With("worker", "payments"))
+	refunds := payments.NewRefundsCounter(nil)
+	if err := d.Registry.Register(refunds); err != nil {
+		var already prometheus.AlreadyRegisteredError
+		if !errors.As(err, &already) {
+			return fmt.Errorf("register the refunds counter: %w", err)
+		}
+		refunds = already.ExistingCollector.(*prometheus.CounterVec) // a second payment worker in this process
+	}
+	w := payments.NewWorker(gw, d.Raw.Orders, d.Checkout, refunds, d.Log.With("worker", "payments"))
 	link := rabbitmq.NewLink()
 	d.brokers.add("payments", link.Check)
 	return rabbitmq.Consume(ctx, rabbitmq.ConsumerConfig{

@@ -76,9 +76,11 @@ func newHarness(t testing.TB, client goredis.UniversalClient, prefix string) *ha
 	}
 	bus := redis.NewStockBus(client, prefix, redis.StockBusOptions{})
 	t.Cleanup(bus.Close)
+	attempts := redis.NewAttemptTally(client, prefix, time.Hour, nil) // flushed when stats are read
+	t.Cleanup(attempts.Close)
 	h.svc = checkout.New(checkout.Deps{
 		Sales: postgres.NewSaleStore(db), Products: h.products, Orders: h.orders, Inventory: h.inv,
-		Stock: bus, SoldOut: redis.NewSoldOutCache(time.Second),
+		Stock: bus, SoldOut: redis.NewSoldOutCache(time.Second), Attempts: attempts, Stats: postgres.NewStatsStore(db),
 		Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		ObserveStep: h.observeStep,
 	}, testConfig)

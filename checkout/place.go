@@ -21,6 +21,7 @@ func (s *Service) PlaceFlashSaleOrder(ctx context.Context, v flashsale.Viewer, i
 		// Deliberately no lookup of the key here: after a sell-out the stampede is answered
 		// from memory, and a buyer retrying an order placed before it finds the order in
 		// their orders list (README, "Known trade-offs").
+		s.CountRefusedFromMemory(id)
 		return nil, flashsale.ErrSoldOut
 	}
 	sale, err := s.Sale(ctx, id)
@@ -78,6 +79,15 @@ func (s *Service) RemembersASellOut() bool { return s.soldOut.Any() }
 // such requests before running GraphQL. It makes the same checks, in the same order.
 func (s *Service) RefusesFromMemory(id flashsale.SaleID, quantity int, key string) bool {
 	return flashsale.ValidateOrderRequest(quantity, key) == nil && s.soldOut.IsSoldOut(flashsale.SalePool(id))
+}
+
+// CountRefusedFromMemory counts an attempt at the sale that was refused SOLD_OUT from memory,
+// here or at the API's door after RefusesFromMemory said yes: it is an attempt like those the
+// pool counts itself, and the sale's conversion rate divides by them all.
+func (s *Service) CountRefusedFromMemory(id flashsale.SaleID) {
+	if s.attempts != nil {
+		s.attempts.Add(flashsale.SalePool(id))
+	}
 }
 
 // place takes the units, then writes the order. From the moment units may be taken it runs on

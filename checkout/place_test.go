@@ -255,3 +255,41 @@ func TestRegularOrdersSellProductStockOnce(t *testing.T) {
 		t.Errorf("lower stock below held: err = %v, want CONFLICT", err)
 	}
 }
+
+// Every attempt at a sale counts in its stats, those refused from memory after the sell-out
+// (here, and at the API's door) as well as those the pool answered.
+func TestAttemptsCountRefusalsFromMemory(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil, "")
+	buyers := h.buyers(12)
+	sale := h.sale(2, 1)
+	ctx := context.Background()
+	sent := 0
+	for i, v := range buyers {
+		for j := range 3 {
+			_, err := h.svc.PlaceFlashSaleOrder(ctx, v, sale.ID, 1, fmt.Sprintf("k%d-%d", i, j))
+			sent++
+			if err != nil && flashsale.ErrorCode(err) != flashsale.ESOLDOUT && flashsale.ErrorCode(err) != flashsale.ELIMITEXCEEDED {
+				t.Fatalf("attempt: %v", err)
+			}
+		}
+	}
+	for range 5 { // what the door answered, after asking RefusesFromMemory
+		h.svc.CountRefusedFromMemory(sale.ID)
+		sent++
+	}
+	byPool, err := h.inv.Attempts(ctx, flashsale.SalePool(sale.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if byPool >= sent {
+		t.Fatalf("the pool counted %d of %d attempts by itself; the test needs refusals from memory", byPool, sent)
+	}
+	st, err := h.svc.SaleStats(ctx, sale.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Attempts != sent {
+		t.Errorf("stats attempts = %d, want %d (the pool counted %d itself)", st.Attempts, sent, byPool)
+	}
+}

@@ -120,7 +120,9 @@ func (s *Service) ListSales(ctx context.Context, status *flashsale.SaleStatus) (
 	return out, nil
 }
 
-// SaleStats returns a sale's figures with its attempts and conversion.
+// SaleStats returns a sale's figures with its attempts and conversion. The attempts this
+// process refused from memory are flushed first, so they are all counted; other processes'
+// arrive with their next flush.
 func (s *Service) SaleStats(ctx context.Context, id flashsale.SaleID) (*flashsale.SaleStats, error) {
 	if s.stats == nil {
 		return &flashsale.SaleStats{}, nil
@@ -128,6 +130,11 @@ func (s *Service) SaleStats(ctx context.Context, id flashsale.SaleID) (*flashsal
 	st, err := s.stats.SaleStats(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if s.attempts != nil {
+		if err := s.attempts.Flush(ctx); err != nil {
+			s.log.WarnContext(ctx, "flush attempts refused from memory", "err", err)
+		}
 	}
 	if st.Attempts, err = s.inventory.Attempts(ctx, flashsale.SalePool(id)); err != nil && !errors.Is(err, flashsale.ErrPoolNotLoaded) {
 		return nil, err

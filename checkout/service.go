@@ -33,6 +33,15 @@ type SoldOutMemo interface {
 	Any() bool
 }
 
+// AttemptCounter counts the order attempts refused from memory, which never reach the pool's
+// own count of attempts, and adds them to it in batches (redis.AttemptTally).
+type AttemptCounter interface {
+	// Add counts one attempt at pool, cheaply: it is on the stampede's path.
+	Add(pool flashsale.PoolKey)
+	// Flush adds what was counted to the pool's count now.
+	Flush(ctx context.Context) error
+}
+
 // Config tunes the service; zero values take the defaults.
 type Config struct {
 	// ReservationTTL is how long a PENDING order holds its units before it expires.
@@ -46,6 +55,10 @@ type Config struct {
 	// OrphanGrace is how old a hold with no order must be before reconciliation returns its
 	// units. Default 30s, far above WriteTimeout.
 	OrphanGrace time.Duration
+	// SettleGrace is how long a cancelled or expired order may stay unsettled (not yet
+	// refunded, or found never charged, by the payment worker) before RequestSettlements
+	// asks again. Default 10m, far above the payment queue's retries (about a minute).
+	SettleGrace time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -61,6 +74,9 @@ func (c Config) withDefaults() Config {
 	if c.OrphanGrace == 0 {
 		c.OrphanGrace = 30 * time.Second
 	}
+	if c.SettleGrace == 0 {
+		c.SettleGrace = 10 * time.Minute
+	}
 	return c
 }
 
@@ -72,6 +88,7 @@ type Service struct {
 	inventory flashsale.Inventory
 	stock     flashsale.StockEvents
 	soldOut   SoldOutMemo
+	attempts  AttemptCounter
 	stats     flashsale.StatsReader
 	updates   flashsale.OrderUpdates
 	cfg       Config
@@ -94,6 +111,7 @@ type Deps struct {
 	Inventory flashsale.Inventory
 	Stock     flashsale.StockEvents
 	SoldOut   SoldOutMemo
+	Attempts  AttemptCounter         // optional: attempts refused from memory go uncounted without it
 	Stats     flashsale.StatsReader  // optional
 	Updates   flashsale.OrderUpdates // optional: live order status for subscriptions
 	Log       *slog.Logger
@@ -112,7 +130,7 @@ const (
 func New(d Deps, cfg Config) *Service {
 	return &Service{
 		sales: d.Sales, products: d.Products, orders: d.Orders, inventory: d.Inventory,
-		stock: d.Stock, soldOut: d.SoldOut, stats: d.Stats, updates: d.Updates, log: d.Log, cfg: cfg.withDefaults(), now: time.Now,
+		stock: d.Stock, soldOut: d.SoldOut, attempts: d.Attempts, stats: d.Stats, updates: d.Updates, log: d.Log, cfg: cfg.withDefaults(), now: time.Now,
 		observe: d.ObserveStep, saleMap: map[flashsale.SaleID]*flashsale.FlashSale{},
 	}
 }

@@ -22,6 +22,8 @@ type SoldOutMemory interface {
 	RemembersASellOut() bool
 	// RefusesFromMemory reports whether the checkout would refuse these arguments SOLD_OUT.
 	RefusesFromMemory(sale flashsale.SaleID, quantity int, key string) bool
+	// CountRefusedFromMemory counts a refusal answered at the door as an attempt at the sale.
+	CountRefusedFromMemory(sale flashsale.SaleID)
 }
 
 // Refusals answers the stampede after a sell-out at the door. Once a sale has sold out,
@@ -143,6 +145,7 @@ func (rf *Refusals) answer(w http.ResponseWriter, r *http.Request) bool {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(known.body)
+	rf.memory.CountRefusedFromMemory(sale)
 	rf.hits.Inc()
 	if rf.stats != nil {
 		rf.stats(known.op, "error", time.Since(start))

@@ -66,14 +66,15 @@ type ComplexityRoot struct {
 	}
 
 	FlashSaleStats struct {
-		Attempts     func(childComplexity int) int
-		Cancelled    func(childComplexity int) int
-		Conversion   func(childComplexity int) int
-		Orders       func(childComplexity int) int
-		PaidOrders   func(childComplexity int) int
-		PerMinute    func(childComplexity int) int
-		RevenueCents func(childComplexity int) int
-		UnitsSold    func(childComplexity int) int
+		Attempts       func(childComplexity int) int
+		Cancelled      func(childComplexity int) int
+		Conversion     func(childComplexity int) int
+		Orders         func(childComplexity int) int
+		PaidOrders     func(childComplexity int) int
+		PerMinute      func(childComplexity int) int
+		RefundedOrders func(childComplexity int) int
+		RevenueCents   func(childComplexity int) int
+		UnitsSold      func(childComplexity int) int
 	}
 
 	MinuteStats struct {
@@ -122,6 +123,7 @@ type ComplexityRoot struct {
 		ID         func(childComplexity int) int
 		Product    func(childComplexity int) int
 		Quantity   func(childComplexity int) int
+		RefundedAt func(childComplexity int) int
 		Status     func(childComplexity int) int
 		TotalCents func(childComplexity int) int
 		UpdatedAt  func(childComplexity int) int
@@ -383,6 +385,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.FlashSaleStats.PerMinute(childComplexity), true
+	case "FlashSaleStats.refundedOrders":
+		if e.ComplexityRoot.FlashSaleStats.RefundedOrders == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FlashSaleStats.RefundedOrders(childComplexity), true
 	case "FlashSaleStats.revenueCents":
 		if e.ComplexityRoot.FlashSaleStats.RevenueCents == nil {
 			break
@@ -631,6 +639,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Order.Quantity(childComplexity), true
+	case "Order.refundedAt":
+		if e.ComplexityRoot.Order.RefundedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.RefundedAt(childComplexity), true
 	case "Order.status":
 		if e.ComplexityRoot.Order.Status == nil {
 			break
@@ -1098,6 +1112,13 @@ type Order {
   status: OrderStatus!
   createdAt: Time!
   updatedAt: Time!
+  """
+  When the charge of a CANCELLED or EXPIRED order was refunded, in full; null while it has not
+  been, and for an order that was never charged. A paid order that is cancelled is refunded
+  exactly once, shortly after the cancel, and so is a payment that went through after its
+  order was cancelled or expired.
+  """
+  refundedAt: Time
 }
 
 type OrderEdge {
@@ -1131,7 +1152,7 @@ extend type Query {
 extend type Mutation {
   placeOrder(input: PlaceOrderInput!): Order! @authenticated
   placeFlashSaleOrder(input: PlaceFlashSaleOrderInput!): Order! @authenticated
-  "Owner or admin; releases the order's units."
+  "Owner or admin; releases the order's units. A paid order is refunded (see Order.refundedAt)."
   cancelOrder(id: ID!): Order! @authenticated
 }
 
@@ -1166,9 +1187,17 @@ type FlashSaleStats {
   orders: Int!
   unitsSold: Int!
   revenueCents: Int!
+  "Orders paid and not cancelled since."
   paidOrders: Int!
+  "Orders cancelled or expired."
   cancelled: Int!
-  "Reservation attempts the sale saw, accepted or not."
+  "Cancelled or expired orders whose charge was refunded."
+  refundedOrders: Int!
+  """
+  Order attempts the sale saw, accepted or not, including those refused SOLD_OUT from memory
+  after the sell-out; a retry with the key of an order already placed is not a new attempt.
+  Refusals answered by other API replicas are added within a second or so.
+  """
   attempts: Int!
   "orders / attempts."
   conversion: Float!
@@ -1356,6 +1385,8 @@ func (ec *executionContext) childFields_FlashSaleStats(ctx context.Context, fiel
 		return ec.fieldContext_FlashSaleStats_paidOrders(ctx, field)
 	case "cancelled":
 		return ec.fieldContext_FlashSaleStats_cancelled(ctx, field)
+	case "refundedOrders":
+		return ec.fieldContext_FlashSaleStats_refundedOrders(ctx, field)
 	case "attempts":
 		return ec.fieldContext_FlashSaleStats_attempts(ctx, field)
 	case "conversion":
@@ -1440,6 +1471,8 @@ func (ec *executionContext) childFields_Order(ctx context.Context, field graphql
 		return ec.fieldContext_Order_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_Order_updatedAt(ctx, field)
+	case "refundedAt":
+		return ec.fieldContext_Order_refundedAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Order", field.Name)
 }
@@ -2524,6 +2557,29 @@ func (ec *executionContext) _FlashSaleStats_cancelled(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_FlashSaleStats_cancelled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FlashSaleStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _FlashSaleStats_refundedOrders(ctx context.Context, field graphql.CollectedField, obj *flashsale.SaleStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FlashSaleStats_refundedOrders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RefundedOrders, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FlashSaleStats_refundedOrders(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("FlashSaleStats", field, false, false, "Int")
 }
 
@@ -3750,6 +3806,29 @@ func (ec *executionContext) _Order_updatedAt(ctx context.Context, field graphql.
 	)
 }
 func (ec *executionContext) fieldContext_Order_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Order", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Order_refundedAt(ctx context.Context, field graphql.CollectedField, obj *flashsale.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_refundedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RefundedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Order_refundedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Order", field, false, false, "Time")
 }
 
@@ -6538,6 +6617,11 @@ func (ec *executionContext) _FlashSaleStats(ctx context.Context, sel ast.Selecti
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "refundedOrders":
+			out.Values[i] = ec._FlashSaleStats_refundedOrders(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "attempts":
 			out.Values[i] = ec._FlashSaleStats_attempts(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -6922,6 +7006,11 @@ func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, ob
 		case "updatedAt":
 			out.Values[i] = ec._Order_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "refundedAt":
+			out.Values[i] = ec._Order_refundedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:

@@ -11,8 +11,9 @@ import (
 	"github.com/flashsale/flashsale/internal/combine"
 )
 
-// ChargeLedger is the mock payment gateway's record of charges, one per order, on the buyer's
-// shard.
+// ChargeLedger is the mock payment gateway's record of charges and refunds, at most one of
+// each per order, on the buyer's shard. A charge row is also how an order's payment is voided:
+// a VOIDED row refuses any charge asked for later.
 type ChargeLedger struct {
 	db      *DB
 	records *combine.Combiner[charge, storedCharge]
@@ -103,11 +104,62 @@ func (l *ChargeLedger) recordCharges(ctx context.Context, shard int, charges []c
 	return outs, nil
 }
 
-// CountCharges returns how many charges the ledger holds, across shards (tests count them).
+// CountCharges returns how many charges the ledger holds, across shards, voids left out
+// (tests count them).
 func (l *ChargeLedger) CountCharges(ctx context.Context) (int, error) {
 	counts, err := scatter(ctx, l.db, l.db.allShards(), func(ctx context.Context, shard int) (int, error) {
 		var n int
-		err := l.db.pools[shard].QueryRow(ctx, `SELECT count(*) FROM charges`).Scan(&n)
+		err := l.db.pools[shard].QueryRow(ctx, `SELECT count(*) FROM charges WHERE outcome <> 'VOIDED'`).Scan(&n)
+		return n, err
+	})
+	total := 0
+	for _, c := range counts {
+		total += c
+	}
+	return total, err
+}
+
+// RecordRefund refunds an order's approved charge, once: it reports created=true when this
+// call stored the refund, and false, storing nothing, when the order was refunded before.
+// CONFLICT when the order has no approved charge; BAD_USER_INPUT when amountCents is more than
+// was charged. The primary key of refunds admits one row per order, so of concurrent calls
+// exactly one creates it.
+func (l *ChargeLedger) RecordRefund(ctx context.Context, order flashsale.OrderID, amountCents int) (bool, error) {
+	pool := l.db.poolFor(order.Bucket())
+	tag, err := pool.Exec(ctx,
+		`INSERT INTO refunds (order_id, bucket, amount_cents)
+		 SELECT order_id, bucket, $2 FROM charges WHERE order_id = $1 AND outcome = 'APPROVED' AND amount_cents >= $2
+		 ON CONFLICT (order_id) DO NOTHING`, order, amountCents)
+	if err != nil {
+		return false, fmt.Errorf("record refund of order %d: %w", order, err)
+	}
+	if tag.RowsAffected() == 1 {
+		return true, nil
+	}
+	// Nothing stored: say why, in a statement of its own whose snapshot shows a refund that a
+	// concurrent call committed while the insert waited for it.
+	var outcome *string
+	var charged *int64
+	var refunded bool
+	err = pool.QueryRow(ctx,
+		`SELECT c.outcome, c.amount_cents, EXISTS (SELECT 1 FROM refunds r WHERE r.order_id = $1)
+		 FROM (SELECT 1) one LEFT JOIN charges c ON c.order_id = $1`, order).Scan(&outcome, &charged, &refunded)
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("record refund of order %d: %w", order, err)
+	case refunded:
+		return false, nil
+	case outcome == nil || *outcome != "APPROVED":
+		return false, flashsale.Errorf(flashsale.ECONFLICT, "order %s has no approved charge to refund", order)
+	}
+	return false, flashsale.Errorf(flashsale.EINVALID, "a refund of %d cents is more than the %d charged", amountCents, *charged)
+}
+
+// CountRefunds returns how many refunds the ledger holds, across shards (tests count them).
+func (l *ChargeLedger) CountRefunds(ctx context.Context) (int, error) {
+	counts, err := scatter(ctx, l.db, l.db.allShards(), func(ctx context.Context, shard int) (int, error) {
+		var n int
+		err := l.db.pools[shard].QueryRow(ctx, `SELECT count(*) FROM refunds`).Scan(&n)
 		return n, err
 	})
 	total := 0

@@ -41,12 +41,16 @@ func NewOrderStore(db *DB) *OrderStore {
 
 var _ flashsale.OrderStore = (*OrderStore)(nil)
 
-const orderColumns = `id, user_id, product_id, coalesce(sale_id, 0), quantity, total_cents, status, idempotency_key, created_at, updated_at`
+const orderColumns = `id, user_id, product_id, coalesce(sale_id, 0), quantity, total_cents, status, idempotency_key, created_at, updated_at, refunded_at`
 
-func scanOrder(row pgx.Row) (*flashsale.Order, error) {
+func scanOrder(row pgx.Row) (*flashsale.Order, error) { return scanOrderWith(row) }
+
+// scanOrderWith scans orderColumns followed by extra columns.
+func scanOrderWith(row pgx.Row, extra ...any) (*flashsale.Order, error) {
 	var o flashsale.Order
-	err := row.Scan(&o.ID, &o.UserID, &o.ProductID, &o.SaleID, &o.Quantity, &o.TotalCents, &o.Status,
-		&o.IdempotencyKey, &o.CreatedAt, &o.UpdatedAt)
+	dest := append([]any{&o.ID, &o.UserID, &o.ProductID, &o.SaleID, &o.Quantity, &o.TotalCents, &o.Status,
+		&o.IdempotencyKey, &o.CreatedAt, &o.UpdatedAt, &o.RefundedAt}, extra...)
+	err := row.Scan(dest...)
 	return &o, err
 }
 

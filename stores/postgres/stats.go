@@ -152,7 +152,7 @@ type saleMinute struct {
 
 // figures are the amounts an event adds to its sale's minute.
 type figures struct {
-	orders, units, revenue, paid, cancelled int
+	orders, units, revenue, paid, cancelled, refunded int
 }
 
 func figuresOf(e flashsale.OrderEvent) figures {
@@ -162,7 +162,15 @@ func figuresOf(e flashsale.OrderEvent) figures {
 	case flashsale.EventOrderPaid:
 		return figures{paid: 1}
 	case flashsale.EventOrderCancelled, flashsale.EventOrderExpired:
-		return figures{units: -e.Quantity, revenue: -e.TotalCents, cancelled: 1}
+		f := figures{units: -e.Quantity, revenue: -e.TotalCents, cancelled: 1}
+		if e.From == flashsale.OrderPaid {
+			f.paid = -1 // a paid order cancelled is paid no more
+		}
+		return f
+	case flashsale.EventOrderSettled:
+		if e.Refunded {
+			return figures{refunded: 1}
+		}
 	}
 	return figures{}
 }
@@ -180,6 +188,7 @@ func sumFigures(events []flashsale.OrderEvent) map[saleMinute]figures {
 		f.revenue += add.revenue
 		f.paid += add.paid
 		f.cancelled += add.cancelled
+		f.refunded += add.refunded
 		sums[k] = f
 	}
 	return sums
@@ -202,22 +211,24 @@ func addFigures(ctx context.Context, tx pgx.Tx, sums map[saleMinute]figures) err
 	sales, revenues := make([]int64, n), make([]int64, n)
 	buckets := make([]int32, n)
 	minutes := make([]time.Time, n)
-	orders, units, paid, cancelled := make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
+	orders, units, paid, cancelled, refunded := make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
 	for i, k := range keys {
 		f := sums[k]
 		sales[i], buckets[i], minutes[i] = int64(k.sale), int32(k.sale.Bucket()), k.minute
 		orders[i], units[i], revenues[i], paid[i], cancelled[i] = int32(f.orders), int32(f.units), int64(f.revenue), int32(f.paid), int32(f.cancelled)
+		refunded[i] = int32(f.refunded)
 	}
 	_, err := tx.Exec(ctx,
-		`INSERT INTO sale_stats (sale_id, bucket, minute, orders, units, revenue_cents, paid_orders, cancelled)
+		`INSERT INTO sale_stats (sale_id, bucket, minute, orders, units, revenue_cents, paid_orders, cancelled, refunded)
 		 SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::timestamptz[], $4::integer[], $5::integer[],
-		                      $6::bigint[], $7::integer[], $8::integer[])
+		                      $6::bigint[], $7::integer[], $8::integer[], $9::integer[])
 		 ON CONFLICT (sale_id, minute) DO UPDATE SET
 		   orders = sale_stats.orders + EXCLUDED.orders, units = sale_stats.units + EXCLUDED.units,
 		   revenue_cents = sale_stats.revenue_cents + EXCLUDED.revenue_cents,
 		   paid_orders = sale_stats.paid_orders + EXCLUDED.paid_orders,
-		   cancelled = sale_stats.cancelled + EXCLUDED.cancelled`,
-		sales, buckets, minutes, orders, units, revenues, paid, cancelled)
+		   cancelled = sale_stats.cancelled + EXCLUDED.cancelled,
+		   refunded = sale_stats.refunded + EXCLUDED.refunded`,
+		sales, buckets, minutes, orders, units, revenues, paid, cancelled, refunded)
 	return err
 }
 
@@ -225,15 +236,15 @@ func addFigures(ctx context.Context, tx pgx.Tx, sums map[saleMinute]figures) err
 // are left to the caller, which reads attempts from the stock pool).
 func (s *StatsStore) SaleStats(ctx context.Context, sale flashsale.SaleID) (*flashsale.SaleStats, error) {
 	rows, err := s.db.poolFor(sale.Bucket()).Query(ctx,
-		`SELECT minute, orders, units, revenue_cents, paid_orders, cancelled FROM sale_stats WHERE sale_id = $1 ORDER BY minute`, sale)
+		`SELECT minute, orders, units, revenue_cents, paid_orders, cancelled, refunded FROM sale_stats WHERE sale_id = $1 ORDER BY minute`, sale)
 	if err != nil {
 		return nil, fmt.Errorf("read stats of sale %d: %w", sale, err)
 	}
 	st := &flashsale.SaleStats{}
 	var m flashsale.MinuteStats
-	var paid, cancelled int
+	var paid, cancelled, refunded int
 	var minute time.Time
-	_, err = pgx.ForEachRow(rows, []any{&minute, &m.Orders, &m.Units, &m.RevenueCents, &paid, &cancelled}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&minute, &m.Orders, &m.Units, &m.RevenueCents, &paid, &cancelled, &refunded}, func() error {
 		m.Minute = minute.UTC()
 		st.PerMinute = append(st.PerMinute, m)
 		st.Orders += m.Orders
@@ -241,6 +252,7 @@ func (s *StatsStore) SaleStats(ctx context.Context, sale flashsale.SaleID) (*fla
 		st.RevenueCents += m.RevenueCents
 		st.PaidOrders += paid
 		st.Cancelled += cancelled
+		st.RefundedOrders += refunded
 		return nil
 	})
 	if err != nil {

@@ -81,21 +81,16 @@ func moveRound(ctx context.Context, tx pgx.Tx, moves []move, round []int, outs [
 		}
 		froms[j] = strings.Join(parts, ",")
 	}
-	if len(round) > 1 {
-		// Lock in id order, so two batches sharing orders wait for each other instead of
-		// deadlocking.
-		locked := slices.Clone(ids)
-		slices.Sort(locked)
-		if _, err := tx.Exec(ctx, `SELECT id FROM orders WHERE id = ANY($1) ORDER BY id FOR UPDATE`, locked); err != nil {
-			return err
-		}
+	was, err := lockRound(ctx, tx, moves, round, ids)
+	if err != nil {
+		return err
 	}
 	rows, err := tx.Query(ctx,
 		`UPDATE orders o SET status = m.to_status, updated_at = now()
 		 FROM unnest($1::bigint[], $2::text[], $3::text[]) AS m(id, from_statuses, to_status)
 		 WHERE o.id = m.id AND o.status = ANY(string_to_array(m.from_statuses, ','))
 		 RETURNING o.id, o.user_id, o.product_id, coalesce(o.sale_id, 0), o.quantity, o.total_cents, o.status,
-		           o.idempotency_key, o.created_at, o.updated_at`,
+		           o.idempotency_key, o.created_at, o.updated_at, o.refunded_at`,
 		ids, froms, tos)
 	if err != nil {
 		return err
@@ -113,7 +108,11 @@ func moveRound(ctx context.Context, tx pgx.Tx, moves []move, round []int, outs [
 	for _, i := range round {
 		if o := byID[moves[i].id]; o != nil {
 			outs[i].Val = o
-			events = append(events, flashsale.NewOrderEvent(flashsale.EventTypeFor(o.Status), o))
+			e := flashsale.NewOrderEvent(flashsale.EventTypeFor(o.Status), o)
+			if e.From = was[o.ID]; len(moves[i].from) == 1 {
+				e.From = moves[i].from[0] // the update matched only that status
+			}
+			events = append(events, e)
 		} else {
 			unmoved = append(unmoved, int64(moves[i].id))
 		}
@@ -122,6 +121,34 @@ func moveRound(ctx context.Context, tx pgx.Tx, moves []move, round []int, outs [
 		return err
 	}
 	return insertEvents(ctx, tx, events)
+}
+
+// lockRound locks the round's orders, in id order, when there are several (so two batches
+// sharing orders wait for each other instead of deadlocking) or when a move may start from
+// more than one status (a cancel of a PENDING or PAID order): the status read under the lock
+// is the one the move leaves, which its event carries. A lone move from one status needs
+// neither, and costs no extra statement.
+func lockRound(ctx context.Context, tx pgx.Tx, moves []move, round []int, ids []int64) (map[flashsale.OrderID]flashsale.OrderStatus, error) {
+	need := len(round) > 1
+	for _, i := range round {
+		need = need || len(moves[i].from) > 1
+	}
+	if !need {
+		return nil, nil
+	}
+	locked := slices.Clone(ids)
+	slices.Sort(locked)
+	rows, err := tx.Query(ctx, `SELECT id, status FROM orders WHERE id = ANY($1) ORDER BY id FOR UPDATE`, locked)
+	if err != nil {
+		return nil, err
+	}
+	was := make(map[flashsale.OrderID]flashsale.OrderStatus, len(locked))
+	var id flashsale.OrderID
+	var status flashsale.OrderStatus
+	if _, err := pgx.ForEachRow(rows, []any{&id, &status}, func() error { was[id] = status; return nil }); err != nil {
+		return nil, err
+	}
+	return was, nil
 }
 
 // explainUnmoved answers each move that changed nothing: NOT_FOUND, or CONFLICT naming the

@@ -191,3 +191,13 @@ func (s *OrderCache) TransitionOrder(ctx context.Context, id flashsale.OrderID, 
 	}
 	return o, err
 }
+
+// SettleOrder writes through and drops the entry once a settlement committed: a refund
+// shows on the order.
+func (s *OrderCache) SettleOrder(ctx context.Context, id flashsale.OrderID, refunded bool) (*flashsale.Order, bool, error) {
+	o, settled, err := s.OrderStore.SettleOrder(ctx, id, refunded)
+	if settled {
+		s.c.invalidate(ctx, id)
+	}
+	return o, settled, err
+}

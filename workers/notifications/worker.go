@@ -1,6 +1,11 @@
 // Package notifications tells buyers what happened to their orders: it consumes order events,
 // renders a message, stores it on the buyer's shard (once per event) and delivers it through
 // a sink — the log by default, a signed webhook when one is configured.
+//
+// An order that ends (cancelled or expired) is told of once its payment is settled, from
+// order.settled, not from order.cancelled or order.expired: only then is it known whether
+// the buyer was charged, and so refunded. Until the payment worker has voided the order's
+// payment, a charge may still be landing.
 package notifications
 
 import (
@@ -39,6 +44,12 @@ func NewWorker(store Store, sink Sink, log *slog.Logger) *Worker {
 // already. A crash between delivering and marking delivers again on redelivery, so webhook
 // receivers get the event id to deduplicate by.
 func (w *Worker) Handle(ctx context.Context, e flashsale.OrderEvent) error {
+	switch e.Type {
+	case flashsale.EventOrderCancelled, flashsale.EventOrderExpired:
+		return nil // told with its settlement
+	case flashsale.EventOrderSettlementDue:
+		return nil // the payment worker's business alone
+	}
 	subject, body := Render(e)
 	n, err := w.store.SaveNotification(ctx, &flashsale.Notification{
 		UserID: e.UserID, EventID: e.EventID, OrderID: e.OrderID, Kind: e.Type, Subject: subject, Body: body,
@@ -63,10 +74,22 @@ func Render(e flashsale.OrderEvent) (subject, body string) {
 		return "We got your order", fmt.Sprintf("Order %s for %d unit(s), %s, is reserved for you while we take payment.", e.OrderID, e.Quantity, amount)
 	case flashsale.EventOrderPaid:
 		return "Payment received", fmt.Sprintf("Order %s is paid (%s). Thank you!", e.OrderID, amount)
-	case flashsale.EventOrderCancelled:
-		return "Order cancelled", fmt.Sprintf("Order %s was cancelled; you have not been charged for it.", e.OrderID)
-	case flashsale.EventOrderExpired:
-		return "Reservation expired", fmt.Sprintf("Order %s expired before it was paid, and its units went back on sale.", e.OrderID)
+	case flashsale.EventOrderSettled:
+		return renderSettled(e, amount)
 	}
 	return "Order update", fmt.Sprintf("Order %s is now %s.", e.OrderID, e.Status)
+}
+
+// renderSettled writes the message of an order that ended: cancelled or expired, and
+// refunded or never charged.
+func renderSettled(e flashsale.OrderEvent, amount string) (subject, body string) {
+	switch {
+	case e.Status == flashsale.OrderExpired && e.Refunded:
+		return "Reservation expired and refunded", fmt.Sprintf("Order %s expired before its payment went through, and its units went back on sale. The %s charged for it has been refunded.", e.OrderID, amount)
+	case e.Status == flashsale.OrderExpired:
+		return "Reservation expired", fmt.Sprintf("Order %s expired before it was paid, and its units went back on sale. You have not been charged for it.", e.OrderID)
+	case e.Refunded:
+		return "Order cancelled and refunded", fmt.Sprintf("Order %s was cancelled, and its units went back on sale. The %s you paid has been refunded.", e.OrderID, amount)
+	}
+	return "Order cancelled", fmt.Sprintf("Order %s was cancelled, and its units went back on sale. You have not been charged for it.", e.OrderID)
 }

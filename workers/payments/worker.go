@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/flashsale/flashsale"
 )
 
@@ -12,9 +14,36 @@ type Orders interface {
 	FindOrderByID(ctx context.Context, id flashsale.OrderID) (*flashsale.Order, error)
 }
 
-// Checkout moves orders, giving units back when an order stops holding them.
+// Checkout moves orders, giving units back when an order stops holding them, and records
+// how an ended order's payment was settled.
 type Checkout interface {
 	Transition(ctx context.Context, id flashsale.OrderID, from []flashsale.OrderStatus, to flashsale.OrderStatus) (*flashsale.Order, error)
+	Settle(ctx context.Context, id flashsale.OrderID, refunded bool) (*flashsale.Order, bool, error)
+}
+
+// Outcomes of settling an ended order, as flashsale_refunds_total counts them.
+const (
+	RefundMade        = "refunded"    // settled now, by a refund of its charge
+	RefundNotCharged  = "not_charged" // settled now: nothing had been charged, or the charge was declined
+	RefundRepeated    = "repeated"    // settled before (a redelivery, the other path): nothing more done
+	RefundFailed      = "failed"      // the gateway or the database failed; the message is retried
+	refundsMetricName = "flashsale_refunds_total"
+)
+
+// NewRefundsCounter returns the counter of settlements by outcome, registered on reg if reg
+// is not nil.
+func NewRefundsCounter(reg prometheus.Registerer) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: refundsMetricName,
+		Help: "Settlements of cancelled and expired orders by the payment worker, by outcome: refunded, not_charged, repeated (nothing more to do), failed.",
+	}, []string{"outcome"})
+	for _, o := range []string{RefundMade, RefundRepeated, RefundNotCharged, RefundFailed} {
+		c.WithLabelValues(o) // every outcome on /metrics from the start
+	}
+	if reg != nil {
+		reg.MustRegister(c)
+	}
+	return c
 }
 
 // Worker handles order events for payment.
@@ -22,23 +51,41 @@ type Worker struct {
 	gateway  *Gateway
 	orders   Orders
 	checkout Checkout
+	refunds  *prometheus.CounterVec
 	log      *slog.Logger
 }
 
-// NewWorker returns a worker.
-func NewWorker(g *Gateway, orders Orders, c Checkout, log *slog.Logger) *Worker {
-	return &Worker{gateway: g, orders: orders, checkout: c, log: log}
+// NewWorker returns a worker. refunds (from NewRefundsCounter) may be nil.
+func NewWorker(g *Gateway, orders Orders, c Checkout, refunds *prometheus.CounterVec, log *slog.Logger) *Worker {
+	if refunds == nil {
+		refunds = NewRefundsCounter(nil)
+	}
+	return &Worker{gateway: g, orders: orders, checkout: c, refunds: refunds, log: log}
 }
 
 var pending = []flashsale.OrderStatus{flashsale.OrderPending}
 
-// Handle charges the order of an order.placed event. It returns an error only for what a
-// retry may fix (a gateway timeout, a database outage); the message is then retried with a
-// growing delay and dead-lettered in the end, leaving the order to expire.
+// Handle charges the order of an order.placed event, and settles the order of an
+// order.cancelled, order.expired or order.settlement_due event. It returns an error only for what a retry may fix
+// (a gateway timeout, a database outage); the message is then retried with a growing delay
+// and dead-lettered in the end, leaving a placed order to expire.
+//
+// Every step is idempotent by order, not by message, so a redelivered event, a crash between
+// steps, or both paths to a refund running at once charge at most once and refund at most
+// once: the gateway keeps one charge and one refund per order, and the order one settlement.
 func (w *Worker) Handle(ctx context.Context, e flashsale.OrderEvent) error {
-	if e.Type != flashsale.EventOrderPlaced {
-		return nil
+	switch e.Type {
+	case flashsale.EventOrderPlaced:
+		return w.charge(ctx, e)
+	case flashsale.EventOrderCancelled, flashsale.EventOrderExpired, flashsale.EventOrderSettlementDue:
+		return w.settle(ctx, e.OrderID, e.TotalCents)
 	}
+	return nil
+}
+
+// charge charges a placed order and moves it to PAID, or CANCELLED if declined. A charge that
+// lands after the order was cancelled or expired is refunded at once.
+func (w *Worker) charge(ctx context.Context, e flashsale.OrderEvent) error {
 	o, err := w.orders.FindOrderByID(ctx, e.OrderID)
 	if flashsale.ErrorCode(err) == flashsale.ENOTFOUND {
 		w.log.WarnContext(ctx, "order of a placed event does not exist", "order", e.OrderID.String())
@@ -47,11 +94,16 @@ func (w *Worker) Handle(ctx context.Context, e flashsale.OrderEvent) error {
 		return err
 	}
 	if o.Status != flashsale.OrderPending {
-		return nil // paid by an earlier delivery, or cancelled or expired: nothing to charge
+		// Paid by an earlier delivery, or cancelled or expired: nothing to charge, and the
+		// settlement of an ended order follows from its own event.
+		return nil
 	}
 	outcome, err := w.gateway.Charge(ctx, o.ID, o.TotalCents)
 	if err != nil {
 		return err
+	}
+	if outcome == Voided {
+		return nil // ended and settled before the charge: nothing was charged
 	}
 	to := flashsale.OrderPaid
 	if outcome == Declined {
@@ -62,10 +114,58 @@ func (w *Worker) Handle(ctx context.Context, e flashsale.OrderEvent) error {
 	case "":
 		return nil
 	case flashsale.ECONFLICT:
-		if outcome == Approved {
-			// Cancelled or expired while the charge was in flight: a real shop refunds here.
-			w.log.WarnContext(ctx, "charged an order that is no longer pending; refund it", "order", o.ID.String())
+		if outcome != Approved {
+			return nil
 		}
+		// Cancelled or expired while the charge was in flight: the buyer was charged for
+		// nothing. The order's own event would settle it too; refunding here does not wait
+		// for that event, and the two agree, each refunding at most once.
+		w.log.InfoContext(ctx, "charged an order that is no longer pending; refunding it", "order", o.ID.String())
+		return w.settle(ctx, o.ID, o.TotalCents)
+	}
+	return err
+}
+
+// settle closes the payment of a cancelled or expired order: it voids it at the gateway, so
+// that a charge still in flight is refused, refunds the charge if one had landed, and records
+// the outcome on the order, whose order.settled event tells the buyer.
+func (w *Worker) settle(ctx context.Context, id flashsale.OrderID, amountCents int) (err error) {
+	outcome := RefundNotCharged
+	defer func() {
+		if err != nil {
+			outcome = RefundFailed
+		}
+		w.refunds.WithLabelValues(outcome).Inc()
+	}()
+	standing, err := w.gateway.Void(ctx, id)
+	if err != nil {
+		return err
+	}
+	refunded, made := standing == Approved, false
+	if refunded {
+		if made, err = w.gateway.Refund(ctx, id, amountCents); err != nil {
+			return err
+		}
+	}
+	_, settled, err := w.checkout.Settle(ctx, id, refunded)
+	switch flashsale.ErrorCode(err) {
+	case "":
+		// Counted by the settlement, which happens once per order, so that a refund made by
+		// an attempt that failed to record it still counts once.
+		switch {
+		case !settled:
+			outcome = RefundRepeated
+		case refunded:
+			outcome = RefundMade
+		}
+		if made {
+			w.log.InfoContext(ctx, "refunded an ended order", "order", id.String(), "cents", amountCents)
+		}
+		return nil
+	case flashsale.ENOTFOUND, flashsale.ECONFLICT:
+		// No such order, or one that holds stock (an event that was not an ending): a retry
+		// would change nothing.
+		w.log.WarnContext(ctx, "cannot record the settlement of an order", "order", id.String(), "err", err)
 		return nil
 	}
 	return err

@@ -1,6 +1,8 @@
 // Package sweeper runs the periodic upkeep of orders and stock: expiring PENDING orders past
-// their reservation TTL, and reconciling the Redis pools with PostgreSQL. Every step is safe
-// to run from several replicas at once (status moves are conditional, releases idempotent).
+// their reservation TTL, reconciling the Redis pools with PostgreSQL, and asking again for
+// the settlement (refund) of ended orders whose payment is overdue. Every step is safe to run
+// from several replicas at once (status moves are conditional, releases and settlements
+// idempotent).
 package sweeper
 
 import (
@@ -13,12 +15,13 @@ import (
 type Checkout interface {
 	ExpireStale(ctx context.Context, limit int) (int, error)
 	Reconcile(ctx context.Context) error
+	RequestSettlements(ctx context.Context, limit int) (int, error)
 }
 
 // Config sets the intervals; zero values take the defaults.
 type Config struct {
 	ExpireEvery    time.Duration // default 5s
-	ReconcileEvery time.Duration // default 10s
+	ReconcileEvery time.Duration // default 10s, also the pace of overdue settlements
 }
 
 // Run expires and reconciles until ctx ends, starting with a reconcile so that pools lost
@@ -37,6 +40,13 @@ func Run(ctx context.Context, c Checkout, cfg Config, log *slog.Logger) {
 	doReconcile := func() {
 		if err := c.Reconcile(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("reconcile", "err", err)
+		}
+		n, err := c.RequestSettlements(ctx, 500)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("request overdue settlements", "err", err)
+		}
+		if n > 0 {
+			log.Warn("asked again for overdue settlements of ended orders", "count", n)
 		}
 	}
 	doReconcile()
