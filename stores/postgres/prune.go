@@ -18,15 +18,18 @@ const (
 	PruneAnalyticsSeen PruneTable = "analytics_seen"
 	// PruneRefreshTokens: refresh tokens spent, revoked or expired before the cutoff.
 	PruneRefreshTokens PruneTable = "refresh_tokens"
+	// PruneRefreshFamilies: sign-ins begun before the cutoff that have no token left.
+	PruneRefreshFamilies PruneTable = "refresh_families"
 )
 
 // PruneTables are the tables Pruner.Prune knows, in the order a pruner visits them.
-var PruneTables = []PruneTable{PruneOutbox, PruneAnalyticsSeen, PruneRefreshTokens}
+var PruneTables = []PruneTable{PruneOutbox, PruneAnalyticsSeen, PruneRefreshTokens, PruneRefreshFamilies}
 
 // pruneStatements delete up to $2 rows older than $1, oldest first. SKIP LOCKED leaves rows
 // another transaction holds (a pruner on another replica, a relay marking a row) to a later
 // batch rather than waiting for them. Each walks an index in order and stops at the batch
-// size: refresh_tokens_dead_at and analytics_seen_seen_at (migration 00007), and the
+// size: refresh_tokens_dead_at, refresh_families_created_at and analytics_seen_seen_at
+// (migration 00007), and the
 // outbox's primary key, along which the sent rows come first.
 var pruneStatements = map[PruneTable]string{
 	PruneOutbox: `DELETE FROM outbox WHERE id = ANY(ARRAY(
@@ -38,6 +41,10 @@ var pruneStatements = map[PruneTable]string{
 	PruneRefreshTokens: `DELETE FROM refresh_tokens WHERE token_hash = ANY(ARRAY(
 		SELECT token_hash FROM refresh_tokens WHERE LEAST(expires_at, used_at, revoked_at) < $1
 		ORDER BY LEAST(expires_at, used_at, revoked_at) LIMIT $2 FOR UPDATE SKIP LOCKED))`,
+	PruneRefreshFamilies: `DELETE FROM refresh_families WHERE family_id = ANY(ARRAY(
+		SELECT f.family_id FROM refresh_families f WHERE f.created_at < $1
+		AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.family_id)
+		ORDER BY f.created_at LIMIT $2 FOR UPDATE SKIP LOCKED))`,
 }
 
 // Pruner deletes rows past their retention, one shard and one small batch at a time, so

@@ -78,6 +78,9 @@ func New(store Store, cfg Config, log *slog.Logger) *Pruner {
 			postgres.PruneOutbox:        cfg.OutboxRetention,
 			postgres.PruneAnalyticsSeen: cfg.DedupRetention,
 			postgres.PruneRefreshTokens: cfg.RefreshTokenRetention,
+			// A family outlives its last token by a retention too, so that a token spent
+			// just before the pruning still finds its family revoked on reuse.
+			postgres.PruneRefreshFamilies: cfg.RefreshTokenRetention,
 		},
 		pruned: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flashsale_pruned_rows_total",

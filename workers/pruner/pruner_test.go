@@ -48,9 +48,13 @@ func seed(t *testing.T, db *postgres.DB, shard int, prunable int) {
 	exec(`INSERT INTO users (id, bucket, email, name, role, password_hash) VALUES ($1, 0, $2, 'U', 'CUSTOMER', 'x')`,
 		user, fmt.Sprintf("u%d@example.test", user))
 	token := func(label string, n int, expires, used, revoked string) {
-		exec(`INSERT INTO refresh_tokens (token_hash, bucket, user_id, family_id, expires_at, used_at, revoked_at)
-		      SELECT decode(md5($1 || g), 'hex'), 0, $2, gen_random_uuid(), `+expires+`, `+used+`, `+revoked+`
-		      FROM generate_series(1, $3) g`, label, user, n)
+		exec(`WITH f AS (
+		        INSERT INTO refresh_families (family_id, bucket, user_id, created_at)
+		        SELECT gen_random_uuid(), 0, $2, now() - interval '30 days' FROM generate_series(1, $3)
+		        RETURNING family_id)
+		      INSERT INTO refresh_tokens (token_hash, bucket, user_id, family_id, expires_at, used_at, revoked_at)
+		      SELECT decode(md5($1 || f.family_id::text), 'hex'), 0, $2, f.family_id, `+expires+`, `+used+`, `+revoked+`
+		      FROM f`, label, user, n)
 	}
 	token("expired-long-ago", prunable, "now() - interval '2 days'", "NULL", "NULL")
 	token("spent-long-ago", 3, "now() + interval '20 days'", "now() - interval '2 days'", "NULL")
@@ -100,6 +104,8 @@ func TestPruneDeletesOnlyRowsPastRetention(t *testing.T) {
 		postgres.PruneOutbox:        shards * prunable,
 		postgres.PruneAnalyticsSeen: shards * prunable,
 		postgres.PruneRefreshTokens: shards * (prunable + 3 + 3), // expired, spent and revoked long ago
+		// Every token of those families went with them; families with a live or recent token stay.
+		postgres.PruneRefreshFamilies: shards * (prunable + 3 + 3),
 	}
 	for table, w := range want {
 		if got[table] != w {
@@ -124,6 +130,8 @@ func TestPruneDeletesOnlyRowsPastRetention(t *testing.T) {
 			{"refresh tokens dead long ago", `SELECT count(*) FROM refresh_tokens WHERE LEAST(expires_at, used_at, revoked_at) < now() - interval '1 day'`, 0},
 			{"live refresh tokens", `SELECT count(*) FROM refresh_tokens WHERE expires_at > now() AND used_at IS NULL AND revoked_at IS NULL`, 3},
 			{"refresh tokens kept", `SELECT count(*) FROM refresh_tokens`, 4 * 3},
+			{"sign-ins kept, each with a token", `SELECT count(*) FROM refresh_families f WHERE EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.family_id)`, 4 * 3},
+			{"sign-ins kept", `SELECT count(*) FROM refresh_families`, 4 * 3},
 		} {
 			if n := count(t, db, shard, c.sql); n != c.want {
 				t.Errorf("shard %d: %s = %d, want %d", shard, c.what, n, c.want)
