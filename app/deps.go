@@ -38,6 +38,23 @@ type Deps struct {
 	Rush *Rush
 	// PlacementSteps times the steps of every order placed here (the API registers it).
 	PlacementSteps *prometheus.HistogramVec
+	// Repairs counts the stock pools' repairs made here, by kind (the API and the workers'
+	// ops server register it).
+	Repairs *prometheus.CounterVec
+}
+
+// newRepairs is the counter of repairs of stock pools: a rebuild after Redis lost a pool or
+// held a stale copy, a stray hold released, a quantity or count set right. Each kind starts
+// at zero so that an alert on its rate sees the first one.
+func newRepairs() *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "flashsale_reconciliation_repairs_total",
+		Help: "Repairs of stock pools by kind: lost_pool, stale_pool (rebuilt from PostgreSQL), orphan_hold, finished_hold (released), quantity, stock, buyers (set right).",
+	}, []string{"kind"})
+	for _, kind := range checkout.RepairKinds {
+		c.WithLabelValues(kind)
+	}
+	return c
 }
 
 // newPlacementSteps is the histogram of how long a placed order's steps took. Its buckets
@@ -84,7 +101,7 @@ const soldOutMemory = 2 * time.Second
 // OpenDeps connects to PostgreSQL and Redis and assembles the stores and the checkout.
 // The databases must be prepared.
 func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.Options) (_ *Deps, err error) {
-	d := &Deps{Config: cfg, Log: log, Rush: NewRush(), PlacementSteps: newPlacementSteps()}
+	d := &Deps{Config: cfg, Log: log, Rush: NewRush(), PlacementSteps: newPlacementSteps(), Repairs: newRepairs()}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -134,12 +151,14 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres
 		Products:    d.Stores.Products,
 		Orders:      d.Stores.Orders,
 		Inventory:   d.Inventory,
+		Ledger:      postgres.NewLedger(d.DB),
 		Stock:       d.StockBus,
 		SoldOut:     d.soldOut,
 		Stats:       postgres.NewStatsStore(d.DB),
 		Updates:     d.OrderBus,
 		Log:         log,
 		ObserveStep: d.observeOrder(observeSteps(d.PlacementSteps)),
+		CountRepair: func(kind string) { d.Repairs.WithLabelValues(kind).Inc() },
 	}, checkout.Config{ReservationTTL: cfg.ReservationTTL})
 	return d, nil
 }

@@ -202,7 +202,8 @@ func ServeOps(ctx context.Context, addr string, d *Deps, extra map[string]func(c
 		all[k] = v
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		d.Repairs)
 	srv := &http.Server{Addr: addr, Handler: graph.OpsMux(checks(all), reg), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()

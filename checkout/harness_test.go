@@ -26,6 +26,7 @@ type harness struct {
 	db       *postgres.DB
 	redis    goredis.UniversalClient
 	inv      *redis.Inventory
+	ledger   *postgres.Ledger
 	orders   *postgres.OrderStore
 	products *postgres.ProductStore
 	users    *postgres.UserStore
@@ -48,12 +49,11 @@ func (h *harness) observed(step string) []time.Duration {
 	return slices.Clone(h.steps[step])
 }
 
-// testConfig keeps the fences short so tests of rebuilds and orphans run in milliseconds;
-// the ordering the invariants rely on (fence > write timeout, grace > write timeout) holds.
+// testConfig keeps the grace short so tests of orphans run in seconds; the ordering the
+// invariants rely on (grace > write timeout) holds.
 var testConfig = checkout.Config{
 	ReservationTTL: time.Minute,
 	WriteTimeout:   2 * time.Second,
-	RebuildFence:   300 * time.Millisecond,
 	OrphanGrace:    5 * time.Second,
 }
 
@@ -70,14 +70,14 @@ func newHarness(t testing.TB, client goredis.UniversalClient, prefix string) *ha
 	}
 	db, _ := testenv.DB(t, 4, postgres.Options{})
 	h := &harness{
-		t: t, db: db, redis: client, inv: redis.NewInventory(client, prefix),
+		t: t, db: db, redis: client, inv: redis.NewInventory(client, prefix), ledger: postgres.NewLedger(db),
 		orders: postgres.NewOrderStore(db), products: postgres.NewProductStore(db), users: postgres.NewUserStore(db),
 		clock: &clock{}, steps: map[string][]time.Duration{},
 	}
 	bus := redis.NewStockBus(client, prefix, redis.StockBusOptions{})
 	t.Cleanup(bus.Close)
 	h.svc = checkout.New(checkout.Deps{
-		Sales: postgres.NewSaleStore(db), Products: h.products, Orders: h.orders, Inventory: h.inv,
+		Sales: postgres.NewSaleStore(db), Products: h.products, Orders: h.orders, Inventory: h.inv, Ledger: h.ledger,
 		Stock: bus, SoldOut: redis.NewSoldOutCache(time.Second),
 		Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		ObserveStep: h.observeStep,

@@ -37,14 +37,19 @@ type SoldOutMemo interface {
 type Config struct {
 	// ReservationTTL is how long a PENDING order holds its units before it expires.
 	ReservationTTL time.Duration
-	// WriteTimeout bounds the order insert after units were taken. Default 2s.
+	// WriteTimeout bounds a placement from the moment units may be taken: the reservation,
+	// its record in the ledger and the order insert. Default 2s.
 	WriteTimeout time.Duration
-	// RebuildFence is how long a rebuild of a lost pool waits before reading PostgreSQL, so
-	// that order inserts in flight when Redis lost the pool have committed or failed. It must
-	// exceed WriteTimeout. Default WriteTimeout + 1s.
-	RebuildFence time.Duration
+	// RebuildWait is how long a buyer whose pool is being rebuilt waits for it before being
+	// answered UNAVAILABLE. It must leave room in WriteTimeout for the order that follows.
+	// Default WriteTimeout / 2.
+	RebuildWait time.Duration
+	// RebuildTimeout bounds one rebuild of a pool, which runs on past the buyers waiting for
+	// it. Default 10s.
+	RebuildTimeout time.Duration
 	// OrphanGrace is how old a hold with no order must be before reconciliation returns its
-	// units. Default 30s, far above WriteTimeout.
+	// units; it is also how far back a rebuild reads the ledger for orders still being
+	// written. Default 30s, far above WriteTimeout.
 	OrphanGrace time.Duration
 }
 
@@ -55,8 +60,11 @@ func (c Config) withDefaults() Config {
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 2 * time.Second
 	}
-	if c.RebuildFence == 0 {
-		c.RebuildFence = c.WriteTimeout + time.Second
+	if c.RebuildWait == 0 {
+		c.RebuildWait = c.WriteTimeout / 2
+	}
+	if c.RebuildTimeout == 0 {
+		c.RebuildTimeout = 10 * time.Second
 	}
 	if c.OrphanGrace == 0 {
 		c.OrphanGrace = 30 * time.Second
@@ -70,6 +78,7 @@ type Service struct {
 	products  flashsale.ProductStore
 	orders    flashsale.OrderStore
 	inventory flashsale.Inventory
+	ledger    flashsale.ReservationLedger
 	stock     flashsale.StockEvents
 	soldOut   SoldOutMemo
 	stats     flashsale.StatsReader
@@ -78,6 +87,7 @@ type Service struct {
 	log       *slog.Logger
 	now       func() time.Time
 	observe   func(step string, d time.Duration)
+	repaired  func(kind string)
 
 	loads singleflight.Group // one rebuild per pool per process at a time
 	// sales caches flash sales by id: a sale's terms never change after creation, and the
@@ -92,6 +102,7 @@ type Deps struct {
 	Products  flashsale.ProductStore
 	Orders    flashsale.OrderStore
 	Inventory flashsale.Inventory
+	Ledger    flashsale.ReservationLedger
 	Stock     flashsale.StockEvents
 	SoldOut   SoldOutMemo
 	Stats     flashsale.StatsReader  // optional
@@ -100,7 +111,25 @@ type Deps struct {
 	// ObserveStep, if set, is told how long each step of every placed order took: StepReserve
 	// (the units taken in Redis) and StepWrite (the order and its event in PostgreSQL).
 	ObserveStep func(step string, d time.Duration)
+	// CountRepair, if set, is told of every repair of a pool, by kind (the Repair* constants):
+	// operators alert on them.
+	CountRepair func(kind string)
 }
+
+// The kinds of repair CountRepair is told of.
+const (
+	RepairLostPool     = "lost_pool"     // Redis had no pool (flush, restart, eviction): rebuilt
+	RepairStalePool    = "stale_pool"    // Redis had an older copy of the pool: rebuilt
+	RepairOrphanHold   = "orphan_hold"   // a hold whose order was never written: released
+	RepairFinishedHold = "finished_hold" // a hold of a cancelled or expired order: released
+	RepairQuantity     = "quantity"      // the pool's quantity differed from PostgreSQL's
+	RepairStock        = "stock"         // the stock was not quantity − Σ holds
+	RepairBuyers       = "buyers"        // a buyer's count was not the sum of their holds
+)
+
+// RepairKinds lists every kind, so that a counter can show each at zero from the start.
+var RepairKinds = []string{RepairLostPool, RepairStalePool, RepairOrphanHold, RepairFinishedHold,
+	RepairQuantity, RepairStock, RepairBuyers}
 
 // The steps of a placed order, as ObserveStep names them.
 const (
@@ -111,9 +140,19 @@ const (
 // New returns a service.
 func New(d Deps, cfg Config) *Service {
 	return &Service{
-		sales: d.Sales, products: d.Products, orders: d.Orders, inventory: d.Inventory,
+		sales: d.Sales, products: d.Products, orders: d.Orders, inventory: d.Inventory, ledger: d.Ledger,
 		stock: d.Stock, soldOut: d.SoldOut, stats: d.Stats, updates: d.Updates, log: d.Log, cfg: cfg.withDefaults(), now: time.Now,
-		observe: d.ObserveStep, saleMap: map[flashsale.SaleID]*flashsale.FlashSale{},
+		observe: d.ObserveStep, repaired: d.CountRepair, saleMap: map[flashsale.SaleID]*flashsale.FlashSale{},
+	}
+}
+
+// countRepair tells CountRepair of n repairs of a kind.
+func (s *Service) countRepair(kind string, n int) {
+	if s.repaired == nil {
+		return
+	}
+	for range n {
+		s.repaired(kind)
 	}
 }
 

@@ -45,8 +45,9 @@ func (s *ProductStore) CreateProduct(ctx context.Context, p *flashsale.Product) 
 	return nil
 }
 
-// UpdateProduct locks the row, applies u and writes it back in one transaction.
-func (s *ProductStore) UpdateProduct(ctx context.Context, id flashsale.ProductID, u flashsale.ProductUpdate) (*flashsale.Product, error) {
+// UpdateProduct locks the row, applies u, writes it back and calls follow, in one
+// transaction.
+func (s *ProductStore) UpdateProduct(ctx context.Context, id flashsale.ProductID, u flashsale.ProductUpdate, follow func(context.Context, *flashsale.Product) error) (*flashsale.Product, error) {
 	var p *flashsale.Product
 	err := pgx.BeginFunc(ctx, s.db.poolFor(id.Bucket()), func(tx pgx.Tx) error {
 		var err error
@@ -59,10 +60,16 @@ func (s *ProductStore) UpdateProduct(ctx context.Context, id flashsale.ProductID
 		if err := u.Apply(p); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx,
+		if err := tx.QueryRow(ctx,
 			`UPDATE products SET name = $2, description = $3, price_cents = $4, stock = $5, updated_at = now()
 			 WHERE id = $1 RETURNING updated_at`,
-			id, p.Name, p.Description, p.PriceCents, p.Stock).Scan(&p.UpdatedAt)
+			id, p.Name, p.Description, p.PriceCents, p.Stock).Scan(&p.UpdatedAt); err != nil {
+			return err
+		}
+		if follow != nil {
+			return follow(ctx, p)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("update product %d: %w", id, err)
