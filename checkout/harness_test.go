@@ -25,6 +25,7 @@ type harness struct {
 	svc      *checkout.Service
 	db       *postgres.DB
 	redis    goredis.UniversalClient
+	prefix   string // of the harness's Redis keys
 	inv      *redis.Inventory
 	ledger   *postgres.Ledger
 	orders   *postgres.OrderStore
@@ -34,6 +35,20 @@ type harness struct {
 
 	stepsMu sync.Mutex
 	steps   map[string][]time.Duration // what the service told ObserveStep
+	repairs map[string]int             // what the service told CountRepair
+}
+
+func (h *harness) countRepair(kind string) {
+	h.stepsMu.Lock()
+	defer h.stepsMu.Unlock()
+	h.repairs[kind]++
+}
+
+// repaired returns how many repairs of kind the service counted so far.
+func (h *harness) repaired(kind string) int {
+	h.stepsMu.Lock()
+	defer h.stepsMu.Unlock()
+	return h.repairs[kind]
 }
 
 func (h *harness) observeStep(step string, d time.Duration) {
@@ -70,9 +85,9 @@ func newHarness(t testing.TB, client goredis.UniversalClient, prefix string) *ha
 	}
 	db, _ := testenv.DB(t, 4, postgres.Options{})
 	h := &harness{
-		t: t, db: db, redis: client, inv: redis.NewInventory(client, prefix), ledger: postgres.NewLedger(db),
+		t: t, db: db, redis: client, prefix: prefix, inv: redis.NewInventory(client, prefix), ledger: postgres.NewLedger(db),
 		orders: postgres.NewOrderStore(db), products: postgres.NewProductStore(db), users: postgres.NewUserStore(db),
-		clock: &clock{}, steps: map[string][]time.Duration{},
+		clock: &clock{}, steps: map[string][]time.Duration{}, repairs: map[string]int{},
 	}
 	bus := redis.NewStockBus(client, prefix, redis.StockBusOptions{})
 	t.Cleanup(bus.Close)
@@ -81,6 +96,7 @@ func newHarness(t testing.TB, client goredis.UniversalClient, prefix string) *ha
 		Stock: bus, SoldOut: redis.NewSoldOutCache(time.Second),
 		Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		ObserveStep: h.observeStep,
+		CountRepair: h.countRepair,
 	}, testConfig)
 	h.svc.SetClock(h.clock.now)
 	return h

@@ -11,6 +11,9 @@ import (
 
 type termsFunc func(context.Context) (flashsale.PoolTerms, error)
 
+// errStockUnavailable answers a buyer whose reservation Redis did not answer.
+var errStockUnavailable = flashsale.Retryable(flashsale.EUNAVAILABLE, time.Second, "stock cannot be counted just now; try again")
+
 // PlaceFlashSaleOrder sells units of a flash sale to the viewer. SALE_NOT_ACTIVE, SOLD_OUT,
 // LIMIT_EXCEEDED, BAD_USER_INPUT, NOT_FOUND (sale). The same idempotency key from the same
 // buyer returns the same order.
@@ -128,6 +131,13 @@ func (s *Service) reserve(ctx context.Context, pool flashsale.PoolKey, h flashsa
 				return res, err
 			}
 			continue
+		}
+		if flashsale.ErrorCode(err) == flashsale.EINTERNAL {
+			// Redis did not answer (restarting, failing over): no order is written, and the
+			// buyer may try again; a hold the script took unseen is an orphan that
+			// reconciliation returns.
+			s.log.WarnContext(ctx, "reserve", "pool", string(pool), "err", err)
+			return res, errStockUnavailable
 		}
 		if err != nil || res.Duplicate {
 			return res, err
