@@ -63,7 +63,7 @@ func newRepairs() *prometheus.CounterVec {
 func newPlacementSteps() *prometheus.HistogramVec {
 	return prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "flashsale_order_placement_step_seconds",
-		Help: "How long each step of a placed order took: reserve (units in Redis), write (order and event in PostgreSQL).",
+		Help: "How long each step of a placed order took: reserve (units in Redis), record (the reservation in the ledger), write (order and event in PostgreSQL).",
 		Buckets: []float64{.0005, .001, .002, .003, .005, .0075, .01, .015, .02, .03, .04, .05,
 			.075, .1, .15, .2, .3, .5, 1, 2},
 	}, []string{"step"})
@@ -73,7 +73,7 @@ func newPlacementSteps() *prometheus.HistogramVec {
 // on /metrics before the first order).
 func observeSteps(h *prometheus.HistogramVec) func(step string, took time.Duration) {
 	series := map[string]prometheus.Observer{}
-	for _, step := range []string{checkout.StepReserve, checkout.StepWrite} {
+	for _, step := range []string{checkout.StepReserve, checkout.StepRecord, checkout.StepWrite} {
 		series[step] = h.WithLabelValues(step)
 	}
 	return func(step string, took time.Duration) {

@@ -87,7 +87,8 @@ func (s *Service) place(ctx context.Context, o *flashsale.Order, terms termsFunc
 
 	hold := flashsale.Hold{OrderID: o.ID, UserID: o.UserID, Quantity: o.Quantity, IdempotencyKey: o.IdempotencyKey, At: s.now()}
 	started := time.Now()
-	res, err := s.reserve(ctx, pool, hold, terms)
+	var recording time.Duration
+	res, err := s.reserve(ctx, pool, hold, terms, &recording)
 	reserved := time.Now()
 	if err != nil {
 		if errors.Is(err, flashsale.ErrSoldOut) { // not "only 2 left": others may still buy
@@ -111,7 +112,8 @@ func (s *Service) place(ctx context.Context, o *flashsale.Order, terms termsFunc
 		return nil, err
 	}
 	if s.observe != nil {
-		s.observe(StepReserve, reserved.Sub(started))
+		s.observe(StepReserve, reserved.Sub(started)-recording)
+		s.observe(StepRecord, recording)
 		s.observe(StepWrite, time.Since(reserved))
 	}
 	s.publish(ctx, pool, res.Remaining)
@@ -122,8 +124,9 @@ func (s *Service) place(ctx context.Context, o *flashsale.Order, terms termsFunc
 // reserve takes the units and records the reservation in the ledger. A pool Redis lost is
 // rebuilt first; a reservation the ledger refuses came from a stale pool, which is rebuilt,
 // and the reservation is made again in the rebuilt pool. Either way the buyer waits at most
-// RebuildWait for the rebuild, and is answered UNAVAILABLE if it takes longer.
-func (s *Service) reserve(ctx context.Context, pool flashsale.PoolKey, h flashsale.Hold, terms termsFunc) (flashsale.Reservation, error) {
+// RebuildWait for the rebuild, and is answered UNAVAILABLE if it takes longer. The time the
+// ledger took is added to *recording.
+func (s *Service) reserve(ctx context.Context, pool flashsale.PoolKey, h flashsale.Hold, terms termsFunc, recording *time.Duration) (flashsale.Reservation, error) {
 	for attempt := 0; ; attempt++ {
 		res, err := s.inventory.Reserve(ctx, pool, h)
 		if errors.Is(err, flashsale.ErrPoolNotLoaded) && attempt == 0 {
@@ -143,7 +146,9 @@ func (s *Service) reserve(ctx context.Context, pool flashsale.PoolKey, h flashsa
 			return res, err
 		}
 		h.Seq = res.Version.Seq
+		recordStart := time.Now()
 		err = s.ledger.Record(ctx, pool, res.Version.Generation, h)
+		*recording += time.Since(recordStart)
 		switch {
 		case err == nil:
 			return res, nil

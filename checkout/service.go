@@ -109,7 +109,8 @@ type Deps struct {
 	Updates   flashsale.OrderUpdates // optional: live order status for subscriptions
 	Log       *slog.Logger
 	// ObserveStep, if set, is told how long each step of every placed order took: StepReserve
-	// (the units taken in Redis) and StepWrite (the order and its event in PostgreSQL).
+	// (the units taken in Redis, with any rebuild it waited for), StepRecord (the reservation
+	// in the ledger) and StepWrite (the order and its event in PostgreSQL).
 	ObserveStep func(step string, d time.Duration)
 	// CountRepair, if set, is told of every repair of a pool, by kind (the Repair* constants):
 	// operators alert on them.
@@ -134,6 +135,7 @@ var RepairKinds = []string{RepairLostPool, RepairStalePool, RepairOrphanHold, Re
 // The steps of a placed order, as ObserveStep names them.
 const (
 	StepReserve = "reserve"
+	StepRecord  = "record"
 	StepWrite   = "write"
 )
 
