@@ -46,8 +46,8 @@
 //
 // One double fault is not covered: a process that dies between taking units and recording
 // them, followed by Redis going back to a copy older than that reservation. The number it was
-// given is then never recorded, so the older copy's reuse of that one number is not refused;
-// the next number is.
+// given is then never recorded, so the older copy's reuse of that one number is not refused,
+// and that one order is accepted from the older copy's count; the next number is refused.
 package checkout
 
 import (
