@@ -62,8 +62,8 @@ func (l *Ledger) Record(ctx context.Context, pool flashsale.PoolKey, gen int64, 
 // recordMany records reservations of one shard in one statement. The pools' generation rows
 // are read FOR SHARE: a Fence's update waits for the statement to commit, and a statement
 // that waited for a Fence sees the new generation and records nothing of the old one. A row
-// counts as recorded if it was inserted, or if its sequence number was already recorded for
-// the same order (a retry).
+// not inserted still counts as recorded if its number was already recorded for the same
+// order (a retry), which a second, rare statement checks.
 func (l *Ledger) recordMany(ctx context.Context, _ int, rows []record) ([]combine.Outcome[bool], error) {
 	n := len(rows)
 	pools, keys := make([]string, n), make([]string, n)
@@ -74,29 +74,50 @@ func (l *Ledger) recordMany(ctx context.Context, _ int, rows []record) ([]combin
 		seqs[i], gens[i], orders[i], users[i] = r.hold.Seq, r.gen, int64(r.hold.OrderID), int64(r.hold.UserID)
 		quantities[i], buckets[i] = int32(r.hold.Quantity), int32(r.bucket)
 	}
-	ok, err := returnedSet[int64](l.db.pools[l.db.ShardOf(rows[0].bucket)].Query(ctx,
+	db := l.db.pools[l.db.ShardOf(rows[0].bucket)]
+	ok, err := returnedSet[int64](db.Query(ctx,
 		`WITH input AS (
 		   SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::integer[],
 		                        $7::text[], $8::smallint[])
 		     AS i(pool, seq, generation, order_id, user_id, quantity, idempotency_key, bucket)
 		 ), live AS (
 		   SELECT pool, generation FROM pool_generations WHERE pool IN (SELECT pool FROM input) FOR SHARE
-		 ), recorded AS (
-		   INSERT INTO pool_reservations (pool, seq, bucket, generation, order_id, user_id, quantity, idempotency_key)
-		   SELECT i.pool, i.seq, i.bucket, i.generation, i.order_id, i.user_id, i.quantity, i.idempotency_key
-		   FROM input i JOIN live g ON g.pool = i.pool AND g.generation = i.generation
-		   ON CONFLICT (pool, seq) DO NOTHING
-		   RETURNING order_id
 		 )
-		 SELECT order_id FROM recorded
-		 UNION
-		 SELECT i.order_id FROM input i JOIN live g ON g.pool = i.pool AND g.generation = i.generation
-		   JOIN pool_reservations e ON e.pool = i.pool AND e.seq = i.seq AND e.order_id = i.order_id`,
+		 INSERT INTO pool_reservations (pool, seq, bucket, generation, order_id, user_id, quantity, idempotency_key)
+		 SELECT i.pool, i.seq, i.bucket, i.generation, i.order_id, i.user_id, i.quantity, i.idempotency_key
+		 FROM input i JOIN live g ON g.pool = i.pool AND g.generation = i.generation
+		 ON CONFLICT (pool, seq) DO NOTHING
+		 RETURNING order_id`,
 		pools, seqs, gens, orders, users, quantities, keys, buckets))
 	if err != nil {
 		return nil, err
 	}
 	outs := make([]combine.Outcome[bool], n)
+	var missed []int
+	for i := range rows {
+		if !ok[orders[i]] {
+			missed = append(missed, i)
+		}
+	}
+	if len(missed) > 0 {
+		var mp []string
+		var ms, mg, mo []int64
+		for _, i := range missed {
+			mp, ms, mg, mo = append(mp, pools[i]), append(ms, seqs[i]), append(mg, gens[i]), append(mo, orders[i])
+		}
+		mine, err := returnedSet[int64](db.Query(ctx,
+			`SELECT e.order_id FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS i(pool, seq, generation, order_id)
+			 JOIN pool_generations g ON g.pool = i.pool AND g.generation = i.generation
+			 JOIN pool_reservations e ON e.pool = i.pool AND e.seq = i.seq AND e.order_id = i.order_id`,
+			mp, ms, mg, mo))
+		for _, i := range missed {
+			// The rows inserted stay inserted, so the batch does not fail as a whole.
+			outs[i].Err = err
+		}
+		for id := range mine {
+			ok[id] = true
+		}
+	}
 	for i := range rows {
 		outs[i].Val = ok[orders[i]]
 	}
