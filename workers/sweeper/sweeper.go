@@ -1,6 +1,9 @@
 // Package sweeper runs the periodic upkeep of orders and stock: expiring PENDING orders past
-// their reservation TTL, and reconciling the Redis pools with PostgreSQL. Every step is safe
-// to run from several replicas at once (status moves are conditional, releases idempotent).
+// their reservation TTL, and reconciling the Redis pools with PostgreSQL (rebuilding pools
+// Redis lost or holds as a stale copy, releasing stray holds, setting quantities and counts
+// right; each repair is counted in flashsale_reconciliation_repairs_total). Every step is
+// safe to run from several replicas at once (status moves are conditional, releases
+// idempotent, rebuilds ordered by the pool's generation).
 package sweeper
 
 import (
