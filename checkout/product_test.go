@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/checkout"
@@ -123,5 +124,47 @@ func TestReconcileRepairsQuantityDrift(t *testing.T) {
 		if got := h.repaired(kind); got != want {
 			t.Errorf("after a second pass, %s repairs = %d; want %d", kind, got, want)
 		}
+	}
+}
+
+// Reconciliation that meets a product update in flight (the pool already changed, the row
+// not yet committed) waits for it, rather than setting the pool back to the old stock.
+func TestReconcileWaitsForAProductUpdateInFlight(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil, "")
+	ctx := context.Background()
+	p := &flashsale.Product{Name: "Lamp", PriceCents: 1200, Stock: 10}
+	if err := h.svc.CreateProduct(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	inFlight, commit := make(chan struct{}), make(chan struct{})
+	updated := make(chan error, 1)
+	go func() {
+		twenty := 20
+		_, err := h.products.UpdateProduct(ctx, p.ID, flashsale.ProductUpdate{Stock: &twenty},
+			func(ctx context.Context, p *flashsale.Product) error {
+				if _, err := h.inv.SetQuantity(ctx, flashsale.ProductPool(p.ID), p.Stock); err != nil {
+					return err
+				}
+				close(inFlight)
+				<-commit
+				return nil
+			})
+		updated <- err
+	}()
+	<-inFlight
+	reconciled := make(chan error, 1)
+	go func() { reconciled <- h.svc.Reconcile(ctx) }()
+	time.Sleep(200 * time.Millisecond) // time enough to set the pool back, if it did not wait
+	close(commit)
+	if err := <-updated; err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	if err := <-reconciled; err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	h.assertProductInStep(p, 20)
+	if got := h.repaired(checkout.RepairQuantity); got != 0 {
+		t.Errorf("quantity repairs = %d; want 0 (nothing drifted)", got)
 	}
 }

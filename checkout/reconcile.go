@@ -123,7 +123,8 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	}
 	var errs []error
 	for _, sale := range sales {
-		if err := s.ReconcilePool(ctx, flashsale.SalePool(sale.ID), constTerms(saleTerms(sale))); err != nil {
+		t := saleTerms(sale)
+		if err := s.ReconcilePool(ctx, flashsale.SalePool(sale.ID), constTerms(t), constLock(t)); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -134,9 +135,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 			return errors.Join(append(errs, err)...)
 		}
 		for _, p := range products {
-			// The stock is read again just before it is compared: an update may have
-			// committed since the list was read.
-			if err := s.ReconcilePool(ctx, flashsale.ProductPool(p.ID), s.productTermsFunc(p.ID)); err != nil {
+			if err := s.ReconcilePool(ctx, flashsale.ProductPool(p.ID), s.productTermsFunc(p.ID), s.productLock(p.ID)); err != nil {
 				errs = append(errs, err)
 			}
 			after = p.ID
@@ -152,12 +151,34 @@ func constTerms(t flashsale.PoolTerms) termsFunc {
 	return func(context.Context) (flashsale.PoolTerms, error) { return t, nil }
 }
 
-// ReconcilePool reconciles one pool (see Reconcile).
+// lockFunc calls fn with a pool's terms while they cannot change.
+type lockFunc func(ctx context.Context, fn func(context.Context, flashsale.PoolTerms) error) error
+
+// constLock is the lockFunc of terms that never change (a sale's).
+func constLock(t flashsale.PoolTerms) lockFunc {
+	return func(ctx context.Context, fn func(context.Context, flashsale.PoolTerms) error) error {
+		return fn(ctx, t)
+	}
+}
+
+// productLock reads a product's stock under its row lock: an update in flight has set the
+// pool's quantity before committing, so the stock is read once that update is decided, and
+// no update changes the pool while reconciliation sets it.
+func (s *Service) productLock(id flashsale.ProductID) lockFunc {
+	return func(ctx context.Context, fn func(context.Context, flashsale.PoolTerms) error) error {
+		return s.products.LockProduct(ctx, id, func(ctx context.Context, p *flashsale.Product) error {
+			return fn(ctx, productTerms(p))
+		})
+	}
+}
+
+// ReconcilePool reconciles one pool (see Reconcile): terms are read for a rebuild, and lock
+// holds them still while the pool's quantity is set.
 //
 // Live orders are read before the holds: an order is written only after its hold was taken,
 // so a live order read first whose hold is missing afterwards was either released meanwhile
 // (it is read again to tell) or is missing from a stale copy of the pool.
-func (s *Service) ReconcilePool(ctx context.Context, pool flashsale.PoolKey, terms termsFunc) error {
+func (s *Service) ReconcilePool(ctx context.Context, pool flashsale.PoolKey, terms termsFunc, lock lockFunc) error {
 	live, err := s.orders.HoldingOrders(ctx, pool)
 	if err != nil {
 		return fmt.Errorf("reconcile %s: %w", pool, err)
@@ -182,11 +203,11 @@ func (s *Service) ReconcilePool(ctx context.Context, pool flashsale.PoolKey, ter
 	if err := s.releaseStrayHolds(ctx, pool, holds); err != nil {
 		return err
 	}
-	t, err := terms(ctx)
-	if err != nil {
-		return fmt.Errorf("reconcile %s: %w", pool, err)
-	}
-	r, err := s.inventory.Repair(ctx, pool, t.Quantity)
+	var r flashsale.PoolRepairs
+	err = lock(ctx, func(ctx context.Context, t flashsale.PoolTerms) error {
+		r, err = s.inventory.Repair(ctx, pool, t.Quantity)
+		return err
+	})
 	if errors.Is(err, flashsale.ErrPoolNotLoaded) {
 		return nil // lost meanwhile: the next pass, or the next buyer, rebuilds it
 	} else if err != nil {

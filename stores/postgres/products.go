@@ -77,6 +77,23 @@ func (s *ProductStore) UpdateProduct(ctx context.Context, id flashsale.ProductID
 	return p, nil
 }
 
+// LockProduct reads the product FOR SHARE and calls fn in the same transaction.
+func (s *ProductStore) LockProduct(ctx context.Context, id flashsale.ProductID, fn func(context.Context, *flashsale.Product) error) error {
+	err := pgx.BeginFunc(ctx, s.db.poolFor(id.Bucket()), func(tx pgx.Tx) error {
+		p, err := scanProduct(tx.QueryRow(ctx, `SELECT `+productColumns+` FROM products WHERE id = $1 FOR SHARE`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return flashsale.Errorf(flashsale.ENOTFOUND, "product not found")
+		} else if err != nil {
+			return err
+		}
+		return fn(ctx, p)
+	})
+	if err != nil {
+		return fmt.Errorf("lock product %d: %w", id, err)
+	}
+	return nil
+}
+
 // FindProductByID reads the one shard that holds the id's bucket.
 func (s *ProductStore) FindProductByID(ctx context.Context, id flashsale.ProductID) (*flashsale.Product, error) {
 	p, err := scanProduct(s.db.poolFor(id.Bucket()).QueryRow(ctx,
