@@ -37,7 +37,8 @@
 // sum of their holds, holds of orders never written or finished are released. Each repair is
 // counted by kind (CountRepair). A product's stock is written to PostgreSQL first and the
 // pool follows before the row commits, so a refused update changes neither; a crash between
-// the two leaves the pool ahead, which reconciliation sets back.
+// the two leaves the pool ahead, which reconciliation sets back. Reconciliation reads the
+// stock under the row's lock, so it waits for an update in flight rather than undoing it.
 //
 // A sale's window is judged by the Redis server's clock inside the reservation script, the
 // one clock all API replicas share, so replicas with drifting clocks open and close a sale at
