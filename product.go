@@ -97,11 +97,15 @@ func PageSize(first *int) (int, error) {
 type ProductStore interface {
 	// CreateProduct inserts p with a fresh id. BAD_USER_INPUT.
 	CreateProduct(ctx context.Context, p *Product) error
-	// UpdateProduct applies u under a row lock and returns the new product. NOT_FOUND,
-	// BAD_USER_INPUT.
-	UpdateProduct(ctx context.Context, id ProductID, u ProductUpdate) (*Product, error)
+	// UpdateProduct applies u under a row lock, writes the row, then calls follow (if not
+	// nil) with the new product before committing: an error from follow rolls the update
+	// back and is returned. It returns the new product. NOT_FOUND, BAD_USER_INPUT.
+	UpdateProduct(ctx context.Context, id ProductID, u ProductUpdate, follow func(context.Context, *Product) error) (*Product, error)
 	// FindProductByID returns NOT_FOUND if there is no such product.
 	FindProductByID(ctx context.Context, id ProductID) (*Product, error)
+	// LockProduct reads the product under a shared row lock, which waits for an update in
+	// flight to commit or roll back, and calls fn while no update can start. NOT_FOUND.
+	LockProduct(ctx context.Context, id ProductID, fn func(context.Context, *Product) error) error
 	// FindProductsByIDs returns one product or error per id, in the order of ids, with one
 	// statement per shard touched; a missing id gets NOT_FOUND.
 	FindProductsByIDs(ctx context.Context, ids []ProductID) ([]*Product, []error)

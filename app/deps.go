@@ -46,6 +46,23 @@ type Deps struct {
 	Registry *prometheus.Registry
 	// brokers are the broker connections of the workers running here, for their /readyz.
 	brokers brokerLinks
+	// Repairs counts the stock pools' repairs made here, by kind (the API and the workers'
+	// ops server register it).
+	Repairs *prometheus.CounterVec
+}
+
+// newRepairs is the counter of repairs of stock pools: a rebuild after Redis lost a pool or
+// held a stale copy, a stray hold released, a quantity or count set right. Each kind starts
+// at zero so that an alert on its rate sees the first one.
+func newRepairs() *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "flashsale_reconciliation_repairs_total",
+		Help: "Repairs of stock pools by kind: lost_pool, stale_pool (rebuilt from PostgreSQL), orphan_hold, finished_hold (released), quantity, stock, buyers (set right).",
+	}, []string{"kind"})
+	for _, kind := range checkout.RepairKinds {
+		c.WithLabelValues(kind)
+	}
+	return c
 }
 
 // newPlacementSteps is the histogram of how long a placed order's steps took. Its buckets
@@ -54,7 +71,7 @@ type Deps struct {
 func newPlacementSteps() *prometheus.HistogramVec {
 	return prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "flashsale_order_placement_step_seconds",
-		Help: "How long each step of a placed order took: reserve (units in Redis), write (order and event in PostgreSQL).",
+		Help: "How long each step of a placed order took: reserve (units in Redis), record (the reservation in the ledger), write (order and event in PostgreSQL).",
 		Buckets: []float64{.0005, .001, .002, .003, .005, .0075, .01, .015, .02, .03, .04, .05,
 			.075, .1, .15, .2, .3, .5, 1, 2},
 	}, []string{"step"})
@@ -64,7 +81,7 @@ func newPlacementSteps() *prometheus.HistogramVec {
 // on /metrics before the first order).
 func observeSteps(h *prometheus.HistogramVec) func(step string, took time.Duration) {
 	series := map[string]prometheus.Observer{}
-	for _, step := range []string{checkout.StepReserve, checkout.StepWrite} {
+	for _, step := range []string{checkout.StepReserve, checkout.StepRecord, checkout.StepWrite} {
 		series[step] = h.WithLabelValues(step)
 	}
 	return func(step string, took time.Duration) {
@@ -96,8 +113,8 @@ const attemptsFlush = time.Second
 // OpenDeps connects to PostgreSQL and Redis and assembles the stores and the checkout.
 // The databases must be prepared.
 func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.Options) (_ *Deps, err error) {
-	d := &Deps{Config: cfg, Log: log, Rush: NewRush(), PlacementSteps: newPlacementSteps(), Registry: prometheus.NewRegistry()}
-	d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d := &Deps{Config: cfg, Log: log, Rush: NewRush(), PlacementSteps: newPlacementSteps(), Registry: prometheus.NewRegistry(), Repairs: newRepairs()}
+	d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), d.Repairs)
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -148,6 +165,7 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres
 		Products:    d.Stores.Products,
 		Orders:      d.Stores.Orders,
 		Inventory:   d.Inventory,
+		Ledger:      postgres.NewLedger(d.DB),
 		Stock:       d.StockBus,
 		SoldOut:     d.soldOut,
 		Attempts:    d.Attempts,
@@ -155,6 +173,7 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres
 		Updates:     d.OrderBus,
 		Log:         log,
 		ObserveStep: d.observeOrder(observeSteps(d.PlacementSteps)),
+		CountRepair: func(kind string) { d.Repairs.WithLabelValues(kind).Inc() },
 	}, checkout.Config{ReservationTTL: cfg.ReservationTTL})
 	return d, nil
 }

@@ -25,7 +25,9 @@ type harness struct {
 	svc      *checkout.Service
 	db       *postgres.DB
 	redis    goredis.UniversalClient
+	prefix   string // of the harness's Redis keys
 	inv      *redis.Inventory
+	ledger   *postgres.Ledger
 	orders   *postgres.OrderStore
 	products *postgres.ProductStore
 	users    *postgres.UserStore
@@ -33,6 +35,20 @@ type harness struct {
 
 	stepsMu sync.Mutex
 	steps   map[string][]time.Duration // what the service told ObserveStep
+	repairs map[string]int             // what the service told CountRepair
+}
+
+func (h *harness) countRepair(kind string) {
+	h.stepsMu.Lock()
+	defer h.stepsMu.Unlock()
+	h.repairs[kind]++
+}
+
+// repaired returns how many repairs of kind the service counted so far.
+func (h *harness) repaired(kind string) int {
+	h.stepsMu.Lock()
+	defer h.stepsMu.Unlock()
+	return h.repairs[kind]
 }
 
 func (h *harness) observeStep(step string, d time.Duration) {
@@ -48,12 +64,11 @@ func (h *harness) observed(step string) []time.Duration {
 	return slices.Clone(h.steps[step])
 }
 
-// testConfig keeps the fences short so tests of rebuilds and orphans run in milliseconds;
-// the ordering the invariants rely on (fence > write timeout, grace > write timeout) holds.
+// testConfig keeps the grace short so tests of orphans run in seconds; the ordering the
+// invariants rely on (grace > write timeout) holds.
 var testConfig = checkout.Config{
 	ReservationTTL: time.Minute,
 	WriteTimeout:   2 * time.Second,
-	RebuildFence:   300 * time.Millisecond,
 	OrphanGrace:    5 * time.Second,
 }
 
@@ -70,19 +85,20 @@ func newHarness(t testing.TB, client goredis.UniversalClient, prefix string) *ha
 	}
 	db, _ := testenv.DB(t, 4, postgres.Options{})
 	h := &harness{
-		t: t, db: db, redis: client, inv: redis.NewInventory(client, prefix),
+		t: t, db: db, redis: client, prefix: prefix, inv: redis.NewInventory(client, prefix), ledger: postgres.NewLedger(db),
 		orders: postgres.NewOrderStore(db), products: postgres.NewProductStore(db), users: postgres.NewUserStore(db),
-		clock: &clock{}, steps: map[string][]time.Duration{},
+		clock: &clock{}, steps: map[string][]time.Duration{}, repairs: map[string]int{},
 	}
 	bus := redis.NewStockBus(client, prefix, redis.StockBusOptions{})
 	t.Cleanup(bus.Close)
 	attempts := redis.NewAttemptTally(client, prefix, time.Hour, nil) // flushed when stats are read
 	t.Cleanup(attempts.Close)
 	h.svc = checkout.New(checkout.Deps{
-		Sales: postgres.NewSaleStore(db), Products: h.products, Orders: h.orders, Inventory: h.inv,
+		Sales: postgres.NewSaleStore(db), Products: h.products, Orders: h.orders, Inventory: h.inv, Ledger: h.ledger,
 		Stock: bus, SoldOut: redis.NewSoldOutCache(time.Second), Attempts: attempts, Stats: postgres.NewStatsStore(db),
 		Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		ObserveStep: h.observeStep,
+		CountRepair: h.countRepair,
 	}, testConfig)
 	h.svc.SetClock(h.clock.now)
 	return h

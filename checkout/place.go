@@ -1,6 +1,7 @@
 package checkout
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"time"
@@ -9,6 +10,9 @@ import (
 )
 
 type termsFunc func(context.Context) (flashsale.PoolTerms, error)
+
+// errStockUnavailable answers a buyer whose reservation Redis did not answer.
+var errStockUnavailable = flashsale.Retryable(flashsale.EUNAVAILABLE, time.Second, "stock cannot be counted just now; try again")
 
 // PlaceFlashSaleOrder sells units of a flash sale to the viewer. SALE_NOT_ACTIVE, SOLD_OUT,
 // LIMIT_EXCEEDED, BAD_USER_INPUT, NOT_FOUND (sale). The same idempotency key from the same
@@ -90,9 +94,10 @@ func (s *Service) CountRefusedFromMemory(id flashsale.SaleID) {
 	}
 }
 
-// place takes the units, then writes the order. From the moment units may be taken it runs on
-// a context detached from the client's: a buyer who hangs up must not leave a reservation
-// half done, so the insert or the release always runs to its end, bounded by WriteTimeout.
+// place takes the units, records the reservation in the ledger, then writes the order. From
+// the moment units may be taken it runs on a context detached from the client's: a buyer who
+// hangs up must not leave a reservation half done, so the insert or the release always runs
+// to its end, bounded by WriteTimeout.
 func (s *Service) place(ctx context.Context, o *flashsale.Order, terms termsFunc) (*flashsale.Order, error) {
 	pool := o.Pool()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.WriteTimeout)
@@ -100,7 +105,8 @@ func (s *Service) place(ctx context.Context, o *flashsale.Order, terms termsFunc
 
 	hold := flashsale.Hold{OrderID: o.ID, UserID: o.UserID, Quantity: o.Quantity, IdempotencyKey: o.IdempotencyKey, At: s.now()}
 	started := time.Now()
-	res, err := s.reserve(ctx, pool, hold, terms)
+	var recording time.Duration
+	res, err := s.reserve(ctx, pool, hold, terms, &recording)
 	reserved := time.Now()
 	if err != nil {
 		if errors.Is(err, flashsale.ErrSoldOut) { // not "only 2 left": others may still buy
@@ -124,7 +130,8 @@ func (s *Service) place(ctx context.Context, o *flashsale.Order, terms termsFunc
 		return nil, err
 	}
 	if s.observe != nil {
-		s.observe(StepReserve, reserved.Sub(started))
+		s.observe(StepReserve, reserved.Sub(started)-recording)
+		s.observe(StepRecord, recording)
 		s.observe(StepWrite, time.Since(reserved))
 	}
 	s.publish(ctx, pool, res.Remaining)
@@ -132,17 +139,53 @@ func (s *Service) place(ctx context.Context, o *flashsale.Order, terms termsFunc
 	return o, nil
 }
 
-// reserve takes the units, rebuilding the pool first if Redis has lost it.
-func (s *Service) reserve(ctx context.Context, pool flashsale.PoolKey, h flashsale.Hold, terms termsFunc) (flashsale.Reservation, error) {
-	res, err := s.inventory.Reserve(ctx, pool, h, h.At)
-	if errors.Is(err, flashsale.ErrPoolNotLoaded) {
-		if err := s.rebuild(ctx, pool, terms); err != nil {
+// reserve takes the units and records the reservation in the ledger. A pool Redis lost is
+// rebuilt first; a reservation the ledger refuses came from a stale pool, which is rebuilt,
+// and the reservation is made again in the rebuilt pool. Either way the buyer waits at most
+// RebuildWait for the rebuild, and is answered UNAVAILABLE if it takes longer. The time the
+// ledger took is added to *recording.
+func (s *Service) reserve(ctx context.Context, pool flashsale.PoolKey, h flashsale.Hold, terms termsFunc, recording *time.Duration) (flashsale.Reservation, error) {
+	for attempt := 0; ; attempt++ {
+		res, err := s.inventory.Reserve(ctx, pool, h)
+		if errors.Is(err, flashsale.ErrPoolNotLoaded) && attempt == 0 {
+			if err := s.rebuild(ctx, pool, 0, terms, RepairLostPool); err != nil {
+				return res, err
+			}
+			continue
+		}
+		if flashsale.ErrorCode(err) == flashsale.EINTERNAL {
+			// Redis did not answer (restarting, failing over): no order is written, and the
+			// buyer may try again; a hold the script took unseen is an orphan that
+			// reconciliation returns.
+			s.log.WarnContext(ctx, "reserve", "pool", string(pool), "err", err)
+			return res, errStockUnavailable
+		}
+		if err != nil || res.Duplicate {
 			return res, err
 		}
-		h.At = s.now()
-		res, err = s.inventory.Reserve(ctx, pool, h, h.At)
+		h.Seq = res.Version.Seq
+		recordStart := time.Now()
+		err = s.ledger.Record(ctx, pool, res.Version.Generation, h)
+		*recording += time.Since(recordStart)
+		switch {
+		case err == nil:
+			return res, nil
+		case errors.Is(err, flashsale.ErrStalePool):
+			// Our units came from a copy of the pool that is not the live one; the rebuild
+			// replaces it whole, our hold with it.
+			s.log.WarnContext(ctx, "reservation from a stale pool", "pool", string(pool),
+				"generation", res.Version.Generation, "seq", res.Version.Seq)
+			if err := s.rebuild(ctx, pool, res.Version.Generation, terms, RepairStalePool); err != nil || attempt > 0 {
+				return flashsale.Reservation{}, cmp.Or[error](err, flashsale.ErrStalePool)
+			}
+		default:
+			// Not recorded (or not known to be): nothing will be written, so the units go
+			// back. A record that committed unseen only makes a rebuild count a hold that
+			// reconciliation returns after OrphanGrace.
+			s.abandon(ctx, pool, h.OrderID)
+			return flashsale.Reservation{}, err
+		}
 	}
-	return res, err
 }
 
 // undo returns the units of an order whose insert failed, but only once it is sure the row
@@ -163,26 +206,28 @@ func (s *Service) undo(ctx context.Context, pool flashsale.PoolKey, o *flashsale
 	}
 }
 
-// release gives an order's units back and announces the new count.
-func (s *Service) release(ctx context.Context, pool flashsale.PoolKey, id flashsale.OrderID) {
-	s.giveBack(ctx, pool, id, s.inventory.Release)
+// release gives an order's units back and announces the new count; it reports whether it
+// released anything.
+func (s *Service) release(ctx context.Context, pool flashsale.PoolKey, id flashsale.OrderID) bool {
+	return s.giveBack(ctx, pool, id, s.inventory.Release)
 }
 
 // abandon gives back the units of an order that was never written, and its key with them.
-func (s *Service) abandon(ctx context.Context, pool flashsale.PoolKey, id flashsale.OrderID) {
-	s.giveBack(ctx, pool, id, s.inventory.Abandon)
+func (s *Service) abandon(ctx context.Context, pool flashsale.PoolKey, id flashsale.OrderID) bool {
+	return s.giveBack(ctx, pool, id, s.inventory.Abandon)
 }
 
 func (s *Service) giveBack(ctx context.Context, pool flashsale.PoolKey, id flashsale.OrderID,
-	how func(context.Context, flashsale.PoolKey, flashsale.OrderID) (bool, int, error)) {
+	how func(context.Context, flashsale.PoolKey, flashsale.OrderID) (bool, int, error)) bool {
 	released, remaining, err := how(ctx, pool, id)
 	if err != nil {
 		s.log.WarnContext(ctx, "release hold; reconciliation will retry", "pool", string(pool), "order", id.String(), "err", err)
-		return
+		return false
 	}
 	if released {
 		s.publish(ctx, pool, remaining)
 	}
+	return released
 }
 
 // awaitOrder returns the order a duplicate key points at. Its first request may still be

@@ -80,7 +80,7 @@ func TestCrashBetweenReservationAndInsertLosesNoUnit(t *testing.T) {
 
 	// What the dead process did: the reservation, and nothing after it.
 	orphan := flashsale.Hold{OrderID: flashsale.NewOrderID(v.UserID), UserID: v.UserID, Quantity: 2, IdempotencyKey: "lost", At: time.Now()}
-	if _, err := h.inv.Reserve(ctx, pool, orphan, time.Now()); err != nil {
+	if _, err := h.inv.Reserve(ctx, pool, orphan); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.svc.PlaceFlashSaleOrder(ctx, v, sale.ID, 1, "kept"); err != nil {

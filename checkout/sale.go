@@ -20,13 +20,22 @@ func (s *Service) CreateSale(ctx context.Context, sale *flashsale.FlashSale) err
 	if err := s.sales.CreateSale(ctx, sale); err != nil {
 		return err
 	}
-	// A new sale has no orders, so it needs no rebuild fence. If this load fails the pool is
-	// built on first use or by the reconciler before the sale starts.
-	if _, err := s.inventory.Load(ctx, flashsale.SalePool(sale.ID), saleTerms(sale), nil); err != nil {
-		s.log.WarnContext(ctx, "load new sale's pool", "sale", sale.ID.String(), "err", err)
-	}
+	// If this load fails the pool is built on first use or by the reconciler before the
+	// sale starts.
+	s.loadNew(ctx, flashsale.SalePool(sale.ID), saleTerms(sale))
 	s.cacheSale(sale)
 	return nil
+}
+
+// loadNew loads the pool of a new sale or product: its first generation, no holds.
+func (s *Service) loadNew(ctx context.Context, pool flashsale.PoolKey, t flashsale.PoolTerms) {
+	gen, err := s.ledger.Fence(ctx, pool, 0)
+	if err == nil {
+		_, err = s.inventory.Load(ctx, pool, t, nil, flashsale.PoolVersion{Generation: gen})
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "load new pool", "pool", string(pool), "err", err)
+	}
 }
 
 func saleTerms(sale *flashsale.FlashSale) flashsale.PoolTerms {
@@ -81,7 +90,7 @@ func (s *Service) ProductRemaining(ctx context.Context, p *flashsale.Product) (i
 func (s *Service) remaining(ctx context.Context, pool flashsale.PoolKey, terms termsFunc) (int, error) {
 	n, err := s.inventory.Remaining(ctx, pool)
 	if err == flashsale.ErrPoolNotLoaded {
-		if err = s.rebuild(ctx, pool, terms); err == nil {
+		if err = s.rebuild(ctx, pool, 0, terms, RepairLostPool); err == nil {
 			n, err = s.inventory.Remaining(ctx, pool)
 		}
 	}

@@ -2,12 +2,53 @@
 // pool in Redis and then writing the order (with its outbox event) to the buyer's shard,
 // cancels and expires orders, and reconciles the pools with PostgreSQL.
 //
-// The order of the two writes is what keeps the invariants. Units are taken first, in one
-// atomic script, so two buyers can never get the same unit. The order row follows; if it
-// cannot be written, the units go back, but only once we know the row does not exist. A
-// process that dies in between leaves a hold with no order, which reconciliation returns
-// after a grace period. Redis losing its data entirely is repaired by rebuilding each pool
-// from the orders that hold units.
+// The order of the writes is what keeps the invariants. Units are taken first, in one atomic
+// script, so two buyers can never get the same unit. The reservation is then recorded in the
+// ledger, and only then is the order row written; if it cannot be written, the units go back,
+// but only once we know the row does not exist. A process that dies in between leaves a hold
+// with no order, which reconciliation returns after a grace period.
+//
+// Redis may lose a pool (FLUSHALL, a restart without persistence) or put back an older copy
+// of it (a failover to a replica that lagged, a restart from an older snapshot). PostgreSQL is
+// the record both are repaired from, through two things kept on the shard of the pool's sale
+// or product: the pool's generation, and the ledger of every reservation it granted, numbered
+// by a sequence the pool keeps with its stock. Redis holds the generation and the last number
+// with the pool, and every reservation returns both. The ledger refuses a record whose
+// generation is not the current one, or whose number was already recorded for another
+// order; the buyer's order is then not written, the pool is rebuilt, and the reservation is
+// made again in the rebuilt pool. An older copy of the pool hands out numbers that were
+// already handed out, so its first reservation is refused: a stale pool is caught before it
+// sells. Reconciliation also rebuilds a pool that lacks the hold of a live order, which
+// catches a stale copy that nobody has bought from since it came back.
+//
+// A rebuild first starts a new generation. The update of the generation row waits for the
+// ledger statements that read it, and any record after it is refused, so once it returns
+// every reservation of the lost or stale pool is either in the ledger or will never have an
+// order. The pool is then built from the orders that hold units, plus the reservations of the
+// last OrphanGrace whose orders are not written yet (their inserts may still be running), and
+// loaded with the new generation, numbering on from the highest recorded. There is no fixed
+// wait: a rebuild takes a few reads, and a buyer waits for it at most RebuildWait, then is
+// answered UNAVAILABLE with a retry-after, as is a buyer whose reservation Redis did not
+// answer. Across processes the generation decides: Load keeps a pool of the same or a later
+// generation and replaces an earlier one whole.
+//
+// Reconciliation also makes each pool agree with itself and with PostgreSQL: a product pool's
+// quantity is the product's stock, the stock is quantity − Σ holds, each buyer's count is the
+// sum of their holds, holds of orders never written or finished are released. Each repair is
+// counted by kind (CountRepair). A product's stock is written to PostgreSQL first and the
+// pool follows before the row commits, so a refused update changes neither; a crash between
+// the two leaves the pool ahead, which reconciliation sets back. Reconciliation reads the
+// stock under the row's lock, so it waits for an update in flight rather than undoing it.
+//
+// A sale's window is judged by the Redis server's clock inside the reservation script, the
+// one clock all API replicas share, so replicas with drifting clocks open and close a sale at
+// the same instant. Statuses shown to readers (SaleStatus) use the process's clock; they only
+// describe.
+//
+// One double fault is not covered: a process that dies between taking units and recording
+// them, followed by Redis going back to a copy older than that reservation. The number it was
+// given is then never recorded, so the older copy's reuse of that one number is not refused,
+// and that one order is accepted from the older copy's count; the next number is refused.
 package checkout
 
 import (
@@ -46,14 +87,19 @@ type AttemptCounter interface {
 type Config struct {
 	// ReservationTTL is how long a PENDING order holds its units before it expires.
 	ReservationTTL time.Duration
-	// WriteTimeout bounds the order insert after units were taken. Default 2s.
+	// WriteTimeout bounds a placement from the moment units may be taken: the reservation,
+	// its record in the ledger and the order insert. Default 2s.
 	WriteTimeout time.Duration
-	// RebuildFence is how long a rebuild of a lost pool waits before reading PostgreSQL, so
-	// that order inserts in flight when Redis lost the pool have committed or failed. It must
-	// exceed WriteTimeout. Default WriteTimeout + 1s.
-	RebuildFence time.Duration
+	// RebuildWait is how long a buyer whose pool is being rebuilt waits for it before being
+	// answered UNAVAILABLE. It must leave room in WriteTimeout for the order that follows.
+	// Default WriteTimeout / 2.
+	RebuildWait time.Duration
+	// RebuildTimeout bounds one rebuild of a pool, which runs on past the buyers waiting for
+	// it. Default 10s.
+	RebuildTimeout time.Duration
 	// OrphanGrace is how old a hold with no order must be before reconciliation returns its
-	// units. Default 30s, far above WriteTimeout.
+	// units; it is also how far back a rebuild reads the ledger for orders still being
+	// written. Default 30s, far above WriteTimeout.
 	OrphanGrace time.Duration
 	// SettleGrace is how long a cancelled or expired order may stay unsettled (not yet
 	// refunded, or found never charged, by the payment worker) before RequestSettlements
@@ -68,8 +114,11 @@ func (c Config) withDefaults() Config {
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 2 * time.Second
 	}
-	if c.RebuildFence == 0 {
-		c.RebuildFence = c.WriteTimeout + time.Second
+	if c.RebuildWait == 0 {
+		c.RebuildWait = c.WriteTimeout / 2
+	}
+	if c.RebuildTimeout == 0 {
+		c.RebuildTimeout = 10 * time.Second
 	}
 	if c.OrphanGrace == 0 {
 		c.OrphanGrace = 30 * time.Second
@@ -86,6 +135,7 @@ type Service struct {
 	products  flashsale.ProductStore
 	orders    flashsale.OrderStore
 	inventory flashsale.Inventory
+	ledger    flashsale.ReservationLedger
 	stock     flashsale.StockEvents
 	soldOut   SoldOutMemo
 	attempts  AttemptCounter
@@ -95,6 +145,7 @@ type Service struct {
 	log       *slog.Logger
 	now       func() time.Time
 	observe   func(step string, d time.Duration)
+	repaired  func(kind string)
 
 	loads singleflight.Group // one rebuild per pool per process at a time
 	// sales caches flash sales by id: a sale's terms never change after creation, and the
@@ -109,6 +160,7 @@ type Deps struct {
 	Products  flashsale.ProductStore
 	Orders    flashsale.OrderStore
 	Inventory flashsale.Inventory
+	Ledger    flashsale.ReservationLedger
 	Stock     flashsale.StockEvents
 	SoldOut   SoldOutMemo
 	Attempts  AttemptCounter         // optional: attempts refused from memory go uncounted without it
@@ -116,22 +168,52 @@ type Deps struct {
 	Updates   flashsale.OrderUpdates // optional: live order status for subscriptions
 	Log       *slog.Logger
 	// ObserveStep, if set, is told how long each step of every placed order took: StepReserve
-	// (the units taken in Redis) and StepWrite (the order and its event in PostgreSQL).
+	// (the units taken in Redis, with any rebuild it waited for), StepRecord (the reservation
+	// in the ledger) and StepWrite (the order and its event in PostgreSQL).
 	ObserveStep func(step string, d time.Duration)
+	// CountRepair, if set, is told of every repair of a pool, by kind (the Repair* constants):
+	// operators alert on them.
+	CountRepair func(kind string)
 }
+
+// The kinds of repair CountRepair is told of.
+const (
+	RepairLostPool     = "lost_pool"     // Redis had no pool (flush, restart, eviction): rebuilt
+	RepairStalePool    = "stale_pool"    // Redis had an older copy of the pool: rebuilt
+	RepairOrphanHold   = "orphan_hold"   // a hold whose order was never written: released
+	RepairFinishedHold = "finished_hold" // a hold of a cancelled or expired order: released
+	RepairQuantity     = "quantity"      // the pool's quantity differed from PostgreSQL's
+	RepairStock        = "stock"         // the stock was not quantity − Σ holds
+	RepairBuyers       = "buyers"        // a buyer's count was not the sum of their holds
+)
+
+// RepairKinds lists every kind, so that a counter can show each at zero from the start.
+var RepairKinds = []string{RepairLostPool, RepairStalePool, RepairOrphanHold, RepairFinishedHold,
+	RepairQuantity, RepairStock, RepairBuyers}
 
 // The steps of a placed order, as ObserveStep names them.
 const (
 	StepReserve = "reserve"
+	StepRecord  = "record"
 	StepWrite   = "write"
 )
 
 // New returns a service.
 func New(d Deps, cfg Config) *Service {
 	return &Service{
-		sales: d.Sales, products: d.Products, orders: d.Orders, inventory: d.Inventory,
+		sales: d.Sales, products: d.Products, orders: d.Orders, inventory: d.Inventory, ledger: d.Ledger,
 		stock: d.Stock, soldOut: d.SoldOut, attempts: d.Attempts, stats: d.Stats, updates: d.Updates, log: d.Log, cfg: cfg.withDefaults(), now: time.Now,
-		observe: d.ObserveStep, saleMap: map[flashsale.SaleID]*flashsale.FlashSale{},
+		observe: d.ObserveStep, repaired: d.CountRepair, saleMap: map[flashsale.SaleID]*flashsale.FlashSale{},
+	}
+}
+
+// countRepair tells CountRepair of n repairs of a kind.
+func (s *Service) countRepair(kind string, n int) {
+	if s.repaired == nil {
+		return
+	}
+	for range n {
+		s.repaired(kind)
 	}
 }
 

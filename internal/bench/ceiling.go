@@ -34,7 +34,8 @@ type CeilingResult struct {
 func runCeiling(ctx context.Context, client goredis.UniversalClient, prefix string, buyers, attempts, concurrency, quantity, perUserLimit int) (CeilingResult, error) {
 	inv := redis.NewInventory(client, prefix)
 	pool := flashsale.PoolKey("bench-ceiling")
-	if _, err := inv.Load(ctx, pool, flashsale.PoolTerms{Quantity: quantity, PerUserLimit: perUserLimit}, nil); err != nil {
+	if _, err := inv.Load(ctx, pool, flashsale.PoolTerms{Quantity: quantity, PerUserLimit: perUserLimit}, nil,
+		flashsale.PoolVersion{Generation: 1}); err != nil {
 		return CeilingResult{}, fmt.Errorf("ceiling: load pool: %w", err)
 	}
 	defer inv.Forget(context.WithoutCancel(ctx), pool)
@@ -49,7 +50,7 @@ func runCeiling(ctx context.Context, client goredis.UniversalClient, prefix stri
 			IdempotencyKey: "ceiling-" + strconv.Itoa(i),
 		}
 		t0 := time.Now()
-		_, err := inv.Reserve(ctx, pool, h, t0)
+		_, err := inv.Reserve(ctx, pool, h)
 		lat[i] = time.Since(t0)
 		switch code := flashsale.ErrorCode(err); {
 		case err == nil:

@@ -120,38 +120,65 @@ func Redis(tb testing.TB) (*redis.Client, string) {
 // and stops it when the test ends. Destructive tests (FLUSHALL, restarts) use it.
 func PrivateRedis(tb testing.TB) (url string, stop func()) {
 	tb.Helper()
+	srv := StartRedisServer(tb)
+	return srv.URL, srv.Stop
+}
+
+// RedisServer is a private redis-server that a test may stop and start again on the same
+// port, empty, as a restart without persistence leaves it.
+type RedisServer struct {
+	URL  string
+	tb   testing.TB
+	bin  string
+	port int
+	dir  string
+	cmd  *exec.Cmd
+}
+
+// StartRedisServer starts a private redis-server on a free port and stops it when the test
+// ends.
+func StartRedisServer(tb testing.TB) *RedisServer {
+	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		tb.Fatalf("testenv: redis-server is not installed: %v", err)
 	}
-	port := FreePort(tb)
-	dir := tb.TempDir()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
-		"--appendonly", "no", "--dir", dir, "--logfile", filepath.Join(dir, "redis.log"))
+	s := &RedisServer{tb: tb, bin: bin, port: FreePort(tb), dir: tb.TempDir()}
+	s.URL = fmt.Sprintf("redis://127.0.0.1:%d/0", s.port)
+	s.Start()
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+// Start starts the server (again) and waits until it accepts connections.
+func (s *RedisServer) Start() {
+	s.tb.Helper()
+	cmd := exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "",
+		"--appendonly", "no", "--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log"))
 	if err := cmd.Start(); err != nil {
-		tb.Fatalf("testenv: start redis-server: %v", err)
+		s.tb.Fatalf("testenv: start redis-server: %v", err)
 	}
-	stopped := false
-	stop = func() {
-		if !stopped {
-			stopped = true
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	}
-	tb.Cleanup(stop)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	s.cmd = cmd
+	addr := fmt.Sprintf("127.0.0.1:%d", s.port)
 	for i := 0; ; i++ {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
-			break
+			return
 		}
 		if i > 100 {
-			tb.Fatalf("testenv: private redis-server on %s did not start", addr)
+			s.tb.Fatalf("testenv: private redis-server on %s did not start", addr)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
-	return "redis://" + addr + "/0", stop
+}
+
+// Stop kills the server, losing everything it held; stopping a stopped server does nothing.
+func (s *RedisServer) Stop() {
+	if s.cmd != nil {
+		s.cmd.Process.Kill()
+		s.cmd.Wait()
+		s.cmd = nil
+	}
 }
 
 // RabbitURL returns the shared RabbitMQ's URL after checking that it accepts connections.

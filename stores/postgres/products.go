@@ -45,8 +45,9 @@ func (s *ProductStore) CreateProduct(ctx context.Context, p *flashsale.Product) 
 	return nil
 }
 
-// UpdateProduct locks the row, applies u and writes it back in one transaction.
-func (s *ProductStore) UpdateProduct(ctx context.Context, id flashsale.ProductID, u flashsale.ProductUpdate) (*flashsale.Product, error) {
+// UpdateProduct locks the row, applies u, writes it back and calls follow, in one
+// transaction.
+func (s *ProductStore) UpdateProduct(ctx context.Context, id flashsale.ProductID, u flashsale.ProductUpdate, follow func(context.Context, *flashsale.Product) error) (*flashsale.Product, error) {
 	var p *flashsale.Product
 	err := pgx.BeginFunc(ctx, s.db.poolFor(id.Bucket()), func(tx pgx.Tx) error {
 		var err error
@@ -59,15 +60,38 @@ func (s *ProductStore) UpdateProduct(ctx context.Context, id flashsale.ProductID
 		if err := u.Apply(p); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx,
+		if err := tx.QueryRow(ctx,
 			`UPDATE products SET name = $2, description = $3, price_cents = $4, stock = $5, updated_at = now()
 			 WHERE id = $1 RETURNING updated_at`,
-			id, p.Name, p.Description, p.PriceCents, p.Stock).Scan(&p.UpdatedAt)
+			id, p.Name, p.Description, p.PriceCents, p.Stock).Scan(&p.UpdatedAt); err != nil {
+			return err
+		}
+		if follow != nil {
+			return follow(ctx, p)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("update product %d: %w", id, err)
 	}
 	return p, nil
+}
+
+// LockProduct reads the product FOR SHARE and calls fn in the same transaction.
+func (s *ProductStore) LockProduct(ctx context.Context, id flashsale.ProductID, fn func(context.Context, *flashsale.Product) error) error {
+	err := pgx.BeginFunc(ctx, s.db.poolFor(id.Bucket()), func(tx pgx.Tx) error {
+		p, err := scanProduct(tx.QueryRow(ctx, `SELECT `+productColumns+` FROM products WHERE id = $1 FOR SHARE`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return flashsale.Errorf(flashsale.ENOTFOUND, "product not found")
+		} else if err != nil {
+			return err
+		}
+		return fn(ctx, p)
+	})
+	if err != nil {
+		return fmt.Errorf("lock product %d: %w", id, err)
+	}
+	return nil
 }
 
 // FindProductByID reads the one shard that holds the id's bucket.

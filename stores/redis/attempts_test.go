@@ -22,13 +22,13 @@ func TestAttemptTallyAddsToThePoolsCount(t *testing.T) {
 	pool := flashsale.PoolKey("sale:tally")
 	other := flashsale.PoolKey("sale:tally-other")
 	for _, p := range []flashsale.PoolKey{pool, other} {
-		if _, err := inv.Load(ctx, p, flashsale.PoolTerms{Quantity: 1}, nil); err != nil {
+		if _, err := inv.Load(ctx, p, flashsale.PoolTerms{Quantity: 1}, nil, flashsale.PoolVersion{Generation: 1}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var ids orders
 	for i := range 3 { // one sale and two refusals, counted by the script
-		if _, err := inv.Reserve(ctx, pool, flashsale.Hold{OrderID: ids.next(), UserID: userID(int64(i)), Quantity: 1, IdempotencyKey: fmt.Sprint(i)}, time.Now()); err != nil && err != flashsale.ErrSoldOut {
+		if _, err := inv.Reserve(ctx, pool, flashsale.Hold{OrderID: ids.next(), UserID: userID(int64(i)), Quantity: 1, IdempotencyKey: fmt.Sprint(i)}); err != nil && err != flashsale.ErrSoldOut {
 			t.Fatal(err)
 		}
 	}
@@ -73,7 +73,7 @@ func TestAttemptTallyKeepsWhatAFailedFlushTook(t *testing.T) {
 	inv, c, prefix := newInventory(t)
 	ctx := context.Background()
 	pool := flashsale.PoolKey("sale:tally-retry")
-	if _, err := inv.Load(ctx, pool, flashsale.PoolTerms{Quantity: 1}, nil); err != nil {
+	if _, err := inv.Load(ctx, pool, flashsale.PoolTerms{Quantity: 1}, nil, flashsale.PoolVersion{Generation: 1}); err != nil {
 		t.Fatal(err)
 	}
 	down := goredis.NewClient(&goredis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), MaxRetries: -1})

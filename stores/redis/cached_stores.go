@@ -49,8 +49,8 @@ func (s *ProductCache) CreateProduct(ctx context.Context, p *flashsale.Product) 
 }
 
 // UpdateProduct writes through and drops the entry once the write committed.
-func (s *ProductCache) UpdateProduct(ctx context.Context, id flashsale.ProductID, u flashsale.ProductUpdate) (*flashsale.Product, error) {
-	p, err := s.ProductStore.UpdateProduct(ctx, id, u)
+func (s *ProductCache) UpdateProduct(ctx context.Context, id flashsale.ProductID, u flashsale.ProductUpdate, follow func(context.Context, *flashsale.Product) error) (*flashsale.Product, error) {
+	p, err := s.ProductStore.UpdateProduct(ctx, id, u, follow)
 	if err == nil {
 		s.c.invalidate(ctx, id)
 	}

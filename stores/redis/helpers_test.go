@@ -5,7 +5,6 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -67,15 +66,15 @@ func newClient(t *testing.T, url string) *goredis.Client {
 
 func mustLoad(t *testing.T, inv *Inventory, pool flashsale.PoolKey, terms flashsale.PoolTerms, holds ...flashsale.Hold) {
 	t.Helper()
-	wrote, err := inv.Load(context.Background(), pool, terms, holds)
+	wrote, err := inv.Load(context.Background(), pool, terms, holds, flashsale.PoolVersion{Generation: 1})
 	if err != nil || !wrote {
 		t.Fatalf("Load(%s) = %v, %v; want true, nil", pool, wrote, err)
 	}
 }
 
-func mustReserve(t *testing.T, inv *Inventory, pool flashsale.PoolKey, h flashsale.Hold, now time.Time) flashsale.Reservation {
+func mustReserve(t *testing.T, inv *Inventory, pool flashsale.PoolKey, h flashsale.Hold) flashsale.Reservation {
 	t.Helper()
-	res, err := inv.Reserve(context.Background(), pool, h, now)
+	res, err := inv.Reserve(context.Background(), pool, h)
 	if err != nil {
 		t.Fatalf("Reserve(%+v) = %v", h, err)
 	}

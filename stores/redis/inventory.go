@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -40,15 +41,19 @@ func NewInventory(client goredis.UniversalClient, prefix string) *Inventory {
 
 func (inv *Inventory) keys(pool flashsale.PoolKey) poolKeys { return newPoolKeys(inv.prefix, pool) }
 
-// Load writes pool with its terms and holds unless Redis already has it, and reports whether
-// it wrote. The remaining count is Quantity minus the held units, and the buyers' held units
-// and idempotency keys are rebuilt from the holds.
-func (inv *Inventory) Load(ctx context.Context, pool flashsale.PoolKey, terms flashsale.PoolTerms, holds []flashsale.Hold) (bool, error) {
+// Load writes pool with its terms, holds and version unless Redis already has it at the
+// same or a later generation, and reports whether it wrote. A pool of an earlier generation
+// is replaced whole. The remaining count is Quantity minus the held units, and the buyers'
+// held units and idempotency keys are rebuilt from the holds.
+func (inv *Inventory) Load(ctx context.Context, pool flashsale.PoolKey, terms flashsale.PoolTerms, holds []flashsale.Hold, v flashsale.PoolVersion) (bool, error) {
 	if terms.Quantity < 0 || terms.PerUserLimit < 0 {
 		return false, fmt.Errorf("load %s: negative quantity %d or limit %d", pool, terms.Quantity, terms.PerUserLimit)
 	}
-	args := make([]any, 0, 4+5*len(holds))
-	args = append(args, terms.Quantity, unixMs(terms.StartsAt), unixMs(terms.EndsAt), terms.PerUserLimit)
+	if v.Generation <= 0 || v.Seq < 0 {
+		return false, fmt.Errorf("load %s: invalid version %+v", pool, v)
+	}
+	args := make([]any, 0, 6+5*len(holds))
+	args = append(args, terms.Quantity, unixMs(terms.StartsAt), unixMs(terms.EndsAt), terms.PerUserLimit, v.Generation, v.Seq)
 	seen := make(map[flashsale.OrderID]bool, len(holds))
 	for _, h := range holds {
 		// The script sums the holds as given: a repeated order would count twice.
@@ -67,13 +72,14 @@ func (inv *Inventory) Load(ctx context.Context, pool flashsale.PoolKey, terms fl
 }
 
 // Reserve takes h.Quantity units of pool for h.OrderID, checking first the buyer's
-// idempotency key, then the window against now, then the per-user limit, then the stock. It
-// returns SALE_NOT_ACTIVE, LIMIT_EXCEEDED, SOLD_OUT or ErrPoolNotLoaded. The hold records
-// h.At, or now if h.At is zero.
+// idempotency key, then the window by the Redis server's clock, then the per-user limit, then
+// the stock. It returns SALE_NOT_ACTIVE, LIMIT_EXCEEDED, SOLD_OUT or ErrPoolNotLoaded. The
+// hold records h.At, or this process's time if h.At is zero: reconciliation compares it with
+// its own clock, within a grace far longer than any drift between replicas.
 //
-// now comes from the caller rather than from Redis's clock, so that the window is judged by
-// the same clock as the rest of the request, and tests can set it.
-func (inv *Inventory) Reserve(ctx context.Context, pool flashsale.PoolKey, h flashsale.Hold, now time.Time) (flashsale.Reservation, error) {
+// The window is judged by Redis's clock (TIME in the script), not the caller's: every API
+// replica then opens and closes a sale at the same instant, whatever its own clock says.
+func (inv *Inventory) Reserve(ctx context.Context, pool flashsale.PoolKey, h flashsale.Hold) (flashsale.Reservation, error) {
 	if h.Quantity <= 0 {
 		return flashsale.Reservation{}, flashsale.Errorf(flashsale.EINVALID, "quantity must be at least 1")
 	}
@@ -81,11 +87,11 @@ func (inv *Inventory) Reserve(ctx context.Context, pool flashsale.PoolKey, h fla
 		return flashsale.Reservation{}, fmt.Errorf("reserve %s: hold without order or user: %+v", pool, h)
 	}
 	if h.At.IsZero() {
-		h.At = now
+		h.At = time.Now()
 	}
 	v, err := inv.reserves.Do(ctx, 0, reserveCall{keys: inv.keys(pool).all(), args: []any{
-		formatID(h.OrderID), formatID(h.UserID), h.Quantity, unixMs(now),
-		idemField(h.UserID, h.IdempotencyKey), holdValue(h)}})
+		formatID(h.OrderID), formatID(h.UserID), h.Quantity,
+		idemField(h.UserID, h.IdempotencyKey), holdHead(h), h.IdempotencyKey}})
 	if err != nil {
 		return flashsale.Reservation{}, fmt.Errorf("reserve %s: %w", pool, err)
 	}
@@ -106,13 +112,17 @@ func reserveResult(h flashsale.Hold, v any) (flashsale.Reservation, error) {
 	}
 	switch r.status() {
 	case "OK":
-		left, err := r.int(1)
-		return flashsale.Reservation{OrderID: h.OrderID, Remaining: remaining(left)}, err
+		left, err1 := r.int(1)
+		seq, err2 := r.int(2)
+		gen, err3 := r.int(3)
+		return flashsale.Reservation{OrderID: h.OrderID, Remaining: remaining(left),
+			Version: flashsale.PoolVersion{Generation: gen, Seq: seq}}, errors.Join(err1, err2, err3)
 	case "DUPLICATE":
 		order, err1 := r.int(1)
 		left, err2 := r.int(2)
-		return flashsale.Reservation{OrderID: flashsale.OrderID(order), Duplicate: true, Remaining: remaining(left)},
-			errors.Join(err1, err2)
+		gen, err3 := r.int(3)
+		return flashsale.Reservation{OrderID: flashsale.OrderID(order), Duplicate: true, Remaining: remaining(left),
+			Version: flashsale.PoolVersion{Generation: gen}}, errors.Join(err1, err2, err3)
 	case "NOT_LOADED":
 		return flashsale.Reservation{}, flashsale.ErrPoolNotLoaded
 	case "NOT_STARTED":
@@ -184,6 +194,49 @@ func (inv *Inventory) Remaining(ctx context.Context, pool flashsale.PoolKey) (in
 	return remaining(left), nil
 }
 
+// Version returns pool's generation and last sequence number. ErrPoolNotLoaded.
+func (inv *Inventory) Version(ctx context.Context, pool flashsale.PoolKey) (flashsale.PoolVersion, error) {
+	vals, err := inv.client.HMGet(ctx, inv.keys(pool).meta, "gen", "seq").Result()
+	if err != nil {
+		return flashsale.PoolVersion{}, fmt.Errorf("version of %s: %w", pool, err)
+	}
+	if vals[0] == nil {
+		return flashsale.PoolVersion{}, flashsale.ErrPoolNotLoaded
+	}
+	gen, err1 := strconv.ParseInt(fmt.Sprint(vals[0]), 10, 64)
+	seq, err2 := strconv.ParseInt(fmt.Sprint(vals[1]), 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return flashsale.PoolVersion{}, fmt.Errorf("version of %s: %w", pool, err)
+	}
+	return flashsale.PoolVersion{Generation: gen, Seq: seq}, nil
+}
+
+// Repair sets pool's quantity and recomputes its stock and buyers' counts from its holds, and
+// reports what it changed. ErrPoolNotLoaded.
+func (inv *Inventory) Repair(ctx context.Context, pool flashsale.PoolKey, quantity int) (flashsale.PoolRepairs, error) {
+	v, err := inv.scripts.repair.Run(ctx, inv.client, inv.keys(pool).all(), quantity).Result()
+	if err != nil {
+		return flashsale.PoolRepairs{}, fmt.Errorf("repair %s: %w", pool, err)
+	}
+	r, err := toReply(v)
+	if err != nil {
+		return flashsale.PoolRepairs{}, fmt.Errorf("repair %s: %w", pool, err)
+	}
+	switch r.status() {
+	case "NOT_LOADED":
+		return flashsale.PoolRepairs{}, flashsale.ErrPoolNotLoaded
+	case "OK":
+		q, err1 := r.int(1)
+		st, err2 := r.int(2)
+		b, err3 := r.int(3)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return flashsale.PoolRepairs{}, fmt.Errorf("repair %s: %w", pool, err)
+		}
+		return flashsale.PoolRepairs{Quantity: q == 1, Stock: st == 1, Buyers: b == 1}, nil
+	}
+	return flashsale.PoolRepairs{}, fmt.Errorf("repair %s: unexpected script reply %v", pool, []any(r))
+}
+
 // Holds lists pool's holds in order id order, which is the order they were made in.
 // ErrPoolNotLoaded.
 //
@@ -192,10 +245,10 @@ func (inv *Inventory) Remaining(ctx context.Context, pool flashsale.PoolKey) (in
 // each hold against its order anyway.
 func (inv *Inventory) Holds(ctx context.Context, pool flashsale.PoolKey) ([]flashsale.Hold, error) {
 	k := inv.keys(pool)
-	n, err := inv.client.Exists(ctx, k.meta).Result()
+	n, err := inv.client.HExists(ctx, k.meta, "gen").Result()
 	if err != nil {
 		return nil, fmt.Errorf("holds of %s: %w", pool, err)
-	} else if n == 0 {
+	} else if !n {
 		return nil, flashsale.ErrPoolNotLoaded
 	}
 	byOrder := map[flashsale.OrderID]flashsale.Hold{}

@@ -34,7 +34,7 @@ func TestReserveSellsExactlyTheStock(t *testing.T) {
 			user := userID(int64(i % buyers))
 			h := flashsale.Hold{OrderID: ids.next(), UserID: user, Quantity: 1, IdempotencyKey: fmt.Sprint("k", i)}
 			<-start
-			res, err := inv.Reserve(ctx, pool, h, time.Now())
+			res, err := inv.Reserve(ctx, pool, h)
 			mu.Lock()
 			defer mu.Unlock()
 			codes[flashsale.ErrorCode(err)]++
@@ -91,7 +91,7 @@ func TestReserveSameKeyConcurrently(t *testing.T) {
 	for i := range results {
 		wg.Go(func() {
 			h := flashsale.Hold{OrderID: ids.next(), UserID: userID(1), Quantity: 2, IdempotencyKey: "same|key"}
-			res, err := inv.Reserve(ctx, pool, h, time.Now())
+			res, err := inv.Reserve(ctx, pool, h)
 			if err != nil {
 				t.Errorf("Reserve: %v", err)
 				return
@@ -126,20 +126,25 @@ func TestReserveDuplicateBeatsSellOutAndEnd(t *testing.T) {
 	t.Parallel()
 	inv, _, _ := newInventory(t)
 	ctx := context.Background()
-	starts := time.Now()
-	ends := starts.Add(time.Hour)
-	mustLoad(t, inv, pool, flashsale.PoolTerms{Quantity: 1, StartsAt: starts, EndsAt: ends, PerUserLimit: 1})
+	// The window is judged by Redis's clock, so the sale really ends: a moment from now.
+	ends := time.Now().Add(300 * time.Millisecond)
+	mustLoad(t, inv, pool, flashsale.PoolTerms{Quantity: 1, StartsAt: time.Now().Add(-time.Minute), EndsAt: ends, PerUserLimit: 1})
 
-	first := mustReserve(t, inv, pool, flashsale.Hold{OrderID: orderID(1), UserID: userID(1), Quantity: 1, IdempotencyKey: "a"}, starts)
-	_, err := inv.Reserve(ctx, pool, flashsale.Hold{OrderID: orderID(2), UserID: userID(2), Quantity: 1, IdempotencyKey: "b"}, starts)
+	first := mustReserve(t, inv, pool, flashsale.Hold{OrderID: orderID(1), UserID: userID(1), Quantity: 1, IdempotencyKey: "a"})
+	_, err := inv.Reserve(ctx, pool, flashsale.Hold{OrderID: orderID(2), UserID: userID(2), Quantity: 1, IdempotencyKey: "b"})
 	wantCode(t, "second buyer", err, flashsale.ESOLDOUT)
 
-	for _, now := range []time.Time{starts, ends.Add(time.Minute)} {
-		res, err := inv.Reserve(ctx, pool, flashsale.Hold{OrderID: orderID(3), UserID: userID(1), Quantity: 1, IdempotencyKey: "a"}, now)
+	retry := func(when string) {
+		res, err := inv.Reserve(ctx, pool, flashsale.Hold{OrderID: orderID(3), UserID: userID(1), Quantity: 1, IdempotencyKey: "a"})
 		if err != nil || !res.Duplicate || res.OrderID != first.OrderID {
-			t.Errorf("retry at %v = %+v, %v; want duplicate of order %d", now, res, err, first.OrderID)
+			t.Errorf("retry %s = %+v, %v; want duplicate of order %d", when, res, err, first.OrderID)
 		}
 	}
+	retry("after the sell-out")
+	time.Sleep(time.Until(ends) + 50*time.Millisecond)
+	_, err = inv.Reserve(ctx, pool, flashsale.Hold{OrderID: orderID(4), UserID: userID(4), Quantity: 1, IdempotencyKey: "d"})
+	wantCode(t, "a new buyer after the end", err, flashsale.ESALENOTACTIVE)
+	retry("after the end")
 }
 
 func TestReserveResentIsNotDuplicate(t *testing.T) {
@@ -150,8 +155,8 @@ func TestReserveResentIsNotDuplicate(t *testing.T) {
 	// own, with or without a key, and must not take units twice.
 	for _, key := range []string{"k", ""} {
 		h := flashsale.Hold{OrderID: orderID(int64(len(key))), UserID: userID(1), Quantity: 1, IdempotencyKey: key}
-		mustReserve(t, inv, pool, h, time.Now())
-		res := mustReserve(t, inv, pool, h, time.Now())
+		mustReserve(t, inv, pool, h)
+		res := mustReserve(t, inv, pool, h)
 		if res.Duplicate || res.OrderID != h.OrderID {
 			t.Errorf("resent %+v = %+v; want its own order, not a duplicate", h, res)
 		}
@@ -165,34 +170,32 @@ func TestReserveResentIsNotDuplicate(t *testing.T) {
 func TestReserveWindow(t *testing.T) {
 	t.Parallel()
 	inv, _, _ := newInventory(t)
-	starts := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
-	ends := starts.Add(time.Hour)
-	bounded, open := flashsale.SalePool(1), flashsale.SalePool(2)
-	mustLoad(t, inv, bounded, flashsale.PoolTerms{Quantity: 100, StartsAt: starts, EndsAt: ends})
-	mustLoad(t, inv, open, flashsale.PoolTerms{Quantity: 100})
-
-	tests := []struct {
-		name string
-		pool flashsale.PoolKey
-		now  time.Time
-		want string
-	}{
-		{"before start", bounded, starts.Add(-time.Millisecond), flashsale.ESALENOTACTIVE},
-		{"at start", bounded, starts, ""},
-		{"just before end", bounded, ends.Add(-time.Millisecond), ""},
-		{"at end", bounded, ends, flashsale.ESALENOTACTIVE},
-		{"after end", bounded, ends.Add(time.Hour), flashsale.ESALENOTACTIVE},
-		{"no window, long ago", open, time.Unix(0, 0), ""},
-		{"no window, far ahead", open, time.Date(2090, 1, 1, 0, 0, 0, 0, time.UTC), ""},
+	now := time.Now()
+	pools := map[string]flashsale.PoolTerms{
+		"before start": {Quantity: 100, StartsAt: now.Add(time.Hour), EndsAt: now.Add(2 * time.Hour)},
+		"open":         {Quantity: 100, StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour)},
+		"after end":    {Quantity: 100, StartsAt: now.Add(-time.Hour), EndsAt: now.Add(-time.Minute)},
+		"no window":    {Quantity: 100},
 	}
-	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h := flashsale.Hold{OrderID: orderID(int64(i)), UserID: userID(int64(i)), Quantity: 1, IdempotencyKey: tt.name}
-			_, err := inv.Reserve(context.Background(), tt.pool, h, tt.now)
-			wantCode(t, tt.name, err, tt.want)
-		})
+	want := map[string]string{"before start": flashsale.ESALENOTACTIVE, "open": "", "after end": flashsale.ESALENOTACTIVE, "no window": ""}
+	i := 0
+	for name, terms := range pools {
+		i++
+		p := flashsale.SalePool(flashsale.SaleID(i))
+		mustLoad(t, inv, p, terms)
+		// The hold's own time, as a replica with a wrong clock would set it, does not move
+		// the window: Redis's clock judges it.
+		for _, at := range []time.Time{terms.StartsAt.Add(time.Minute), terms.EndsAt.Add(time.Hour), now.Add(-24 * time.Hour)} {
+			h := flashsale.Hold{OrderID: orderID(int64(i*10) + int64(at.Second())), UserID: userID(int64(i)), Quantity: 1, At: at}
+			_, err := inv.Reserve(context.Background(), p, h)
+			wantCode(t, name, err, want[name])
+		}
 	}
-	_, err := inv.Reserve(context.Background(), bounded, flashsale.Hold{OrderID: orderID(99), UserID: userID(99), Quantity: 1}, starts.Add(-time.Minute))
+	_, err := inv.Reserve(context.Background(), flashsale.SalePool(flashsale.SaleID(99)), flashsale.Hold{OrderID: orderID(99), UserID: userID(99), Quantity: 1})
+	wantNotLoaded(t, "unknown pool", err)
+	p := flashsale.SalePool(flashsale.SaleID(100))
+	mustLoad(t, inv, p, pools["before start"])
+	_, err = inv.Reserve(context.Background(), p, flashsale.Hold{OrderID: orderID(100), UserID: userID(100), Quantity: 1})
 	if msg := flashsale.ErrorMessage(err); !strings.Contains(msg, "not started") {
 		t.Errorf("message before start = %q; want one saying it has not started", msg)
 	}
@@ -205,15 +208,15 @@ func TestReserveLimitCountsCurrentHolds(t *testing.T) {
 	mustLoad(t, inv, pool, flashsale.PoolTerms{Quantity: 100, PerUserLimit: 3})
 	buyer := userID(7)
 
-	mustReserve(t, inv, pool, flashsale.Hold{OrderID: orderID(1), UserID: buyer, Quantity: 2, IdempotencyKey: "1"}, time.Now())
-	_, err := inv.Reserve(ctx, pool, flashsale.Hold{OrderID: orderID(2), UserID: buyer, Quantity: 2, IdempotencyKey: "2"}, time.Now())
+	mustReserve(t, inv, pool, flashsale.Hold{OrderID: orderID(1), UserID: buyer, Quantity: 2, IdempotencyKey: "1"})
+	_, err := inv.Reserve(ctx, pool, flashsale.Hold{OrderID: orderID(2), UserID: buyer, Quantity: 2, IdempotencyKey: "2"})
 	wantCode(t, "2 more over a limit of 3", err, flashsale.ELIMITEXCEEDED)
-	mustReserve(t, inv, pool, flashsale.Hold{OrderID: orderID(3), UserID: buyer, Quantity: 1, IdempotencyKey: "3"}, time.Now())
+	mustReserve(t, inv, pool, flashsale.Hold{OrderID: orderID(3), UserID: buyer, Quantity: 1, IdempotencyKey: "3"})
 
 	if released, _, err := inv.Release(ctx, pool, orderID(1)); !released || err != nil {
 		t.Fatalf("Release = %v, %v; want true, nil", released, err)
 	}
-	mustReserve(t, inv, pool, flashsale.Hold{OrderID: orderID(4), UserID: buyer, Quantity: 2, IdempotencyKey: "4"}, time.Now())
+	mustReserve(t, inv, pool, flashsale.Hold{OrderID: orderID(4), UserID: buyer, Quantity: 2, IdempotencyKey: "4"})
 	checkConserved(t, inv, c, pool, 100)
 }
 
@@ -221,12 +224,12 @@ func TestSoldOutMessage(t *testing.T) {
 	t.Parallel()
 	inv, _, _ := newInventory(t)
 	mustLoad(t, inv, pool, flashsale.PoolTerms{Quantity: 2})
-	_, err := inv.Reserve(context.Background(), pool, flashsale.Hold{OrderID: orderID(1), UserID: userID(1), Quantity: 3}, time.Now())
+	_, err := inv.Reserve(context.Background(), pool, flashsale.Hold{OrderID: orderID(1), UserID: userID(1), Quantity: 3})
 	wantCode(t, "3 of 2", err, flashsale.ESOLDOUT)
 	if got, want := flashsale.ErrorMessage(err), "only 2 left"; got != want {
 		t.Errorf("message = %q; want %q", got, want)
 	}
-	_, err = inv.Reserve(context.Background(), pool, flashsale.Hold{OrderID: orderID(1), UserID: userID(1), Quantity: 0}, time.Now())
+	_, err = inv.Reserve(context.Background(), pool, flashsale.Hold{OrderID: orderID(1), UserID: userID(1), Quantity: 0})
 	wantCode(t, "quantity 0", err, flashsale.EINVALID)
 }
 
@@ -234,7 +237,7 @@ func TestNotLoaded(t *testing.T) {
 	t.Parallel()
 	inv, _, _ := newInventory(t)
 	ctx := context.Background()
-	_, err := inv.Reserve(ctx, pool, flashsale.Hold{OrderID: orderID(1), UserID: userID(1), Quantity: 1, IdempotencyKey: "k"}, time.Now())
+	_, err := inv.Reserve(ctx, pool, flashsale.Hold{OrderID: orderID(1), UserID: userID(1), Quantity: 1, IdempotencyKey: "k"})
 	wantNotLoaded(t, "Reserve", err)
 	_, _, err = inv.Release(ctx, pool, orderID(1))
 	wantNotLoaded(t, "Release", err)
@@ -256,16 +259,16 @@ func TestLoadWritesOnce(t *testing.T) {
 	inv, _, _ := newInventory(t)
 	ctx := context.Background()
 	mustLoad(t, inv, pool, flashsale.PoolTerms{Quantity: 10, PerUserLimit: 1})
-	mustReserve(t, inv, pool, flashsale.Hold{OrderID: orderID(1), UserID: userID(1), Quantity: 1, IdempotencyKey: "k"}, time.Now())
+	mustReserve(t, inv, pool, flashsale.Hold{OrderID: orderID(1), UserID: userID(1), Quantity: 1, IdempotencyKey: "k"})
 
-	wrote, err := inv.Load(ctx, pool, flashsale.PoolTerms{Quantity: 500}, nil)
+	wrote, err := inv.Load(ctx, pool, flashsale.PoolTerms{Quantity: 500}, nil, flashsale.PoolVersion{Generation: 1})
 	if err != nil || wrote {
 		t.Fatalf("second Load = %v, %v; want false, nil", wrote, err)
 	}
 	if left, _ := inv.Remaining(ctx, pool); left != 9 {
 		t.Errorf("Remaining = %d; want 9, untouched by the second Load", left)
 	}
-	_, err = inv.Reserve(ctx, pool, flashsale.Hold{OrderID: orderID(2), UserID: userID(1), Quantity: 1, IdempotencyKey: "k2"}, time.Now())
+	_, err = inv.Reserve(ctx, pool, flashsale.Hold{OrderID: orderID(2), UserID: userID(1), Quantity: 1, IdempotencyKey: "k2"})
 	wantCode(t, "limit after second Load", err, flashsale.ELIMITEXCEEDED)
 }
 
@@ -301,7 +304,7 @@ func TestLoadManyHolds(t *testing.T) {
 	if k, err := c.HLen(ctx, inv.keys(pool).idem).Result(); err != nil || k != n {
 		t.Errorf("%d idempotency keys, %v; want %d", k, err, n)
 	}
-	res := mustReserve(t, inv, pool, flashsale.Hold{OrderID: orderID(n + 1), UserID: holds[123].UserID, Quantity: 1, IdempotencyKey: "key|123"}, time.Now())
+	res := mustReserve(t, inv, pool, flashsale.Hold{OrderID: orderID(n + 1), UserID: holds[123].UserID, Quantity: 1, IdempotencyKey: "key|123"})
 	if !res.Duplicate || res.OrderID != holds[123].OrderID {
 		t.Errorf("retry of a loaded key = %+v; want duplicate of order %d", res, holds[123].OrderID)
 	}
@@ -317,7 +320,7 @@ func TestLoadRejectsBadHolds(t *testing.T) {
 		"zero quantity":  {{OrderID: orderID(2), UserID: userID(1)}},
 		"no user":        {{OrderID: orderID(3), Quantity: 1}},
 	} {
-		if wrote, err := inv.Load(ctx, pool, flashsale.PoolTerms{Quantity: 10}, holds); err == nil || wrote {
+		if wrote, err := inv.Load(ctx, pool, flashsale.PoolTerms{Quantity: 10}, holds, flashsale.PoolVersion{Generation: 1}); err == nil || wrote {
 			t.Errorf("Load with %s = %v, %v; want an error", name, wrote, err)
 		}
 	}
@@ -331,7 +334,7 @@ func TestReleaseExactlyOnce(t *testing.T) {
 	ctx := context.Background()
 	mustLoad(t, inv, pool, flashsale.PoolTerms{Quantity: 10, PerUserLimit: 5})
 	h := flashsale.Hold{OrderID: orderID(1), UserID: userID(1), Quantity: 3, IdempotencyKey: "k"}
-	mustReserve(t, inv, pool, h, time.Now())
+	mustReserve(t, inv, pool, h)
 
 	var released atomic.Int32
 	var wg sync.WaitGroup
@@ -358,7 +361,7 @@ func TestReleaseExactlyOnce(t *testing.T) {
 		t.Errorf("Release of an unknown order = %v, %d, %v; want false, 10, nil", ok, left, err)
 	}
 	// The order still exists, cancelled: a retry of its key finds it rather than buying again.
-	res := mustReserve(t, inv, pool, flashsale.Hold{OrderID: orderID(2), UserID: h.UserID, Quantity: 3, IdempotencyKey: "k"}, time.Now())
+	res := mustReserve(t, inv, pool, flashsale.Hold{OrderID: orderID(2), UserID: h.UserID, Quantity: 3, IdempotencyKey: "k"})
 	if !res.Duplicate || res.OrderID != h.OrderID {
 		t.Errorf("retry after release = %+v; want duplicate of order %d", res, h.OrderID)
 	}
@@ -389,7 +392,7 @@ func TestStockConservedUnderRandomMix(t *testing.T) {
 					continue
 				}
 				h := flashsale.Hold{OrderID: ids.next(), UserID: userID(int64(w % 7)), Quantity: 1 + rand.IntN(3), IdempotencyKey: fmt.Sprint(w, "-", i)}
-				_, err := inv.Reserve(ctx, pool, h, time.Now())
+				_, err := inv.Reserve(ctx, pool, h)
 				switch flashsale.ErrorCode(err) {
 				case "":
 					mine = append(mine, h.OrderID)
@@ -422,8 +425,8 @@ func TestRebuildAfterFlushAll(t *testing.T) {
 	terms := flashsale.PoolTerms{Quantity: 10, PerUserLimit: 2, EndsAt: time.Now().Add(time.Hour)}
 	mustLoad(t, inv, pool, terms)
 	a, b := userID(1), userID(2)
-	ra := mustReserve(t, inv, pool, flashsale.Hold{OrderID: orderID(1), UserID: a, Quantity: 2, IdempotencyKey: "ka"}, time.Now())
-	mustReserve(t, inv, pool, flashsale.Hold{OrderID: orderID(2), UserID: b, Quantity: 1, IdempotencyKey: "kb"}, time.Now())
+	ra := mustReserve(t, inv, pool, flashsale.Hold{OrderID: orderID(1), UserID: a, Quantity: 2, IdempotencyKey: "ka"})
+	mustReserve(t, inv, pool, flashsale.Hold{OrderID: orderID(2), UserID: b, Quantity: 1, IdempotencyKey: "kb"})
 	before, err := inv.Holds(ctx, pool)
 	if err != nil {
 		t.Fatal(err)
@@ -437,7 +440,7 @@ func TestRebuildAfterFlushAll(t *testing.T) {
 	if err := c.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	_, err = inv.Reserve(ctx, pool, flashsale.Hold{OrderID: orderID(3), UserID: b, Quantity: 1, IdempotencyKey: "kb2"}, time.Now())
+	_, err = inv.Reserve(ctx, pool, flashsale.Hold{OrderID: orderID(3), UserID: b, Quantity: 1, IdempotencyKey: "kb2"})
 	wantNotLoaded(t, "Reserve after FLUSHALL", err)
 
 	mustLoad(t, inv, pool, terms, before...)
@@ -448,14 +451,14 @@ func TestRebuildAfterFlushAll(t *testing.T) {
 	if left, _ := inv.Remaining(ctx, pool); left != 7 {
 		t.Errorf("Remaining after rebuild = %d; want 7", left)
 	}
-	res := mustReserve(t, inv, pool, flashsale.Hold{OrderID: orderID(4), UserID: a, Quantity: 1, IdempotencyKey: "ka"}, time.Now())
+	res := mustReserve(t, inv, pool, flashsale.Hold{OrderID: orderID(4), UserID: a, Quantity: 1, IdempotencyKey: "ka"})
 	if !res.Duplicate || res.OrderID != ra.OrderID {
 		t.Errorf("retry of ka after rebuild = %+v; want duplicate of order %d", res, ra.OrderID)
 	}
-	_, err = inv.Reserve(ctx, pool, flashsale.Hold{OrderID: orderID(5), UserID: a, Quantity: 1, IdempotencyKey: "ka2"}, time.Now())
+	_, err = inv.Reserve(ctx, pool, flashsale.Hold{OrderID: orderID(5), UserID: a, Quantity: 1, IdempotencyKey: "ka2"})
 	wantCode(t, "buyer a over the limit after rebuild", err, flashsale.ELIMITEXCEEDED)
-	mustReserve(t, inv, pool, flashsale.Hold{OrderID: orderID(6), UserID: b, Quantity: 1, IdempotencyKey: "kb2"}, time.Now())
-	_, err = inv.Reserve(ctx, pool, flashsale.Hold{OrderID: orderID(7), UserID: b, Quantity: 1, IdempotencyKey: "kb3"}, time.Now())
+	mustReserve(t, inv, pool, flashsale.Hold{OrderID: orderID(6), UserID: b, Quantity: 1, IdempotencyKey: "kb2"})
+	_, err = inv.Reserve(ctx, pool, flashsale.Hold{OrderID: orderID(7), UserID: b, Quantity: 1, IdempotencyKey: "kb3"})
 	wantCode(t, "buyer b over the limit after rebuild", err, flashsale.ELIMITEXCEEDED)
 	checkConserved(t, inv, c, pool, 10)
 }
@@ -465,7 +468,7 @@ func TestSetQuantity(t *testing.T) {
 	inv, c, _ := newInventory(t)
 	ctx := context.Background()
 	mustLoad(t, inv, pool, flashsale.PoolTerms{Quantity: 10})
-	mustReserve(t, inv, pool, flashsale.Hold{OrderID: orderID(1), UserID: userID(1), Quantity: 5}, time.Now())
+	mustReserve(t, inv, pool, flashsale.Hold{OrderID: orderID(1), UserID: userID(1), Quantity: 5})
 
 	tests := []struct {
 		quantity, want int
@@ -496,7 +499,7 @@ func TestAttemptsAndForget(t *testing.T) {
 		t.Errorf("Attempts of a new pool = %d, %v; want 0, nil", n, err)
 	}
 	for i := range 3 {
-		inv.Reserve(ctx, pool, flashsale.Hold{OrderID: orderID(int64(i)), UserID: userID(int64(i)), Quantity: 1, IdempotencyKey: "k"}, time.Now())
+		inv.Reserve(ctx, pool, flashsale.Hold{OrderID: orderID(int64(i)), UserID: userID(int64(i)), Quantity: 1, IdempotencyKey: "k"})
 	}
 	if n, err := inv.Attempts(ctx, pool); n != 3 || err != nil {
 		t.Errorf("Attempts = %d, %v; want 3 (one sold, two sold out)", n, err)
@@ -527,12 +530,12 @@ func TestAbandonForgetsTheKey(t *testing.T) {
 	inv := NewInventory(client, prefix)
 	ctx := context.Background()
 	pool := flashsale.PoolKey("sale:" + testenv.Name())
-	if _, err := inv.Load(ctx, pool, flashsale.PoolTerms{Quantity: 3, PerUserLimit: 1}, nil); err != nil {
+	if _, err := inv.Load(ctx, pool, flashsale.PoolTerms{Quantity: 3, PerUserLimit: 1}, nil, flashsale.PoolVersion{Generation: 1}); err != nil {
 		t.Fatal(err)
 	}
 	user := flashsale.NewUserID(5)
 	first := flashsale.Hold{OrderID: flashsale.NewOrderID(user), UserID: user, Quantity: 1, IdempotencyKey: "k", At: time.Now()}
-	if _, err := inv.Reserve(ctx, pool, first, time.Now()); err != nil {
+	if _, err := inv.Reserve(ctx, pool, first); err != nil {
 		t.Fatal(err)
 	}
 	released, remaining, err := inv.Abandon(ctx, pool, first.OrderID)
@@ -541,7 +544,7 @@ func TestAbandonForgetsTheKey(t *testing.T) {
 	}
 	again := first
 	again.OrderID = flashsale.NewOrderID(user)
-	res, err := inv.Reserve(ctx, pool, again, time.Now())
+	res, err := inv.Reserve(ctx, pool, again)
 	if err != nil || res.Duplicate || res.OrderID != again.OrderID {
 		t.Errorf("retry of the abandoned key = %+v, %v; want a fresh reservation", res, err)
 	}
@@ -551,7 +554,7 @@ func TestAbandonForgetsTheKey(t *testing.T) {
 	}
 	third := again
 	third.OrderID = flashsale.NewOrderID(user)
-	res, err = inv.Reserve(ctx, pool, third, time.Now())
+	res, err = inv.Reserve(ctx, pool, third)
 	if err != nil || !res.Duplicate || res.OrderID != again.OrderID {
 		t.Errorf("retry of a released key = %+v, %v; want the released order as a duplicate", res, err)
 	}

@@ -11,9 +11,9 @@ import (
 
 // poolKeys are the Redis keys of one pool:
 //
-//	<prefix>{<pool>}:meta      hash: quantity, starts_ms, ends_ms, limit
+//	<prefix>{<pool>}:meta      hash: quantity, starts_ms, ends_ms, limit, gen, seq
 //	<prefix>{<pool>}:stock     string: units remaining
-//	<prefix>{<pool>}:holds     hash: order id -> "qty|user id|unix ms|idempotency key"
+//	<prefix>{<pool>}:holds     hash: order id -> "qty|user id|unix ms|seq|idempotency key"
 //	<prefix>{<pool>}:bought    hash: user id -> units that user holds now
 //	<prefix>{<pool>}:idem      hash: "user id|idempotency key" -> order id
 //	<prefix>{<pool>}:attempts  string: reservations asked for, granted or not
@@ -53,31 +53,36 @@ func unixMs(t time.Time) int64 {
 
 func formatID[T ~int64](id T) string { return strconv.FormatInt(int64(id), 10) }
 
-// holdValue is a hold as the holds hash stores it. The idempotency key comes last because it
-// may itself contain "|"; keeping it makes Holds return everything Load needs.
-func holdValue(h flashsale.Hold) string {
-	return fmt.Sprintf("%d|%d|%d|%s", h.Quantity, h.UserID, unixMs(h.At), h.IdempotencyKey)
+// holdHead is the start of a hold as the holds hash stores it, "qty|user id|unix ms"; the
+// reservation script appends "|seq|idempotency key" once it has numbered the reservation.
+func holdHead(h flashsale.Hold) string {
+	return fmt.Sprintf("%d|%d|%d", h.Quantity, h.UserID, unixMs(h.At))
 }
 
-// parseHold reads a holds hash entry written by holdValue.
+// holdValue is a whole hold as the holds hash stores it. The idempotency key comes last
+// because it may itself contain "|"; keeping it makes Holds return everything Load needs.
+func holdValue(h flashsale.Hold) string {
+	return fmt.Sprintf("%s|%d|%s", holdHead(h), h.Seq, h.IdempotencyKey)
+}
+
+// parseHold reads a holds hash entry written by holdValue or the reservation script.
 func parseHold(order, value string) (flashsale.Hold, error) {
 	id, err := strconv.ParseInt(order, 10, 64)
-	parts := strings.SplitN(value, "|", 4)
-	if err != nil || len(parts) < 3 {
+	parts := strings.SplitN(value, "|", 5)
+	if err != nil || len(parts) < 5 {
 		return flashsale.Hold{}, fmt.Errorf("malformed hold %q: %q", order, value)
 	}
 	qty, err1 := strconv.Atoi(parts[0])
 	user, err2 := strconv.ParseInt(parts[1], 10, 64)
 	ms, err3 := strconv.ParseInt(parts[2], 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil {
+	seq, err4 := strconv.ParseInt(parts[3], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
 		return flashsale.Hold{}, fmt.Errorf("malformed hold %q: %q", order, value)
 	}
-	h := flashsale.Hold{OrderID: flashsale.OrderID(id), UserID: flashsale.UserID(user), Quantity: qty}
+	h := flashsale.Hold{OrderID: flashsale.OrderID(id), UserID: flashsale.UserID(user), Quantity: qty,
+		Seq: seq, IdempotencyKey: parts[4]}
 	if ms != 0 {
 		h.At = time.UnixMilli(ms).UTC()
-	}
-	if len(parts) == 4 {
-		h.IdempotencyKey = parts[3]
 	}
 	return h, nil
 }

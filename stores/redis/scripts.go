@@ -19,12 +19,14 @@ var (
 	loadLua string
 	//go:embed lua/set_quantity.lua
 	setQuantityLua string
+	//go:embed lua/repair.lua
+	repairLua string
 )
 
 // scripts are an Inventory's compiled scripts. goredis.Script.Run sends EVALSHA and falls
 // back to EVAL when the server lacks the script (a restart, SCRIPT FLUSH).
 type scripts struct {
-	reserve, release, load, setQuantity *goredis.Script
+	reserve, release, load, setQuantity, repair *goredis.Script
 }
 
 func newScripts() scripts {
@@ -33,6 +35,7 @@ func newScripts() scripts {
 		release:     goredis.NewScript(releaseLua),
 		load:        goredis.NewScript(loadLua),
 		setQuantity: goredis.NewScript(setQuantityLua),
+		repair:      goredis.NewScript(repairLua),
 	}
 }
 

@@ -1,8 +1,10 @@
 // Package sweeper runs the periodic upkeep of orders and stock: expiring PENDING orders past
-// their reservation TTL, reconciling the Redis pools with PostgreSQL, and asking again for
-// the settlement (refund) of ended orders whose payment is overdue. Every step is safe to run
-// from several replicas at once (status moves are conditional, releases and settlements
-// idempotent).
+// their reservation TTL, reconciling the Redis pools with PostgreSQL (rebuilding pools Redis
+// lost or holds as a stale copy, releasing stray holds, setting quantities and counts right;
+// each repair is counted in flashsale_reconciliation_repairs_total), and asking again for the
+// settlement (refund) of ended orders whose payment is overdue. Every step is safe to run from
+// several replicas at once (status moves are conditional, releases and settlements idempotent,
+// rebuilds ordered by the pool's generation).
 package sweeper
 
 import (

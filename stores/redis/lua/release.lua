@@ -12,7 +12,7 @@
 local meta, stock, holds, bought, idem = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local order, forget = ARGV[1], ARGV[2] == 'forget'
 
-if redis.call('EXISTS', meta) == 0 then
+if not redis.call('HGET', meta, 'gen') then
   return {'NOT_LOADED'}
 end
 
@@ -22,8 +22,8 @@ if not hold then
 end
 redis.call('HDEL', holds, order)
 
--- A hold is "qty|user id|unix ms|idempotency key"; the user id stays a string.
-local qty, user, key = string.match(hold, '^(%d+)|(%d+)|%d+|(.*)$')
+-- A hold is "qty|user id|unix ms|seq|idempotency key"; the user id stays a string.
+local qty, user, key = string.match(hold, '^(%d+)|(%d+)|%-?%d+|%d+|(.*)$')
 qty = tonumber(qty)
 if forget and key then
   local field = user .. '|' .. key

@@ -7,8 +7,8 @@
 local meta, stock = KEYS[1], KEYS[2]
 local quantity = tonumber(ARGV[1])
 
-local old = redis.call('HGET', meta, 'quantity')
-if not old then
+local old, gen = unpack(redis.call('HMGET', meta, 'quantity', 'gen'))
+if not old or not gen then
   return {'NOT_LOADED'}
 end
 -- Every script keeps stock = quantity - sum of holds, so the units held come from two reads
