@@ -72,6 +72,7 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 		responses = graph.NewResponseCache(a.Invalidations, reg)
 	}
 	refusals := graph.NewRefusals(a.Checkout, reg)
+	limits := newRateLimits(cfg, a.Redis, log, reg)
 	gql := graph.NewGraphQL(graph.Config{
 		Resolver: &resolvers.Resolver{
 			Auth: a.Auth, Users: a.Stores.Users, Catalog: a.Stores.Products, OrderStore: a.Stores.Orders,
@@ -87,15 +88,18 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 		NoBatching:      cfg.NoBatching,
 		ResponseCache:   responses,
 		Refusals:        refusals,
+		Limits:          limits,
 	})
 	handler := graph.NewHTTPHandler(graph.HTTPConfig{
-		GraphQL:       gql,
-		Auth:          a.Auth,
-		Log:           log,
-		Gatherer:      reg,
-		Checks:        checks(a.checks()),
-		ResponseCache: responses,
-		Refusals:      refusals,
+		GraphQL:        gql,
+		Auth:           a.Auth,
+		Log:            log,
+		Gatherer:       reg,
+		Checks:         checks(a.checks()),
+		ResponseCache:  responses,
+		Refusals:       refusals,
+		Limits:         limits,
+		TrustedProxies: cfg.trustedProxies(),
 	})
 	a.server = &http.Server{
 		Handler:           a.Rush.Track(handler),

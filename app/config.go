@@ -7,6 +7,7 @@ package app
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/flashsale/flashsale/graph/loaders"
+	"github.com/flashsale/flashsale/ratelimit"
 )
 
 // Config holds every setting. Each has a default that works with `make run`.
@@ -67,6 +69,15 @@ type Config struct {
 	// NoResponseCache keeps the stores' cache but executes every GraphQL request: the
 	// benchmarks' measure of what the response cache adds.
 	NoResponseCache bool
+	// RateLimits are the budgets of RATE_LIMIT_* (DefaultRateLimits; RATE_LIMIT_OFF=true
+	// turns every one off). The zero value, as tests start with, limits nothing.
+	RateLimits ratelimit.Budgets
+	// RateLimitLocalKeys bounds the keys each process's own limiter remembers
+	// (RATE_LIMIT_LOCAL_KEYS, default ratelimit.DefaultLocalKeys).
+	RateLimitLocalKeys int
+	// TrustedProxies are the peers whose X-Forwarded-For names the client (TRUSTED_PROXIES;
+	// nil: the loopback, empty: none).
+	TrustedProxies []netip.Prefix
 }
 
 // DevJWTSecret is the secret used when JWT_SECRET is unset. Anyone can read it here, so a
@@ -141,6 +152,9 @@ func ConfigFromEnv() (Config, error) {
 			return c, fmt.Errorf("BCRYPT_COST must be between 4 and 31, got %q", s)
 		}
 	}
+	if err := c.rateLimitsFromEnv(); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 
@@ -162,6 +176,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("reservation_ttl", c.ReservationTTL),
 		slog.String("namespace", c.Namespace),
 		slog.String("notify_webhook_url", redact(c.NotifyWebhookURL)),
+		slog.Any("rate_limits", c.RateLimits),
+		slog.Any("trusted_proxies", c.trustedProxies()),
 	)
 }
 

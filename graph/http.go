@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/ratelimit"
 )
 
 // MaxBodyBytes bounds a GraphQL request body; larger ones get 413 before any parsing.
@@ -38,26 +40,30 @@ type HTTPConfig struct {
 	ResponseCache *ResponseCache
 	// Refusals (nil: none) answers the stampede after a sell-out; NewGraphQL must be given it too.
 	Refusals *Refusals
+	// TrustedProxies are the peers whose X-Forwarded-For names the client (nil: none).
+	TrustedProxies []netip.Prefix
+	// Limits (nil: none) are the rate limits; NewGraphQL must be given them too.
+	Limits *ratelimit.Policy
 }
 
 // NewHTTPHandler routes /query, the playground, the live stock page, health, readiness and
 // metrics.
 func NewHTTPHandler(cfg HTTPConfig) http.Handler {
 	mux := OpsMux(cfg.Checks, cfg.Gatherer)
-	query := withErrorCodes(cfg.GraphQL)
+	query := limitShared(cfg.Limits, withErrorCodes(cfg.GraphQL))
 	if cfg.ResponseCache != nil {
 		query = cfg.ResponseCache.Serve(query)
 	}
 	if cfg.Refusals != nil {
 		query = cfg.Refusals.Serve(query)
 	}
-	mux.Handle("/query", withAuth(cfg.Auth, limitBody(query)))
+	mux.Handle("/query", withAuth(cfg.Auth, limitInFront(cfg.Limits, limitBody(query))))
 	mux.Handle("GET /{$}", playground.Handler("Flash sale", "/query"))
 	mux.Handle("GET /live", LivePage())
 	for pattern, h := range cfg.Extra {
 		mux.Handle(pattern, h)
 	}
-	return withRequestLog(cfg.Log, mux)
+	return withClientAddress(cfg.TrustedProxies, withRequestLog(cfg.Log, mux))
 }
 
 // limitBody answers 413 to a body over MaxBodyBytes. It reads the body up front because

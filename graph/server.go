@@ -17,6 +17,7 @@ import (
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/graph/generated"
 	"github.com/flashsale/flashsale/graph/loaders"
+	"github.com/flashsale/flashsale/ratelimit"
 	"github.com/flashsale/flashsale/resolvers"
 )
 
@@ -37,6 +38,9 @@ type Config struct {
 	ResponseCache *ResponseCache
 	// Refusals (nil: none) learns GraphQL's SOLD_OUT answers; NewHTTPHandler replays them.
 	Refusals *Refusals
+	// Limits (nil: none) are the rate limits of the mutations and subscriptions that have
+	// budgets of their own; NewHTTPHandler applies the rest.
+	Limits *ratelimit.Policy
 }
 
 // NewGraphQL returns the GraphQL handler: explicit transports (never NewDefaultServer), a
@@ -88,6 +92,7 @@ func NewGraphQL(cfg Config) *handler.Server {
 	}
 	srv.AroundResponses(loaders.PerResponse(cfg.Stores, !cfg.NoBatching, cfg.LoaderTiming))
 	srv.AroundFields(internalErrors(cfg.Log))
+	srv.AroundFields(limitFields(cfg.Limits))
 	if cfg.ResponseCache != nil {
 		srv.Use(watch{})
 	}

@@ -1,0 +1,127 @@
+package graph
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/ratelimit"
+)
+
+// Rate limits are applied in three places.
+//
+// In front (limitInFront, after the viewer is known and before the body is read), every
+// GraphQL request spends its client's Requests budget in this process, and a websocket
+// connection its address's Websockets budget in this process and in Redis: a flood from one
+// key is answered 429 without touching Redis.
+//
+// Just before GraphQL runs (limitShared), the request spends the same budget in Redis. The
+// answers served from memory in between, the sold-out refusals at the door and the response
+// cache, are not counted there: each costs the server less than the Redis round trip that
+// would count it, and uses nothing other replicas share, so the local budget, which they do
+// spend, is all the protection they need. A refusal here is 429 too.
+//
+// Inside GraphQL (limitFields), the mutations that take stock or check a password, and every
+// subscription, spend a budget of their own; a refusal is that field's error, RATE_LIMITED.
+
+// limitInFront spends the local Requests budget of each request, and the Websockets budget
+// of each websocket connection.
+func limitInFront(p *ratelimit.Policy, next http.Handler) http.Handler {
+	if p == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		var err error
+		if isWebsocket(r) {
+			err = p.Check(ctx, ratelimit.Websockets, ratelimit.AddrKey(ctx))
+		} else if key, exempt := ratelimit.KeyOf(ctx); !exempt {
+			err = p.Local(ratelimit.Requests, key)
+		}
+		if err != nil {
+			writeGraphQLError(w, http.StatusTooManyRequests, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitShared spends the shared Requests budget of a request that is about to run GraphQL.
+func limitShared(p *ratelimit.Policy, next http.Handler) http.Handler {
+	if !p.Enabled(ratelimit.Requests) {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if key, exempt := ratelimit.KeyOf(ctx); !exempt && !isWebsocket(r) {
+			if err := p.Shared(ctx, ratelimit.Requests, key); err != nil {
+				writeGraphQLError(w, http.StatusTooManyRequests, err)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func isWebsocket(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// limitFields spends the budgets of the root fields that have one.
+func limitFields(p *ratelimit.Policy) graphql.FieldMiddleware {
+	return func(ctx context.Context, next graphql.Resolver) (any, error) {
+		if p == nil {
+			return next(ctx)
+		}
+		fc := graphql.GetFieldContext(ctx)
+		if fc == nil || fc.Object != "Mutation" && fc.Object != "Subscription" {
+			return next(ctx)
+		}
+		if err := checkField(ctx, p, fc); err != nil {
+			return nil, err
+		}
+		return next(ctx)
+	}
+}
+
+func checkField(ctx context.Context, p *ratelimit.Policy, fc *graphql.FieldContext) error {
+	if fc.Object == "Subscription" {
+		if key, exempt := ratelimit.KeyOf(ctx); !exempt {
+			return p.Check(ctx, ratelimit.Subscriptions, key)
+		}
+		return nil
+	}
+	switch fc.Field.Name {
+	case "placeOrder", "placeFlashSaleOrder":
+		// An anonymous order is refused UNAUTHENTICATED by the resolver, at no cost.
+		if v, ok := flashsale.ViewerFromContext(ctx); ok && v.Role != flashsale.RoleAdmin {
+			key, _ := ratelimit.KeyOf(ctx)
+			return p.Check(ctx, ratelimit.Orders, key)
+		}
+	case "login", "register":
+		if err := p.Check(ctx, ratelimit.Passwords, ratelimit.AddrKey(ctx)); err != nil {
+			return err
+		}
+		if email := emailArg(fc.Args); email != "" {
+			return p.Check(ctx, ratelimit.Accounts, ratelimit.AccountKey(email))
+		}
+	}
+	return nil
+}
+
+// emailArg is the account a login or register names.
+func emailArg(args map[string]any) string {
+	switch v := args["input"].(type) {
+	case flashsale.RegisterInput:
+		return v.Email
+	case *flashsale.RegisterInput:
+		if v != nil {
+			return v.Email
+		}
+	}
+	email, _ := args["email"].(string)
+	return email
+}
