@@ -74,9 +74,10 @@ type Config struct {
 const DefaultLocalKeys = 100_000
 
 const (
-	// sharedTimeout bounds one shared check: a Redis slower than this is treated as down
+	// sharedTimeout bounds one shared check, including the wait for a pooled connection in
+	// a rush: a Redis slower than this is treated as down
 	// rather than holding every request up.
-	sharedTimeout = 250 * time.Millisecond
+	sharedTimeout = time.Second
 	// probeEvery is how often, while the shared limiter is down, one request tries it again.
 	probeEvery = time.Second
 )
