@@ -17,6 +17,7 @@ import (
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/internal/apitest"
+	"github.com/flashsale/flashsale/internal/loadgen"
 	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/ratelimit"
 )
@@ -290,4 +291,32 @@ func matching(lines []string, s string) []string {
 		}
 	}
 	return out
+}
+
+// The default budgets let a flash sale through: the load generator's buyers, each at an
+// address of its own as an ingress forwards them, several attempts each in a second, and
+// its { __typename } floor, spread the same way, meet no RATE_LIMITED (a refused floor
+// fails the run).
+func TestRateLimitDefaultsLetASaleThrough(t *testing.T) {
+	t.Parallel()
+	s := apitest.StartStack(t, withLimits(app.DefaultRateLimits()))
+	res, err := loadgen.Run(t.Context(), loadgen.Config{
+		URL: s.URL, AdminEmail: apitest.AdminEmail, AdminPassword: apitest.AdminPassword,
+		Buyers: 200, Attempts: 800, Concurrency: 64, Quantity: 50, PerUserLimit: 1,
+		RegisterConcurrency: 8, PollConcurrency: 4, StartDelay: time.Millisecond,
+		DrainTimeout: time.Minute, RequestTimeout: 10 * time.Second, Floor: true,
+	}, nil)
+	if err != nil {
+		t.Fatalf("loadgen: %v", err)
+	}
+	if !res.OK() || res.Rejections[flashsale.ERATELIMITED] > 0 || res.Accepted != 50 {
+		t.Errorf("a sale under the default limits: %d accepted, rejections %v, violations %q; want 50 accepted, no RATE_LIMITED",
+			res.Accepted, res.Rejections, res.Violations)
+	}
+	// The sale's buyers and the floor were told apart by address, not refused as one.
+	for _, limiter := range []string{"local", "shared"} {
+		if n := metric(t, s, fmt.Sprintf(`flashsale_rate_limit_refusals_total{budget="requests",limiter=%q}`, limiter)); n != 0 {
+			t.Errorf("%s refusals of requests: %d, want 0", limiter, n)
+		}
+	}
 }
