@@ -207,11 +207,12 @@ func TestRateLimitAnonymousByAddress(t *testing.T) {
 	wantServed(t, s, "198.51.100.3", "")
 }
 
-// Websocket connections are limited per address before the upgrade, and subscriptions per
-// viewer or address.
+// Websocket connections are limited per address before the upgrade, subscriptions per
+// viewer or address, and queries sent over a websocket spend the requests budget as if
+// they had come over HTTP.
 func TestRateLimitWebsocketsAndSubscriptions(t *testing.T) {
 	t.Parallel()
-	s := apitest.Start(t, withLimits(ratelimit.Budgets{Websockets: perHour(2), Subscriptions: perHour(2)}))
+	s := apitest.Start(t, withLimits(ratelimit.Budgets{Websockets: perHour(2), Subscriptions: perHour(2), Requests: perHour(3)}))
 	saleID, _ := activeSale(t, s, "Watched", 10, 1)
 	header := func(addr string) apitest.WSOption {
 		return apitest.WithHeader(http.Header{"X-Forwarded-For": {addr}})
@@ -237,6 +238,15 @@ func TestRateLimitWebsocketsAndSubscriptions(t *testing.T) {
 	// Another address subscribes.
 	if m := next(t, other.MustSubscribe(t, saleStock, map[string]any{"id": saleID})); len(m.Errors) > 0 {
 		t.Errorf("another address's subscription: %v", m.Errors)
+	}
+	for i := range 4 {
+		m := next(t, other.MustSubscribe(t, `{ __typename }`, nil))
+		switch codes := m.Codes(); {
+		case i < 3 && len(codes) > 0:
+			t.Errorf("query %d over a websocket: %v; want it answered", i, m.Errors)
+		case i == 3 && (len(codes) != 1 || codes[0] != flashsale.ERATELIMITED):
+			t.Errorf("a fourth query over a websocket from one address: %+v; want RATE_LIMITED", m)
+		}
 	}
 	wantServed(t, s, "198.51.100.1", "")
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/ratelimit"
@@ -26,9 +28,10 @@ import (
 //
 // Inside GraphQL (limitFields), the mutations that take stock or check a password, and every
 // subscription, spend a budget of their own; a refusal is that field's error, RATE_LIMITED.
+// So does each query or mutation sent over a websocket, from the Requests budget.
 
 // limitInFront spends the local Requests budget of each request, and the Websockets budget
-// of each websocket connection.
+// of each websocket connection, whose context it marks for limitFields.
 func limitInFront(p *ratelimit.Policy, next http.Handler) http.Handler {
 	if p == nil {
 		return next
@@ -38,6 +41,7 @@ func limitInFront(p *ratelimit.Policy, next http.Handler) http.Handler {
 		var err error
 		if isWebsocket(r) {
 			err = p.Check(ctx, ratelimit.Websockets, ratelimit.AddrKey(ctx))
+			r = r.WithContext(context.WithValue(ctx, overWebsocket{}, true))
 		} else if key, exempt := ratelimit.KeyOf(ctx); !exempt {
 			err = p.Local(ratelimit.Requests, key)
 		}
@@ -70,21 +74,46 @@ func isWebsocket(r *http.Request) bool {
 	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
 
-// limitFields spends the budgets of the root fields that have one.
-func limitFields(p *ratelimit.Policy) graphql.FieldMiddleware {
-	return func(ctx context.Context, next graphql.Resolver) (any, error) {
-		if p == nil {
-			return next(ctx)
-		}
-		fc := graphql.GetFieldContext(ctx)
-		if fc == nil || fc.Object != "Mutation" && fc.Object != "Subscription" {
-			return next(ctx)
-		}
-		if err := checkField(ctx, p, fc); err != nil {
-			return nil, err
-		}
+// overWebsocket marks the context of a websocket connection.
+type overWebsocket struct{}
+
+// limitFields spends the budgets of the root fields that have one, and the Requests budget
+// of each query or mutation sent over a websocket, which no HTTP request carried.
+type limitFields struct{ p *ratelimit.Policy }
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.FieldInterceptor
+	graphql.OperationInterceptor
+} = limitFields{}
+
+func (limitFields) ExtensionName() string                   { return "RateLimits" }
+func (limitFields) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (l limitFields) InterceptField(ctx context.Context, next graphql.Resolver) (any, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil || fc.Object != "Mutation" && fc.Object != "Subscription" {
 		return next(ctx)
 	}
+	if err := checkField(ctx, l.p, fc); err != nil {
+		return nil, err
+	}
+	return next(ctx)
+}
+
+func (l limitFields) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	if ctx.Value(overWebsocket{}) == nil {
+		return next(ctx)
+	}
+	if op := graphql.GetOperationContext(ctx).Operation; op == nil || op.Operation == ast.Subscription {
+		return next(ctx)
+	}
+	if key, exempt := ratelimit.KeyOf(ctx); !exempt {
+		if err := l.p.Check(ctx, ratelimit.Requests, key); err != nil {
+			return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{presentError(ctx, err)}})
+		}
+	}
+	return next(ctx)
 }
 
 func checkField(ctx context.Context, p *ratelimit.Policy, fc *graphql.FieldContext) error {

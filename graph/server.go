@@ -92,7 +92,9 @@ func NewGraphQL(cfg Config) *handler.Server {
 	}
 	srv.AroundResponses(loaders.PerResponse(cfg.Stores, !cfg.NoBatching, cfg.LoaderTiming))
 	srv.AroundFields(internalErrors(cfg.Log))
-	srv.AroundFields(limitFields(cfg.Limits))
+	if cfg.Limits != nil {
+		srv.Use(limitFields{cfg.Limits})
+	}
 	if cfg.ResponseCache != nil {
 		srv.Use(watch{})
 	}
