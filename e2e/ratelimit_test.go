@@ -330,3 +330,21 @@ func TestRateLimitDefaultsLetASaleThrough(t *testing.T) {
 		}
 	}
 }
+
+// An order spends the orders budget, not the requests budget, in Redis: a buyer's orders
+// spread over replicas leave its reads their whole shared budget (each replica still counts
+// every request against it in front).
+func TestRateLimitOrdersSpendTheirOwnBudget(t *testing.T) {
+	t.Parallel()
+	a := apitest.Start(t, withLimits(ratelimit.Budgets{Requests: perHour(2), Orders: perHour(100)}))
+	b := apitest.StartReplica(t, a)
+	c := apitest.StartReplica(t, a)
+	saleID, _ := activeSale(t, a, "Popular", 10, 10)
+	buyer := customer(t, a, "regular@example.test")
+	placeOrders(t, a, buyer, saleID, 2)
+	placeOrders(t, b, buyer, saleID, 2)
+	wantRateLimited(t, from(t, a, "", buyer, `{ __typename }`, nil), true, "")
+	wantServed(t, c, "", buyer)
+	wantServed(t, c, "", buyer)
+	wantRateLimited(t, from(t, b, "", buyer, `{ __typename }`, nil), true, "")
+}

@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -20,11 +21,14 @@ import (
 // connection its address's Websockets budget in this process and in Redis: a flood from one
 // key is answered 429 without touching Redis.
 //
-// Just before GraphQL runs (limitShared), the request spends the same budget in Redis. The
-// answers served from memory in between, the sold-out refusals at the door and the response
-// cache, are not counted there: each costs the server less than the Redis round trip that
-// would count it, and uses nothing other replicas share, so the local budget, which they do
-// spend, is all the protection they need. A refusal here is 429 too.
+// Once GraphQL has parsed the operation (limitShared marks the request, limitFields charges
+// it), the request spends the same budget in Redis, and is answered 429 if refused. The
+// answers served from memory before that, the sold-out refusals at the door and the
+// response cache, are not counted there: each costs the server less than the Redis round
+// trip that would count it, and uses nothing other replicas share, so the local budget,
+// which they do spend, is all the protection they need. Nor is a mutation whose every root
+// field has a shared budget of its own (an order, a login), which is tighter: one round
+// trip for an order instead of two.
 //
 // Inside GraphQL (limitFields), the mutations that take stock or check a password, and every
 // subscription, spend a budget of their own; a refusal is that field's error, RATE_LIMITED.
@@ -53,21 +57,80 @@ func limitInFront(p *ratelimit.Policy, next http.Handler) http.Handler {
 	})
 }
 
-// limitShared spends the shared Requests budget of a request that is about to run GraphQL.
+// limitShared marks a request about to run GraphQL for limitFields to charge to the shared
+// Requests budget, and turns its answer into a 429 with Retry-After when that refuses it.
 func limitShared(p *ratelimit.Policy, next http.Handler) http.Handler {
 	if !p.Enabled(ratelimit.Requests) {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		if key, exempt := ratelimit.KeyOf(ctx); !exempt && !isWebsocket(r) {
-			if err := p.Shared(ctx, ratelimit.Requests, key); err != nil {
-				writeGraphQLError(w, http.StatusTooManyRequests, err)
-				return
-			}
+		key, exempt := ratelimit.KeyOf(r.Context())
+		if exempt || isWebsocket(r) {
+			next.ServeHTTP(w, r)
+			return
 		}
-		next.ServeHTTP(w, r)
+		c := &sharedCharge{key: key}
+		next.ServeHTTP(&refusalWriter{ResponseWriter: w, charge: c},
+			r.WithContext(context.WithValue(r.Context(), sharedChargeKey{}, c)))
 	})
+}
+
+type sharedChargeKey struct{}
+
+// sharedCharge is an HTTP request's charge to the shared Requests budget: its key, and the
+// refusal, if it was refused.
+type sharedCharge struct {
+	key     string
+	refused error
+}
+
+// refusalWriter answers 429 with Retry-After in place of GraphQL's 200 when the request's
+// charge was refused; the body is GraphQL's, the RATE_LIMITED error.
+type refusalWriter struct {
+	http.ResponseWriter
+	charge      *sharedCharge
+	wroteHeader bool
+}
+
+func (w *refusalWriter) WriteHeader(status int) {
+	if w.wroteHeader {
+		return
+	}
+	w.wroteHeader = true
+	if err := w.charge.refused; err != nil && status == http.StatusOK {
+		w.Header().Set("Retry-After", strconv.Itoa(flashsale.RetryAfterSeconds(err)))
+		status = http.StatusTooManyRequests
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *refusalWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (w *refusalWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ownBudgetsOnly reports whether every root field of op spends a shared budget of its own.
+func ownBudgetsOnly(op *ast.OperationDefinition) bool {
+	if op.Operation != ast.Mutation || len(op.SelectionSet) == 0 {
+		return false
+	}
+	for _, sel := range op.SelectionSet {
+		f, ok := sel.(*ast.Field)
+		if !ok {
+			return false
+		}
+		switch f.Name {
+		case "placeOrder", "placeFlashSaleOrder", "login", "register":
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func isWebsocket(r *http.Request) bool {
@@ -102,16 +165,23 @@ func (l limitFields) InterceptField(ctx context.Context, next graphql.Resolver) 
 }
 
 func (l limitFields) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-	if ctx.Value(overWebsocket{}) == nil {
+	op := graphql.GetOperationContext(ctx).Operation
+	if op == nil || op.Operation == ast.Subscription {
 		return next(ctx)
 	}
-	if op := graphql.GetOperationContext(ctx).Operation; op == nil || op.Operation == ast.Subscription {
-		return next(ctx)
-	}
-	if key, exempt := ratelimit.KeyOf(ctx); !exempt {
-		if err := l.p.Check(ctx, ratelimit.Requests, key); err != nil {
-			return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{presentError(ctx, err)}})
+	var err error
+	if c, ok := ctx.Value(sharedChargeKey{}).(*sharedCharge); ok { // over HTTP, spent locally in front
+		if !ownBudgetsOnly(op) {
+			err = l.p.Shared(ctx, ratelimit.Requests, c.key)
+			c.refused = err
 		}
+	} else if ctx.Value(overWebsocket{}) != nil {
+		if key, exempt := ratelimit.KeyOf(ctx); !exempt {
+			err = l.p.Check(ctx, ratelimit.Requests, key)
+		}
+	}
+	if err != nil {
+		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{presentError(ctx, err)}})
 	}
 	return next(ctx)
 }
