@@ -25,8 +25,8 @@ import (
 // go test ./e2e -run '^$' -bench Handler -benchmem.
 //
 // The rate limits are on, with budgets too large to refuse anything, so that every request
-// pays for its checks (the floor and the cached read their local one, and the floor its
-// Redis round trip too) as a request within its budget does.
+// pays for its checks as a request within its budget does: the floor, the sold-out refusal
+// and the cached read their local one, and the viewer's read its Redis round trip too.
 func BenchmarkHandler(b *testing.B) {
 	s := apitest.Start(b, withLimits(unrefusing()))
 	saleID, productID := activeSale(b, s, "Bench", 1, 1)
@@ -42,6 +42,9 @@ func BenchmarkHandler(b *testing.B) {
 		want               string // in the response body
 	}{
 		{"floor", "", `{ __typename }`, nil, `"Query"`},
+		// The viewer comes from the near cache: beyond the floor, mostly the shared limit's
+		// Redis round trip, which every read that is not answered from memory pays.
+		{"viewer-read", late, `{ me { id } }`, nil, `"me"`},
 		{"sold-out", late, placeInSale, lateOrder, `"SOLD_OUT"`},
 		{"cached-product", "", `query($id: ID!) { product(id: $id) { id name description priceCents } }`,
 			map[string]any{"id": productID}, `"Bench"`},

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -121,6 +122,10 @@ func TestRateLimitLoginsPerAccountAcrossReplicas(t *testing.T) {
 	wantServed(t, a, "198.51.100.1", "")
 }
 
+// meQuery is a read that spends the shared requests budget ({ __typename }, answered from
+// memory, spends the local one alone).
+const meQuery = `{ me { id } }`
+
 // 300 concurrent requests of one signed-in viewer, spread over two replicas, get exactly the
 // shared budget through; the rest are refused whole, 429 with Retry-After.
 func TestRateLimitViewerConcurrentAcrossReplicas(t *testing.T) {
@@ -135,7 +140,7 @@ func TestRateLimitViewerConcurrentAcrossReplicas(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 300 {
 		wg.Go(func() {
-			r := from(t, []*apitest.Server{a, b}[i%2], "", token, `{ __typename }`, nil)
+			r := from(t, []*apitest.Server{a, b}[i%2], "", token, meQuery, nil)
 			mu.Lock()
 			defer mu.Unlock()
 			if r.Status == http.StatusOK && len(r.Errors) == 0 {
@@ -262,12 +267,17 @@ func TestRateLimitRedisDownFallsBackToLocal(t *testing.T) {
 	buyer := customer(t, a, "steady@example.test")
 	proxy.Stop()
 
-	for range 5 {
-		wantServed(t, b, "", buyer)
-		wantServed(t, b, "198.51.100.1", "")
+	// Reads the limits would send to Redis; what they answer without it is no concern here,
+	// only that they are not refused.
+	for i := range 5 {
+		for _, r := range []*apitest.Response{from(t, b, "", buyer, meQuery, nil), from(t, b, "198.51.100.1", "", meQuery, nil)} {
+			if slices.Contains(r.Codes(), flashsale.ERATELIMITED) || r.Status == http.StatusTooManyRequests {
+				t.Fatalf("read %d within the budget, Redis cut: %d %s", i, r.Status, r.Body)
+			}
+		}
 	}
-	wantRateLimited(t, from(t, b, "", buyer, `{ __typename }`, nil), true, "")
-	wantRateLimited(t, from(t, b, "198.51.100.1", "", `{ __typename }`, nil), true, "")
+	wantRateLimited(t, from(t, b, "", buyer, meQuery, nil), true, "")
+	wantRateLimited(t, from(t, b, "198.51.100.1", "", meQuery, nil), true, "")
 	for i := range 20 {
 		wantServed(t, b, fmt.Sprintf("198.51.100.%d", 10+i), "")
 	}
@@ -343,8 +353,28 @@ func TestRateLimitOrdersSpendTheirOwnBudget(t *testing.T) {
 	buyer := customer(t, a, "regular@example.test")
 	placeOrders(t, a, buyer, saleID, 2)
 	placeOrders(t, b, buyer, saleID, 2)
-	wantRateLimited(t, from(t, a, "", buyer, `{ __typename }`, nil), true, "")
-	wantServed(t, c, "", buyer)
-	wantServed(t, c, "", buyer)
-	wantRateLimited(t, from(t, b, "", buyer, `{ __typename }`, nil), true, "")
+	wantRateLimited(t, from(t, a, "", buyer, meQuery, nil), true, "")
+	for range 2 {
+		if r := from(t, c, "", buyer, meQuery, nil); r.Status != http.StatusOK || len(r.Errors) > 0 {
+			t.Fatalf("a read after four orders: %d %s; want it within the shared budget", r.Status, r.Body)
+		}
+	}
+	wantRateLimited(t, from(t, c, "", buyer, meQuery, nil), true, "")
+}
+
+// A query of introspection alone, answered from memory, spends the requests budget in this
+// process only: each replica serves its own burst of it.
+func TestRateLimitIntrospectionSpendsLocally(t *testing.T) {
+	t.Parallel()
+	a := apitest.Start(t, withLimits(ratelimit.Budgets{Requests: perHour(2)}))
+	b := apitest.StartReplica(t, a)
+	for _, s := range []*apitest.Server{a, b} {
+		wantServed(t, s, "198.51.100.1", "")
+		wantServed(t, s, "198.51.100.1", "")
+		wantRateLimited(t, from(t, s, "198.51.100.1", "", `{ __typename }`, nil), true, "")
+	}
+	// A read spends the shared budget too: two on one replica leave none on the other.
+	from(t, a, "198.51.100.2", "", `{ products(first: 1) { edges { cursor } } }`, nil)
+	from(t, a, "198.51.100.2", "", `{ products(first: 1) { edges { cursor } } }`, nil)
+	wantRateLimited(t, from(t, b, "198.51.100.2", "", `{ products(first: 1) { edges { cursor } } }`, nil), true, "")
 }

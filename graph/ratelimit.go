@@ -26,7 +26,8 @@ import (
 // answers served from memory before that, the sold-out refusals at the door and the
 // response cache, are not counted there: each costs the server less than the Redis round
 // trip that would count it, and uses nothing other replicas share, so the local budget,
-// which they do spend, is all the protection they need. Nor is a mutation whose every root
+// which they do spend, is all the protection they need. For the same reason neither is a
+// query of introspection alone, such as { __typename }. Nor is a mutation whose every root
 // field has a shared budget of its own (an order, a login), which is tighter: one round
 // trip for an order instead of two.
 //
@@ -114,9 +115,11 @@ func (w *refusalWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the real writer.
 func (w *refusalWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// ownBudgetsOnly reports whether every root field of op spends a shared budget of its own.
-func ownBudgetsOnly(op *ast.OperationDefinition) bool {
-	if op.Operation != ast.Mutation || len(op.SelectionSet) == 0 {
+// sharedFree reports whether op need not spend the shared Requests budget: a mutation
+// whose every root field spends a shared budget of its own, or a query of introspection
+// alone ({ __typename }), which GraphQL answers from process memory.
+func sharedFree(op *ast.OperationDefinition) bool {
+	if len(op.SelectionSet) == 0 {
 		return false
 	}
 	for _, sel := range op.SelectionSet {
@@ -124,8 +127,10 @@ func ownBudgetsOnly(op *ast.OperationDefinition) bool {
 		if !ok {
 			return false
 		}
-		switch f.Name {
-		case "placeOrder", "placeFlashSaleOrder", "login", "register":
+		switch {
+		case op.Operation == ast.Query && strings.HasPrefix(f.Name, "__"):
+		case op.Operation == ast.Mutation && (f.Name == "placeOrder" || f.Name == "placeFlashSaleOrder" ||
+			f.Name == "login" || f.Name == "register"):
 		default:
 			return false
 		}
@@ -171,7 +176,7 @@ func (l limitFields) InterceptOperation(ctx context.Context, next graphql.Operat
 	}
 	var err error
 	if c, ok := ctx.Value(sharedChargeKey{}).(*sharedCharge); ok { // over HTTP, spent locally in front
-		if !ownBudgetsOnly(op) {
+		if !sharedFree(op) {
 			err = l.p.Shared(ctx, ratelimit.Requests, c.key)
 			c.refused = err
 		}
