@@ -1,6 +1,9 @@
 package flashsale
 
-import "context"
+import (
+	"context"
+	"net/netip"
+)
 
 type contextKey int
 
@@ -24,4 +27,18 @@ func RequireViewer(ctx context.Context) (Viewer, error) {
 		return Viewer{}, Errorf(EUNAUTHENTICATED, "sign in first")
 	}
 	return v, nil
+}
+
+type clientAddrKey struct{}
+
+// NewContextWithClientAddr returns a context carrying the address of the client that sent
+// the request: the peer, or the address a trusted proxy forwarded.
+func NewContextWithClientAddr(ctx context.Context, addr netip.Addr) context.Context {
+	return context.WithValue(ctx, clientAddrKey{}, addr)
+}
+
+// ClientAddrFromContext returns the request's client address and whether there is one.
+func ClientAddrFromContext(ctx context.Context) (netip.Addr, bool) {
+	a, ok := ctx.Value(clientAddrKey{}).(netip.Addr)
+	return a, ok
 }

@@ -91,6 +91,7 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 		responses = graph.NewResponseCache(a.Invalidations, reg)
 	}
 	refusals := graph.NewRefusals(a.Checkout, reg)
+	limits := newRateLimits(cfg, a.Redis, log, reg)
 	gql := graph.NewGraphQL(graph.Config{
 		Resolver: &resolvers.Resolver{
 			Auth: a.Auth, Users: a.Stores.Users, Catalog: a.Stores.Products, OrderStore: a.Stores.Orders,
@@ -106,18 +107,21 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 		ResponseCache:   responses,
 		Refusals:        refusals,
 		NoIntrospection: cfg.NoIntrospection,
+		Limits:          limits,
 
 		WebsocketInitTimeout:      cfg.WebsocketInitTimeout,
 		SubscriptionsPerWebsocket: cfg.SubscriptionsPerWebsocket,
 	})
 	handler := graph.NewHTTPHandler(graph.HTTPConfig{
-		GraphQL:       gql,
-		Auth:          a.Auth,
-		Log:           log,
-		Gatherer:      reg,
-		Checks:        checks(a.checks()),
-		ResponseCache: responses,
-		Refusals:      refusals,
+		GraphQL:        gql,
+		Auth:           a.Auth,
+		Log:            log,
+		Gatherer:       reg,
+		Checks:         checks(a.checks()),
+		ResponseCache:  responses,
+		Refusals:       refusals,
+		Limits:         limits,
+		TrustedProxies: cfg.trustedProxies(),
 		Serving: graph.Serving{
 			ReadTimeout:          cfg.ReadTimeout,
 			WriteTimeout:         cfg.WriteTimeout,

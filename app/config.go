@@ -7,11 +7,14 @@ package app
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flashsale/flashsale/ratelimit"
 )
 
 // Config holds every setting. Each has a default that works with `make run`.
@@ -110,6 +113,15 @@ type Config struct {
 	// itself not ready (REDIS_READY_GRACE, default 10s): a blip should not take every
 	// replica out of service at once.
 	RedisReadyGrace time.Duration
+	// RateLimits are the budgets of RATE_LIMIT_* (DefaultRateLimits; RATE_LIMIT_OFF=true
+	// turns every one off). The zero value, as tests start with, limits nothing.
+	RateLimits ratelimit.Budgets
+	// RateLimitLocalKeys bounds the keys each process's own limiter remembers
+	// (RATE_LIMIT_LOCAL_KEYS, default ratelimit.DefaultLocalKeys).
+	RateLimitLocalKeys int
+	// TrustedProxies are the peers whose X-Forwarded-For names the client (TRUSTED_PROXIES;
+	// nil: the loopback, empty: none).
+	TrustedProxies []netip.Prefix
 }
 
 // minDedupRetention is the least DEDUP_RETENTION accepted: RabbitMQ's retries and a Kafka
@@ -218,6 +230,9 @@ func ConfigFromEnv() (Config, error) {
 			return c, fmt.Errorf("BCRYPT_COST must be between 4 and 31, got %q", s)
 		}
 	}
+	if err := c.rateLimitsFromEnv(); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 
@@ -250,6 +265,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("playground", !c.NoPlayground),
 		slog.Any("cors_origins", c.CORSOrigins),
 		slog.String("ops_http_addr", c.OpsAddr),
+		slog.Any("rate_limits", c.RateLimits),
+		slog.Any("trusted_proxies", c.trustedProxies()),
 	)
 }
 

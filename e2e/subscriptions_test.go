@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -198,7 +199,10 @@ func TestThousandSubscribersSeeTheSellOut(t *testing.T) {
 	forEach(subscribers, func(i int) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*patience)
 		defer cancel()
-		ws, err := apitest.DialWS(ctx, s.URL, "")
+		// Each watcher is a browser of its own, forwarded by a proxy on the loopback as an
+		// ingress would: one address holds only a few websockets.
+		from := http.Header{"X-Forwarded-For": {fmt.Sprintf("10.1.%d.%d", i/250, i%250+1)}}
+		ws, err := apitest.DialWS(ctx, s.URL, "", apitest.WithHeader(from))
 		if err != nil {
 			errs[i] = err
 			return

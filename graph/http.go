@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/ratelimit"
 )
 
 // MaxBodyBytes bounds a GraphQL request body; larger ones get 413 before any parsing.
@@ -42,6 +44,10 @@ type HTTPConfig struct {
 	Refusals *Refusals
 	// Serving bounds what one client may hold: timeouts, websockets, cross-origin callers.
 	Serving Serving
+	// TrustedProxies are the peers whose X-Forwarded-For names the client (nil: none).
+	TrustedProxies []netip.Prefix
+	// Limits (nil: none) are the rate limits; NewGraphQL must be given them too.
+	Limits *ratelimit.Policy
 }
 
 // NewHTTPHandler routes /query, the playground, the live stock page, health, readiness and
@@ -51,14 +57,14 @@ func NewHTTPHandler(cfg HTTPConfig) http.Handler {
 	if cfg.Serving.OpsElsewhere {
 		mux = publicHealth(cfg.Checks)
 	}
-	query := withErrorCodes(cfg.GraphQL)
+	query := limitShared(cfg.Limits, withErrorCodes(cfg.GraphQL))
 	if cfg.ResponseCache != nil {
 		query = cfg.ResponseCache.Serve(query)
 	}
 	if cfg.Refusals != nil {
 		query = cfg.Refusals.Serve(query)
 	}
-	query = withAuth(cfg.Auth, limitBody(query))
+	query = withAuth(cfg.Auth, limitInFront(cfg.Limits, limitBody(query)))
 	query = cfg.Serving.capWebsockets(query)
 	mux.Handle("/query", cfg.Serving.cors(query))
 	if !cfg.Serving.NoPlayground {
@@ -68,7 +74,7 @@ func NewHTTPHandler(cfg HTTPConfig) http.Handler {
 	for pattern, h := range cfg.Extra {
 		mux.Handle(pattern, h)
 	}
-	return cfg.Serving.withDeadlines(withRequestLog(cfg.Log, mux))
+	return cfg.Serving.withDeadlines(withClientAddress(cfg.TrustedProxies, withRequestLog(cfg.Log, mux)))
 }
 
 // limitBody answers 413 to a body over MaxBodyBytes. It reads the body up front because

@@ -17,6 +17,7 @@ import (
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/graph/generated"
 	"github.com/flashsale/flashsale/graph/loaders"
+	"github.com/flashsale/flashsale/ratelimit"
 	"github.com/flashsale/flashsale/resolvers"
 )
 
@@ -42,6 +43,9 @@ type Config struct {
 	// SubscriptionsPerWebsocket caps one websocket's subscriptions (zero: no cap).
 	WebsocketInitTimeout      time.Duration
 	SubscriptionsPerWebsocket int
+	// Limits (nil: none) are the rate limits of the mutations and subscriptions that have
+	// budgets of their own; NewHTTPHandler applies the rest.
+	Limits *ratelimit.Policy
 }
 
 // NewGraphQL returns the GraphQL handler: explicit transports (never NewDefaultServer), a
@@ -101,6 +105,9 @@ func NewGraphQL(cfg Config) *handler.Server {
 	}
 	srv.AroundResponses(loaders.PerResponse(cfg.Stores, !cfg.NoBatching))
 	srv.AroundFields(internalErrors(cfg.Log))
+	if cfg.Limits != nil {
+		srv.Use(limitFields{cfg.Limits})
+	}
 	if cfg.ResponseCache != nil {
 		srv.Use(watch{})
 	}

@@ -22,8 +22,6 @@ type Serving struct {
 	ReadTimeout, WriteTimeout time.Duration
 	// WebsocketsPerAddress caps the open websockets of one client address (zero: no cap).
 	WebsocketsPerAddress int
-	// ClientAddr names a request's client (nil: the connection's peer).
-	ClientAddr func(*http.Request) string
 	// CORSOrigins are the browser origins allowed to call /query ("*": any; empty: none).
 	CORSOrigins []string
 	// NoPlayground leaves GET / unserved.
@@ -84,9 +82,10 @@ func (s *Serving) capWebsockets(next http.Handler) http.Handler {
 	})
 }
 
+// clientAddr is the request's client address (withClientAddress), or its peer's.
 func (s *Serving) clientAddr(r *http.Request) string {
-	if s.ClientAddr != nil {
-		return s.ClientAddr(r)
+	if a, ok := flashsale.ClientAddrFromContext(r.Context()); ok {
+		return a.String()
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

@@ -3,6 +3,10 @@
 // as JSON, on stdout, and progress on stderr. It exits 1 when the run failed or found a
 // broken invariant.
 //
+// Each buyer sends from an address of its own in X-Forwarded-For, as an ingress would, so
+// the stack must trust the loopback as a proxy (TRUSTED_PROXIES, the default) for its
+// per-address rate limits to tell the buyers apart.
+//
 //	loadgen -url http://localhost:8080 -buyers 5000 -attempts 20000 -concurrency 256
 package main
 

@@ -75,8 +75,8 @@ func StartStack(t testing.TB, opts ...Option) *Server {
 // StartReplica starts a second API process beside first: the same shards, Redis, brokers,
 // namespace and JWT secret, on a port of its own, as a second replica behind a load balancer
 // would be. Tokens of one work on the other; fan-out tests subscribe on one and buy on the
-// other. It shuts down when the test ends, before first does. Of opts, only WithConfig
-// applies (the replica's settings may differ, as a rolling deploy's would).
+// other. It shuts down when the test ends, before first does. WithConfig options change its
+// config alone (pointing it at a proxy of Redis, say); other options are ignored.
 func StartReplica(t testing.TB, first *Server, opts ...Option) *Server {
 	t.Helper()
 	cfg := first.Config

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,10 +34,14 @@ type WSOption func(*wsOptions)
 
 type wsOptions struct {
 	protocol string
+	header   http.Header
 }
 
 // WithProtocol picks the subprotocol (default TransportWS).
 func WithProtocol(p string) WSOption { return func(o *wsOptions) { o.protocol = p } }
+
+// WithHeader adds headers to the upgrade request (an X-Forwarded-For, say).
+func WithHeader(h http.Header) WSOption { return func(o *wsOptions) { o.header = h } }
 
 // WS is a GraphQL websocket client of /query, as a browser's would be, speaking either
 // subprotocol. It reads in the background, answers pings, and hands each operation's messages
@@ -113,7 +118,7 @@ func DialWS(ctx context.Context, baseURL, token string, opts ...WSOption) (*WS, 
 		opt(&o)
 	}
 	url := "ws" + strings.TrimPrefix(baseURL, "http") + "/query"
-	conn, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{o.protocol}})
+	conn, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{o.protocol}, HTTPHeader: o.header})
 	if err != nil {
 		status := 0
 		if resp != nil {

@@ -30,7 +30,7 @@ type DrainResult struct {
 // Bounds of the drain benchmark.
 const (
 	drainPlaceConcurrency = 32
-	drainBuyers           = 16
+	drainBuyers           = 250         // eight orders each a round, within a buyer's order budget
 	relayTimeout          = time.Minute // for the outbox to reach RabbitMQ
 	paidTimeout           = 2 * time.Minute
 )

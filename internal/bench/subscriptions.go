@@ -114,7 +114,7 @@ func runSubscriptions(ctx context.Context, cfg Config, s *shop, url string, upda
 		return fmt.Sprintf("subscriptions: %d/%d open (%d failed)", opened.Load(), cfg.Subscribers, failed.Load())
 	})
 	loadgen.ForEach(ctx, cfg.Subscribers, subscribeWorkers, func(i int) {
-		sub, err := subscribeStock(readCtx, httpClient, wsURL, sale, cfg.SubscriptionQuantity)
+		sub, err := subscribeStock(readCtx, httpClient, wsURL, loadgen.Address(i), sale, cfg.SubscriptionQuantity)
 		if err != nil {
 			failed.Add(1)
 			errOnce.Do(func() { r.FirstError = err.Error() })
@@ -187,11 +187,14 @@ func runSubscriptions(ctx context.Context, cfg Config, s *shop, url string, upda
 	return r, nil
 }
 
-// subscribeStock opens a graphql-transport-ws connection, subscribes to the sale's stock
-// and waits for the first value, which must be want. The connection lives until ctx ends.
-func subscribeStock(ctx context.Context, client *http.Client, wsURL, sale string, want int) (*subscriber, error) {
+// subscribeStock opens a graphql-transport-ws connection as the watcher at addr (each its
+// own, as an ingress would forward them, for the per-address limits), subscribes to the
+// sale's stock and waits for the first value, which must be want. The connection lives
+// until ctx ends.
+func subscribeStock(ctx context.Context, client *http.Client, wsURL, addr, sale string, want int) (*subscriber, error) {
 	conn, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{
 		HTTPClient: client, Subprotocols: []string{"graphql-transport-ws"},
+		HTTPHeader: http.Header{"X-Forwarded-For": {addr}},
 	})
 	if err != nil {
 		return nil, err

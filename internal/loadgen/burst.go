@@ -51,7 +51,7 @@ func burst(ctx context.Context, c *Client, cfg Config, saleID string, buyers []b
 			} `json:"placeFlashSaleOrder"`
 		}
 		t0 := time.Now()
-		err := c.Do(ctx, buyers[b].token, placeMutation, vars, &out)
+		err := buyers[b].client.Do(ctx, buyers[b].token, placeMutation, vars, &out)
 		t1 := time.Now()
 		a := attempt{done: true, buyer: b, latency: t1.Sub(t0), at: t1}
 		switch o := out.PlaceFlashSaleOrder; {

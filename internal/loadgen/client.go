@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -79,9 +81,37 @@ func isError(err error, e **Error) bool {
 }
 
 // Client posts GraphQL operations to one endpoint over one shared, pooled http.Client.
+//
+// Every request carries an X-Forwarded-For, as the ingress in front of a shop would add, so
+// that the shop (which believes it from the loopback, its default TRUSTED_PROXIES) sees each
+// client at an address of its own and applies its per-address rate limits as it would to a
+// crowd: a client made by From sends its one address, and any other sends each request from
+// the next address of 10.128.0.0/9, a visitor of its own.
 type Client struct {
 	endpoint string
 	http     *http.Client
+	from     string         // this client's address, or "" for the crowd
+	crowd    *atomic.Uint32 // the crowd's last address, shared by the clients From makes
+}
+
+// From returns a client sharing c's connections whose requests all come from addr.
+func (c *Client) From(addr string) *Client {
+	cp := *c
+	cp.from = addr
+	return &cp
+}
+
+// Address is the client address of buyer i: 10.0.0.1 for 0, and on through 10.127.255.255,
+// written as text as X-Forwarded-For carries it.
+func Address(i int) string {
+	return ipv4(10<<24 | 1 + uint32(i)%(1<<23-1))
+}
+
+// crowdAddress is the n-th address of the crowd, in 10.128.0.0/9, apart from the buyers'.
+func crowdAddress(n uint32) string { return ipv4(10<<24 | 1<<23 | n%(1<<23)) }
+
+func ipv4(a uint32) string {
+	return netip.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)}).String()
 }
 
 // NewClient returns a client for the /query endpoint of baseURL (which may already end in
@@ -111,6 +141,7 @@ func NewClient(baseURL string, conns int, timeout time.Duration) (*Client, error
 			// A redirect could lead off the loopback; take the 3xx as the answer instead.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
+		crowd: new(atomic.Uint32),
 	}, nil
 }
 
@@ -179,6 +210,11 @@ func (c *Client) Do(ctx context.Context, token, query string, vars any, out any)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
+	if c.from != "" {
+		req.Header.Set("X-Forwarded-For", c.from)
+	} else {
+		req.Header.Set("X-Forwarded-For", crowdAddress(c.crowd.Add(1)))
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

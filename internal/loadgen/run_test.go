@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"regexp"
 	"strings"
 	"sync"
@@ -34,6 +35,8 @@ type fakeShop struct {
 	startsAt  time.Time
 	orders    []*fakeOrder
 	byKey     map[string]*fakeOrder
+	// from counts the X-Forwarded-For addresses each token sent from ("" for anonymous).
+	from map[string]map[string]int
 }
 
 type fakeOrder struct {
@@ -51,6 +54,7 @@ func newFakeShop(t *testing.T, f *fakeShop) *httptest.Server {
 	f.passwords = map[string]string{"admin@example.com": "admin-password"}
 	f.flaked = map[string]bool{}
 	f.byKey = map[string]*fakeOrder{}
+	f.from = map[string]map[string]int{}
 	if f.payAfter == 0 {
 		f.payAfter = 20 * time.Millisecond
 	}
@@ -69,6 +73,12 @@ func (f *fakeShop) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	f.mu.Lock()
+	if f.from[token] == nil {
+		f.from[token] = map[string]int{}
+	}
+	f.from[token][r.Header.Get("X-Forwarded-For")]++
+	f.mu.Unlock()
 	data, code := f.answer(req.Query, req.Variables, token)
 	w.Header().Set("Content-Type", "application/json")
 	if code != "" {
@@ -427,5 +437,64 @@ func TestFloor(t *testing.T) {
 	}
 	if _, _, _, err := Floor(t.Context(), "http://example.com", 4, 20); err == nil {
 		t.Errorf("Floor against a remote host: no error; want one")
+	}
+}
+
+// Every buyer sends from one address of its own, and every anonymous request (the floor's)
+// from another, as an ingress would forward a crowd: the shop's per-address limits see
+// thousands of clients, not the load generator's one.
+func TestRunSendsClientAddresses(t *testing.T) {
+	t.Parallel()
+	f := &fakeShop{}
+	srv := newFakeShop(t, f)
+	cfg := smallConfig(srv.URL)
+	cfg.Floor = true
+	if _, err := Run(t.Context(), cfg, nil); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	buyerAddrs := map[string]bool{}
+	for token, addrs := range f.from {
+		if token == "" || token == "admin-token" {
+			continue
+		}
+		if len(addrs) != 1 {
+			t.Errorf("buyer %s sent from %d addresses, want 1: %v", token, len(addrs), addrs)
+		}
+		for a := range addrs {
+			if buyerAddrs[a] {
+				t.Errorf("two buyers sent from %s", a)
+			}
+			buyerAddrs[a] = true
+			if ip, err := netip.ParseAddr(a); err != nil || !netip.MustParsePrefix("10.0.0.0/8").Contains(ip) {
+				t.Errorf("buyer address %q, want one of 10.0.0.0/8", a)
+			}
+		}
+	}
+	if len(buyerAddrs) != cfg.Buyers {
+		t.Errorf("%d buyer addresses, want %d", len(buyerAddrs), cfg.Buyers)
+	}
+	// Anonymous requests: registrations (from their buyer's address) and the crowd's, each
+	// from an address no other request used.
+	for a, n := range f.from[""] {
+		if n > 1 && !buyerAddrs[a] {
+			t.Errorf("%d anonymous requests from %s, want each from its own", n, a)
+		}
+	}
+	if n := len(f.from[""]); n < 2*cfg.Attempts {
+		t.Errorf("anonymous requests came from %d addresses, want at least the floor's %d", n, 2*cfg.Attempts)
+	}
+}
+
+func TestAddress(t *testing.T) {
+	t.Parallel()
+	for i, want := range map[int]string{0: "10.0.0.1", 255: "10.0.1.0", 4999: "10.0.19.136"} {
+		if got := Address(i); got != want {
+			t.Errorf("Address(%d) = %s, want %s", i, got, want)
+		}
+	}
+	if a, b := crowdAddress(1), Address(1); a == b || !strings.HasPrefix(a, "10.") {
+		t.Errorf("crowdAddress(1) = %s beside Address(1) = %s, want another address of 10/8", a, b)
 	}
 }

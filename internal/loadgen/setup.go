@@ -10,10 +10,11 @@ import (
 	"time"
 )
 
-// buyer is a customer registered for the run.
+// buyer is a customer registered for the run, and the client it sends from.
 type buyer struct {
-	email string
-	token string
+	email  string
+	token  string
+	client *Client
 }
 
 // sale is the flash sale the run opened.
@@ -69,7 +70,8 @@ func registerBuyers(ctx context.Context, c *Client, cfg Config, progress io.Writ
 	})
 	ForEach(ctx, cfg.Buyers, cfg.RegisterConcurrency, func(i int) {
 		email := fmt.Sprintf("lg-%s-%d@example.com", cfg.RunID, i)
-		token, err := register(ctx, c, email, password, fmt.Sprintf("Loadgen Buyer %d", i))
+		bc := c.From(Address(i))
+		token, err := register(ctx, bc, email, password, fmt.Sprintf("Loadgen Buyer %d", i))
 		if err != nil {
 			errOnce.Do(func() {
 				firstErr = fmt.Errorf("register buyer %s: %w", email, err)
@@ -77,7 +79,7 @@ func registerBuyers(ctx context.Context, c *Client, cfg Config, progress io.Writ
 			})
 			return
 		}
-		buyers[i] = buyer{email: email, token: token}
+		buyers[i] = buyer{email: email, token: token, client: bc}
 		done.Add(1)
 	})
 	stop()

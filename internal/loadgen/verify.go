@@ -283,7 +283,7 @@ func census(ctx context.Context, c *Client, cfg Config, buyers []buyer, saleID s
 		return fmt.Sprintf("census: %d/%d buyers' orders read", done.Load(), len(buyers))
 	})
 	ForEach(ctx, len(buyers), cfg.PollConcurrency, func(i int) {
-		list, err := buyerOrders(ctx, c, buyers[i].token)
+		list, err := buyerOrders(ctx, buyers[i].client, buyers[i].token)
 		if err != nil {
 			errs.Add(1)
 		}
