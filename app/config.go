@@ -52,6 +52,12 @@ type Config struct {
 	// ComplexityLimit overrides graph.ComplexityLimit (tests and benchmarks that send
 	// deliberately large queries); zero keeps the default.
 	ComplexityLimit int
+	// QueryCacheBytes bounds the parsed-query cache (QUERY_CACHE_BYTES, default
+	// graph.DefaultQueryCacheBytes, 32 MiB) and PersistedQueriesBytes the automatic persisted
+	// queries kept (PERSISTED_QUERIES_BYTES, default graph.DefaultPersistedQueriesBytes, 8 MiB):
+	// the memory clients can fill with the documents they send.
+	QueryCacheBytes       int
+	PersistedQueriesBytes int
 	// LoaderTiming overrides when dataloader batches close (tests under the race detector,
 	// which starts goroutines ten times slower, widen it); zero keeps the defaults.
 	LoaderTiming loaders.Timing
@@ -134,6 +140,16 @@ func ConfigFromEnv() (Config, error) {
 	if s := os.Getenv("DATABASE_POOL_SIZE"); s != "" {
 		if c.DatabasePoolSize, err = strconv.Atoi(s); err != nil || c.DatabasePoolSize <= 0 {
 			return c, fmt.Errorf("DATABASE_POOL_SIZE must be a positive integer, got %q", s)
+		}
+	}
+	if s := os.Getenv("QUERY_CACHE_BYTES"); s != "" {
+		if c.QueryCacheBytes, err = strconv.Atoi(s); err != nil || c.QueryCacheBytes < 1<<20 {
+			return c, fmt.Errorf("QUERY_CACHE_BYTES must be a number of bytes, at least 1048576 (1 MiB), got %q", s)
+		}
+	}
+	if s := os.Getenv("PERSISTED_QUERIES_BYTES"); s != "" {
+		if c.PersistedQueriesBytes, err = strconv.Atoi(s); err != nil || c.PersistedQueriesBytes < 1<<20 {
+			return c, fmt.Errorf("PERSISTED_QUERIES_BYTES must be a number of bytes, at least 1048576 (1 MiB), got %q", s)
 		}
 	}
 	if s := os.Getenv("BCRYPT_COST"); s != "" {

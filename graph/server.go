@@ -8,11 +8,9 @@ import (
 
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/graph/generated"
@@ -33,21 +31,41 @@ type Config struct {
 	// ComplexityLimit and MaxDepth default to the constants of the same names.
 	ComplexityLimit int
 	MaxDepth        int
+	// QueryCacheBytes and PersistedQueriesBytes bound the parsed-query cache and the
+	// persisted queries' store; zero means DefaultQueryCacheBytes and
+	// DefaultPersistedQueriesBytes.
+	QueryCacheBytes       int
+	PersistedQueriesBytes int
 	// ResponseCache (nil: none) is told which responses it may keep; NewHTTPHandler serves them.
 	ResponseCache *ResponseCache
 	// Refusals (nil: none) learns GraphQL's SOLD_OUT answers; NewHTTPHandler replays them.
 	Refusals *Refusals
 }
 
+// Default sizes of the caches of parsed and persisted queries. A parsed document of this
+// schema's clients costs a few to a few tens of kilobytes (documentBytes), a persisted
+// query its text: each holds thousands of distinct documents, far more than the clients
+// send.
+const (
+	DefaultQueryCacheBytes       = 32 << 20
+	DefaultPersistedQueriesBytes = 8 << 20
+)
+
 // NewGraphQL returns the GraphQL handler: explicit transports (never NewDefaultServer), a
-// parsed-query cache, automatic persisted queries, complexity and depth limits, metrics, and
-// the error presenter.
+// parsed-query cache, automatic persisted queries, the query limits, complexity limit,
+// metrics, and the error presenter.
 func NewGraphQL(cfg Config) *handler.Server {
 	if cfg.ComplexityLimit == 0 {
 		cfg.ComplexityLimit = ComplexityLimit
 	}
 	if cfg.MaxDepth == 0 {
 		cfg.MaxDepth = MaxDepth
+	}
+	if cfg.QueryCacheBytes == 0 {
+		cfg.QueryCacheBytes = DefaultQueryCacheBytes
+	}
+	if cfg.PersistedQueriesBytes == 0 {
+		cfg.PersistedQueriesBytes = DefaultPersistedQueriesBytes
 	}
 	schema := generated.NewExecutableSchema(generated.Config{
 		Resolvers:  cfg.Resolver,
@@ -71,13 +89,24 @@ func NewGraphQL(cfg Config) *handler.Server {
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	parsed := newByteCache(cfg.QueryCacheBytes, documentBytes)
+	persisted := persistedQueries{newByteCache(cfg.PersistedQueriesBytes, queryBytes)}
+	srv.SetQueryCache(parsed)
+	srv.SetParserTokenLimit(MaxTokens)
+	// Suggestions ("Did you mean …?") cost an edit distance to every field of the type for
+	// each unknown one, and name fields that production hides from introspection.
+	srv.SetDisableSuggestion(true)
 	srv.Use(extension.Introspection{})
-	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
-	srv.Use(shapeLimit{maxDepth: cfg.MaxDepth, maxSelections: max(MaxSelections, cfg.ComplexityLimit)}) // before the complexity walk
+	srv.Use(persisted) // before the limits, which read the query it finds
+	srv.Use(queryLimits{
+		maxDepth: cfg.MaxDepth, maxSelections: max(MaxSelections, cfg.ComplexityLimit),
+		passwordFields: passwordFields(schema.Schema()), parsed: parsed.Contains,
+	})
 	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
+	srv.Use(persisted.record()) // after every mutator that may refuse the operation
 	if cfg.Registry != nil {
 		m := newMetrics(cfg.Registry)
+		registerCacheMetrics(cfg.Registry, parsed, persisted.cache)
 		srv.Use(m)
 		if cfg.ResponseCache != nil {
 			cfg.ResponseCache.stats = m.observe
