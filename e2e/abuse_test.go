@@ -70,8 +70,9 @@ func TestAbuseProbesAreRefusedUpFront(t *testing.T) {
 			r := s.Post(t, "", "application/json", p.Body())
 			wantRefused(t, r, flashsale.ECOMPLEXITY, flashsale.EINVALID)
 			if len(r.Errors) != 1 {
-				t.Errorf("got %d errors; want one refusal", len(r.Errors))
+				t.Fatalf("got %d errors; want one refusal", len(r.Errors))
 			}
+			t.Logf("refused with %d: %s", r.Status, r.Errors[0].Message)
 			if len(r.Body) > 1000 {
 				t.Errorf("the refusal is %d bytes; want a short one", len(r.Body))
 			}

@@ -133,7 +133,7 @@ func (l queryLimits) check(doc *ast.QueryDocument) *gqlerror.Error {
 	case m.depth > l.maxDepth:
 		return complexityError("the query is nested %d levels deep; the limit is %d", m.depth, l.maxDepth)
 	case m.mergePairs > MaxMergePairs:
-		return complexityError("the query repeats field names too often; give repeated fields distinct aliases, or ask once")
+		return complexityError("the query asks for the same field too many times in one selection")
 	case m.passwordChecks > MaxPasswordChecks:
 		return complexityError("an operation may check one password; send one login or register per request")
 	}

@@ -44,14 +44,23 @@ func (p Probe) Hash() string {
 //     complexity limit;
 //   - large-persisted-query: a 700 kB document sent with its persisted-query hash, which was
 //     kept before it was even parsed (LargePersistedQuery makes distinct ones).
+//
+// The first two are refused for their size alone; three smaller ones of the same kinds pass
+// the size limits and are refused by the limits that parse and measure the document:
+//   - introspection-aliases-small: 400 aliases of __schema (16 kB), by the selections limit;
+//   - typename-flood-small: __typename 1,500 times (17 kB), by the same-named pairs limit;
+//   - token-flood: a field of one letter 6,000 times (12 kB), by the token limit.
 func AbuseProbes() []Probe {
-	var aliases strings.Builder
-	aliases.WriteString("query {")
-	for i := range 3000 {
-		fmt.Fprintf(&aliases, " a%d: __schema { types { ...FullType } }", i)
+	introspectionAliases := func(n int) string {
+		var b strings.Builder
+		b.WriteString("query {")
+		for i := range n {
+			fmt.Fprintf(&b, " a%d: __schema { types { ...FullType } }", i)
+		}
+		b.WriteString(" }\n")
+		b.WriteString(introspectionFragments)
+		return b.String()
 	}
-	aliases.WriteString(" }\n")
-	aliases.WriteString(introspectionFragments)
 
 	var logins strings.Builder
 	logins.WriteString("mutation {")
@@ -61,10 +70,13 @@ func AbuseProbes() []Probe {
 	logins.WriteString(" }")
 
 	return []Probe{
-		{Name: "introspection-aliases", Query: aliases.String()},
+		{Name: "introspection-aliases", Query: introspectionAliases(3000)},
 		{Name: "typename-flood", Query: "{" + strings.Repeat(" __typename", 80_000) + " }"},
 		{Name: "login-aliases", Query: logins.String()},
 		LargePersistedQuery(0),
+		{Name: "introspection-aliases-small", Query: introspectionAliases(400)},
+		{Name: "typename-flood-small", Query: "{" + strings.Repeat(" __typename", 1500) + " }"},
+		{Name: "token-flood", Query: "{" + strings.Repeat(" a", 6000) + " }"},
 	}
 }
 
