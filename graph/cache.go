@@ -91,9 +91,9 @@ const entryOverhead = 128
 func queryBytes(hash, query string) int { return len(hash) + len(query) + entryOverhead }
 
 // tokenBytes is what a parsed and validated document holds on the heap for each of its
-// tokens (comments included), besides its text: its nodes, their positions and comments.
-// Documents of this schema's clients hold 110 to 170 (BenchmarkDocumentBytes).
-const tokenBytes = 192
+// tokens, besides its text: its nodes and their positions. Documents of this schema's
+// clients hold 90 to 125 (BenchmarkDocumentBytes); comments, counted too, hold nothing.
+const tokenBytes = 128
 
 // documentBytes is what a parsed document costs: its text, which its key and every
 // position share, and what its tokens became. Counting the tokens again costs a fraction of
