@@ -50,7 +50,7 @@ type Config struct {
 	// (STOCK_UPDATES_PER_SECOND, default 10); the final value is always delivered.
 	StockUpdatesPerSecond int
 	// ComplexityLimit overrides graph.ComplexityLimit (tests and benchmarks that send
-	// deliberately large queries); zero keeps the default.
+	// deliberately large queries; the size limits rise with it); zero keeps the default.
 	ComplexityLimit int
 	// QueryCacheBytes bounds the parsed-query cache (QUERY_CACHE_BYTES, default
 	// graph.DefaultQueryCacheBytes, 32 MiB) and PersistedQueriesBytes the automatic persisted

@@ -76,16 +76,16 @@ func complexity() generated.ComplexityRoot {
 }
 
 // queryLimits refuses, before the document is validated and before any resolver, documents
-// that would cost more to validate or execute than any client of this API needs: more than
-// MaxQueryBytes bytes or MaxTokens tokens, more selections than maxSelections once fragments are expanded, more
-// same-named field pairs than MaxMergePairs, nesting deeper than maxDepth, or more than
+// that would cost more to validate or execute than any client of this API needs: longer than
+// maxQueryBytes, more than maxTokens tokens, more selections than maxSelections once
+// fragments are expanded, more same-named field pairs than MaxMergePairs, nesting deeper than maxDepth, or more than
 // MaxPasswordChecks password checks. Validation in gqlgen runs before any extension sees the
 // parsed document, and some of its rules are quadratic, so the limits parse the document
 // themselves (a second parse on a parsed-query cache miss; a hit skips both) and measure it
 // in linear time.
 type queryLimits struct {
-	maxDepth, maxSelections int
-	passwordFields          map[ast.Operation]map[string]bool
+	maxQueryBytes, maxTokens, maxSelections, maxDepth int
+	passwordFields                                    map[ast.Operation]map[string]bool
 	// parsed reports whether a document has already passed the limits and validation.
 	parsed func(query string) bool
 }
@@ -102,17 +102,17 @@ func (l queryLimits) MutateOperationParameters(_ context.Context, params *graphq
 	if params.Query == "" || l.parsed(params.Query) {
 		return nil // no query is gqlgen's to refuse; a parsed one passed before
 	}
-	if len(params.Query) > MaxQueryBytes {
-		return complexityError("the query is longer than %d bytes; send large values as variables", MaxQueryBytes)
+	if len(params.Query) > l.maxQueryBytes {
+		return complexityError("the query is longer than %d bytes; send large values as variables", l.maxQueryBytes)
 	}
-	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: params.Query}, MaxTokens)
+	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: params.Query}, l.maxTokens)
 	if err != nil {
 		gqlErr, ok := err.(*gqlerror.Error)
 		if !ok {
 			gqlErr = gqlerror.Errorf("the query could not be parsed")
 		}
 		if strings.HasPrefix(gqlErr.Message, "exceeded token limit") {
-			return complexityError("the query has more than %d tokens", MaxTokens)
+			return complexityError("the query has more than %d tokens", l.maxTokens)
 		}
 		errcode.Set(gqlErr, errcode.ParseFailed)
 		return gqlErr

@@ -21,7 +21,7 @@ import (
 func testLimits() queryLimits {
 	schema := generated.NewExecutableSchema(generated.Config{}).Schema()
 	return queryLimits{
-		maxDepth: MaxDepth, maxSelections: MaxSelections,
+		maxQueryBytes: MaxQueryBytes, maxTokens: MaxTokens, maxSelections: MaxSelections, maxDepth: MaxDepth,
 		passwordFields: passwordFields(schema), parsed: func(string) bool { return false },
 	}
 }

@@ -28,7 +28,9 @@ type Config struct {
 	Stores       loaders.Stores
 	NoBatching   bool
 	LoaderTiming loaders.Timing
-	// ComplexityLimit and MaxDepth default to the constants of the same names.
+	// ComplexityLimit and MaxDepth default to the constants of the same names. A
+	// ComplexityLimit raised above the default (tests and benchmarks that send deliberately
+	// large queries) raises MaxQueryBytes, MaxTokens and MaxSelections in proportion.
 	ComplexityLimit int
 	MaxDepth        int
 	// QueryCacheBytes and PersistedQueriesBytes bound the parsed-query cache and the
@@ -92,14 +94,16 @@ func NewGraphQL(cfg Config) *handler.Server {
 	parsed := newByteCache(cfg.QueryCacheBytes, documentBytes)
 	persisted := persistedQueries{newByteCache(cfg.PersistedQueriesBytes, queryBytes)}
 	srv.SetQueryCache(parsed)
-	srv.SetParserTokenLimit(MaxTokens)
+	scale := max(1, cfg.ComplexityLimit/ComplexityLimit)
+	srv.SetParserTokenLimit(MaxTokens * scale)
 	// Suggestions ("Did you mean …?") cost an edit distance to every field of the type for
 	// each unknown one, and name fields that production hides from introspection.
 	srv.SetDisableSuggestion(true)
 	srv.Use(extension.Introspection{})
 	srv.Use(persisted) // before the limits, which read the query it finds
 	srv.Use(queryLimits{
-		maxDepth: cfg.MaxDepth, maxSelections: max(MaxSelections, cfg.ComplexityLimit),
+		maxQueryBytes: MaxQueryBytes * scale, maxTokens: MaxTokens * scale,
+		maxSelections: MaxSelections * scale, maxDepth: cfg.MaxDepth,
 		passwordFields: passwordFields(schema.Schema()), parsed: parsed.Contains,
 	})
 	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
