@@ -91,8 +91,8 @@ const entryOverhead = 128
 func queryBytes(hash, query string) int { return len(hash) + len(query) + entryOverhead }
 
 // tokenBytes is what a parsed and validated document holds on the heap for each of its
-// tokens, besides its text: its nodes and their positions. Documents of this schema's
-// clients hold 90 to 125 (BenchmarkDocumentBytes); comments, counted too, hold nothing.
+// tokens, besides its text: its nodes and their positions. It is a little over what this
+// schema's documents hold (BenchmarkDocumentBytes); comments, counted too, hold nothing.
 const tokenBytes = 128
 
 // documentBytes is what a parsed document costs: its text, which its key and every

@@ -22,8 +22,9 @@ import (
 
 // MaxBodyBytes bounds a GraphQL request body; larger ones get 413 before any parsing. It is
 // twice MaxQueryBytes, room for the longest document and as much in variables (a product's
-// description is at most 10,000 bytes): reading and decoding a body costs the server some
-// 8 ns a byte, and a refused megabyte would cost as much as a hundred served requests.
+// description is at most 10,000 bytes): reading and decoding the JSON of a body costs the
+// server in proportion to its length, and a refused megabyte would cost it many requests'
+// worth (BenchmarkAbuse in e2e).
 const MaxBodyBytes = 2 * MaxQueryBytes
 
 // Check reports whether one dependency is reachable.

@@ -17,17 +17,17 @@ import (
 // Limits bound what one operation may ask for.
 const (
 	// ComplexityLimit: every field costs 1, a list costs its page size times its elements, and
-	// a password check costs 50 (bcrypt is slow by design, so an alias flood of logins is the
-	// cheapest denial of service). A page of 100 products with every field (1,301) fits;
+	// a password check costs 50 (bcrypt is slow by design; MaxPasswordChecks also allows only
+	// one an operation). A page of 100 products with every field (1,301) fits;
 	// 1,000 aliases of `me { id }` (2,000) do not.
 	ComplexityLimit = 1500
 	// MaxQueryBytes bounds a document's text, checked before it is parsed. The longest a
 	// client needs is a createProduct with its 10,000-byte description written inline, and
-	// large values belong in variables anyway; a megabyte of comments, which the parser
-	// reads through before its token limit stops it, would cost ten milliseconds.
+	// large values belong in variables anyway. The parser reads a run of comments whole
+	// before its token limit stops it, so without this a megabyte of them would be read.
 	MaxQueryBytes = 64 << 10
-	// MaxTokens bounds a document's tokens, so that parsing one costs at most a millisecond
-	// or two. The playground's introspection query has about 180; the largest document sent
+	// MaxTokens bounds a document's tokens, and so the cost of parsing one and of the
+	// validation rules that are linear in it (BenchmarkWorstAccepted). The playground's introspection query has about 180; the largest document sent
 	// to this API, the loaders benchmark's 100 order lookups, about 2,800.
 	MaxTokens = 5000
 	// MaxSelections bounds the selections validation walks: fields (aliased or not,
@@ -78,11 +78,11 @@ func complexity() generated.ComplexityRoot {
 // queryLimits refuses, before the document is validated and before any resolver, documents
 // that would cost more to validate or execute than any client of this API needs: longer than
 // maxQueryBytes, more than maxTokens tokens, more selections than maxSelections once
-// fragments are expanded, more same-named field pairs than MaxMergePairs, nesting deeper than maxDepth, or more than
-// MaxPasswordChecks password checks. Validation in gqlgen runs before any extension sees the
-// parsed document, and some of its rules are quadratic, so the limits parse the document
-// themselves (a second parse on a parsed-query cache miss; a hit skips both) and measure it
-// in linear time.
+// fragments are expanded, more same-named field pairs than MaxMergePairs, nesting deeper
+// than maxDepth, or more than MaxPasswordChecks password checks. gqlgen validates a document
+// before any extension sees it, and some validation rules take time quadratic in it, so the
+// limits parse the document themselves (a second parse on a parsed-query cache miss; a hit
+// skips both) and measure it in linear time.
 type queryLimits struct {
 	maxQueryBytes, maxTokens, maxSelections, maxDepth int
 	passwordFields                                    map[ast.Operation]map[string]bool
