@@ -84,8 +84,14 @@ type Config struct {
 	// (STOCK_UPDATES_PER_SECOND, default 10); the final value is always delivered.
 	StockUpdatesPerSecond int
 	// ComplexityLimit overrides graph.ComplexityLimit (tests and benchmarks that send
-	// deliberately large queries); zero keeps the default.
+	// deliberately large queries; the size limits rise with it); zero keeps the default.
 	ComplexityLimit int
+	// QueryCacheBytes bounds the parsed-query cache (QUERY_CACHE_BYTES, default
+	// graph.DefaultQueryCacheBytes, 32 MiB) and PersistedQueriesBytes the automatic persisted
+	// queries kept (PERSISTED_QUERIES_BYTES, default graph.DefaultPersistedQueriesBytes, 8 MiB):
+	// the memory clients can fill with the documents they send.
+	QueryCacheBytes       int
+	PersistedQueriesBytes int
 	// RetryDelays and MaxAttempts shape the RabbitMQ workers' retries (nil and zero: the
 	// defaults of stores/rabbitmq, 1s, 5s, 30s and 5 attempts). Tests shorten them.
 	RetryDelays []time.Duration
@@ -224,6 +230,16 @@ func ConfigFromEnv() (Config, error) {
 	if c.DedupRetention != 0 && c.DedupRetention < minDedupRetention {
 		return c, fmt.Errorf("DEDUP_RETENTION must be at least %v: a redelivered event must still find its record, got %v",
 			minDedupRetention, c.DedupRetention)
+	}
+	if s := os.Getenv("QUERY_CACHE_BYTES"); s != "" {
+		if c.QueryCacheBytes, err = strconv.Atoi(s); err != nil || c.QueryCacheBytes < 1<<20 {
+			return c, fmt.Errorf("QUERY_CACHE_BYTES must be a number of bytes, at least 1048576 (1 MiB), got %q", s)
+		}
+	}
+	if s := os.Getenv("PERSISTED_QUERIES_BYTES"); s != "" {
+		if c.PersistedQueriesBytes, err = strconv.Atoi(s); err != nil || c.PersistedQueriesBytes < 1<<20 {
+			return c, fmt.Errorf("PERSISTED_QUERIES_BYTES must be a number of bytes, at least 1048576 (1 MiB), got %q", s)
+		}
 	}
 	if s := os.Getenv("BCRYPT_COST"); s != "" {
 		if c.BcryptCost, err = strconv.Atoi(s); err != nil || c.BcryptCost < 4 || c.BcryptCost > 31 {

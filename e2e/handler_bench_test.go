@@ -8,12 +8,14 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/internal/apitest"
+	"github.com/flashsale/flashsale/internal/bench"
 	"github.com/flashsale/flashsale/ratelimit"
 )
 
@@ -54,24 +56,49 @@ func BenchmarkHandler(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Run(r.name, func(b *testing.B) {
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
-					req.Header.Set("Content-Type", "application/json")
-					if r.token != "" {
-						req.Header.Set("Authorization", "Bearer "+r.token)
-					}
-					w := httptest.NewRecorder()
-					h.ServeHTTP(w, req)
-					if !strings.Contains(w.Body.String(), r.want) {
-						b.Fatalf("%s answered %d %s", r.name, w.Code, w.Body.String())
-					}
-				}
-			})
-		})
+		b.Run(r.name, func(b *testing.B) { serveParallel(b, h, r.token, body, r.want) })
 	}
+}
+
+// BenchmarkAbuse measures the handler's cost of refusing each probe of bench.AbuseProbes
+// beside the floor ({ __typename }), as BenchmarkHandler does: the cost of the worst abuse
+// probe over the floor's is what an anonymous client can make the API spend per request.
+// Run with go test ./e2e -run '^$' -bench Abuse -benchmem.
+func BenchmarkAbuse(b *testing.B) {
+	s := apitest.Start(b)
+	h := s.API.Handler()
+	floor, err := json.Marshal(map[string]any{"query": `{ __typename }`})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("floor", func(b *testing.B) { serveParallel(b, h, "", floor, `"Query"`) })
+	for _, p := range bench.AbuseProbes() {
+		b.Run(p.Name, func(b *testing.B) { serveParallel(b, h, "", p.Body(), `"errors"`) })
+	}
+}
+
+// serveParallel sends body to h, from every core at once, and fails unless each answer
+// contains want. Beside ns/op, which other work on the machine stretches, it reports the
+// process's CPU time per request (cpu-ns/op).
+func serveParallel(b *testing.B, h http.Handler, token string, body []byte, want string) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	cpu0 := processCPU(b)
+	defer func() { b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op") }()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if !strings.Contains(w.Body.String(), want) {
+				b.Fatalf("answered %d %.300s", w.Code, w.Body.String())
+			}
+		}
+	})
 }
 
 // BenchmarkPlaceOrder measures an accepted flash-sale order through the API's handler, with
@@ -113,4 +140,13 @@ func unrefusing() ratelimit.Budgets {
 	huge := flashsale.Limit{Rate: 1_000_000_000, Period: time.Second, Burst: 1_000_000_000}
 	b.Requests, b.Orders = huge, huge
 	return b
+}
+
+// processCPU returns the CPU time this process has used, user and system, in nanoseconds.
+func processCPU(b *testing.B) int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }

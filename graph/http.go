@@ -24,8 +24,12 @@ import (
 	"github.com/flashsale/flashsale/ratelimit"
 )
 
-// MaxBodyBytes bounds a GraphQL request body; larger ones get 413 before any parsing.
-const MaxBodyBytes = 1 << 20
+// MaxBodyBytes bounds a GraphQL request body; larger ones get 413 before any parsing. It is
+// twice MaxQueryBytes, room for the longest document and as much in variables (a product's
+// description is at most 10,000 bytes): reading and decoding the JSON of a body costs the
+// server in proportion to its length, and a refused megabyte would cost it many requests'
+// worth (BenchmarkAbuse in e2e).
+const MaxBodyBytes = 2 * MaxQueryBytes
 
 // Check reports whether one dependency is reachable.
 type Check func(ctx context.Context) error

@@ -9,6 +9,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vektah/gqlparser/v2/ast"
 )
 
 // metrics counts and times GraphQL operations. The label is the operation's kind and root
@@ -82,4 +83,19 @@ func operationLabel(oc *graphql.OperationContext) string {
 		fields = append(fields[:4], "…")
 	}
 	return string(oc.Operation.Operation) + ":" + strings.Join(fields, ",")
+}
+
+// registerCacheMetrics exposes the size of the caches of parsed and persisted queries, which
+// clients fill with the documents they send: operators size QUERY_CACHE_BYTES and
+// PERSISTED_QUERIES_BYTES by them.
+func registerCacheMetrics(reg prometheus.Registerer, parsed *byteCache[*ast.QueryDocument], persisted *byteCache[string]) {
+	gauge := func(name, help string, f func() int) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return float64(f()) })
+	}
+	reg.MustRegister(
+		gauge("flashsale_graphql_query_cache_bytes", "Estimated bytes of the parsed-query cache.", parsed.Bytes),
+		gauge("flashsale_graphql_query_cache_entries", "Documents in the parsed-query cache.", parsed.Len),
+		gauge("flashsale_graphql_persisted_queries_bytes", "Bytes of the automatic persisted queries kept.", persisted.Bytes),
+		gauge("flashsale_graphql_persisted_queries_entries", "Automatic persisted queries kept.", persisted.Len),
+	)
 }

@@ -8,11 +8,9 @@ import (
 
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/graph/generated"
@@ -30,9 +28,16 @@ type Config struct {
 	// Stores feed the per-response dataloaders; NoBatching turns batching off (benchmarks).
 	Stores     loaders.Stores
 	NoBatching bool
-	// ComplexityLimit and MaxDepth default to the constants of the same names.
+	// ComplexityLimit and MaxDepth default to the constants of the same names. A
+	// ComplexityLimit raised above the default (tests and benchmarks that send deliberately
+	// large queries) raises MaxQueryBytes, MaxTokens and MaxSelections in proportion.
 	ComplexityLimit int
 	MaxDepth        int
+	// QueryCacheBytes and PersistedQueriesBytes bound the parsed-query cache and the
+	// persisted queries' store; zero means DefaultQueryCacheBytes and
+	// DefaultPersistedQueriesBytes.
+	QueryCacheBytes       int
+	PersistedQueriesBytes int
 	// ResponseCache (nil: none) is told which responses it may keep; NewHTTPHandler serves them.
 	ResponseCache *ResponseCache
 	// Refusals (nil: none) learns GraphQL's SOLD_OUT answers; NewHTTPHandler replays them.
@@ -48,15 +53,30 @@ type Config struct {
 	Limits *ratelimit.Policy
 }
 
+// Default sizes of the caches of parsed and persisted queries. A parsed document of this
+// schema's clients costs a few to a few tens of kilobytes (documentBytes), a persisted
+// query its text: each holds thousands of distinct documents, far more than the clients
+// send.
+const (
+	DefaultQueryCacheBytes       = 32 << 20
+	DefaultPersistedQueriesBytes = 8 << 20
+)
+
 // NewGraphQL returns the GraphQL handler: explicit transports (never NewDefaultServer), a
-// parsed-query cache, automatic persisted queries, complexity and depth limits, metrics, and
-// the error presenter.
+// parsed-query cache, automatic persisted queries, the query limits, complexity limit,
+// metrics, and the error presenter.
 func NewGraphQL(cfg Config) *handler.Server {
 	if cfg.ComplexityLimit == 0 {
 		cfg.ComplexityLimit = ComplexityLimit
 	}
 	if cfg.MaxDepth == 0 {
 		cfg.MaxDepth = MaxDepth
+	}
+	if cfg.QueryCacheBytes == 0 {
+		cfg.QueryCacheBytes = DefaultQueryCacheBytes
+	}
+	if cfg.PersistedQueriesBytes == 0 {
+		cfg.PersistedQueriesBytes = DefaultPersistedQueriesBytes
 	}
 	schema := generated.NewExecutableSchema(generated.Config{
 		Resolvers:  cfg.Resolver,
@@ -81,7 +101,14 @@ func NewGraphQL(cfg Config) *handler.Server {
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	parsed := newByteCache(cfg.QueryCacheBytes, documentBytes)
+	persisted := persistedQueries{newByteCache(cfg.PersistedQueriesBytes, queryBytes)}
+	srv.SetQueryCache(parsed)
+	scale := max(1, cfg.ComplexityLimit/ComplexityLimit)
+	srv.SetParserTokenLimit(MaxTokens * scale)
+	// Suggestions ("Did you mean …?") cost an edit distance to every field of the type for
+	// each unknown one, and name fields that production hides from introspection.
+	srv.SetDisableSuggestion(true)
 	if cfg.NoIntrospection {
 		srv.Use(noIntrospection{})
 	} else {
@@ -90,11 +117,17 @@ func NewGraphQL(cfg Config) *handler.Server {
 	if cfg.SubscriptionsPerWebsocket > 0 {
 		srv.Use(subscriptionCap{})
 	}
-	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
-	srv.Use(shapeLimit{maxDepth: cfg.MaxDepth, maxSelections: max(MaxSelections, cfg.ComplexityLimit)}) // before the complexity walk
+	srv.Use(persisted) // before the limits, which read the query it finds
+	srv.Use(queryLimits{
+		maxQueryBytes: MaxQueryBytes * scale, maxTokens: MaxTokens * scale,
+		maxSelections: MaxSelections * scale, maxDepth: cfg.MaxDepth,
+		passwordFields: passwordFields(schema.Schema()), parsed: parsed.Contains,
+	})
 	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
+	srv.Use(persisted.record()) // after every mutator that may refuse the operation
 	if cfg.Registry != nil {
 		m := newMetrics(cfg.Registry)
+		registerCacheMetrics(cfg.Registry, parsed, persisted.cache)
 		srv.Use(m)
 		if cfg.ResponseCache != nil {
 			cfg.ResponseCache.stats = m.observe

@@ -1252,6 +1252,9 @@ directive @hasRole(role: Role!) on FIELD_DEFINITION
 "Requires a signed-in viewer."
 directive @authenticated on FIELD_DEFINITION
 
+"Marks a field that checks or hashes a password: an operation may select at most one such field."
+directive @checksPassword on FIELD_DEFINITION
+
 type PageInfo {
   hasNextPage: Boolean!
   endCursor: String
@@ -1295,8 +1298,8 @@ type Query {
 }
 
 type Mutation {
-  register(input: RegisterInput!): AuthPayload!
-  login(email: String!, password: String!): AuthPayload!
+  register(input: RegisterInput!): AuthPayload! @checksPassword
+  login(email: String!, password: String!): AuthPayload! @checksPassword
   refreshToken(refreshToken: String!): AuthPayload!
   """
   Signs out the sign-in the refresh token belongs to: no token of it refreshes again, its
