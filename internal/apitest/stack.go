@@ -74,11 +74,19 @@ func StartStack(t testing.TB, opts ...Option) *Server {
 // StartReplica starts a second API process beside first: the same shards, Redis, brokers,
 // namespace and JWT secret, on a port of its own, as a second replica behind a load balancer
 // would be. Tokens of one work on the other; fan-out tests subscribe on one and buy on the
-// other. It shuts down when the test ends, before first does.
-func StartReplica(t testing.TB, first *Server) *Server {
+// other. It shuts down when the test ends, before first does. WithConfig options change its
+// config (a replica whose clock or connections differ); other options are ignored.
+func StartReplica(t testing.TB, first *Server, opts ...Option) *Server {
 	t.Helper()
 	cfg := first.Config
 	cfg.HTTPAddr = "127.0.0.1:0"
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	for _, f := range o.configure {
+		f(&cfg)
+	}
 	logs := newRecorder(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
