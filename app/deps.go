@@ -140,7 +140,10 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres
 		Updates:     d.OrderBus,
 		Log:         log,
 		ObserveStep: d.observeOrder(observeSteps(d.PlacementSteps)),
-	}, checkout.Config{ReservationTTL: cfg.ReservationTTL})
+	}, checkout.Config{ReservationTTL: cfg.ReservationTTL, OrphanGrace: cfg.OrphanGrace})
+	if cfg.Clock != nil {
+		d.Checkout.SetClock(cfg.Clock)
+	}
 	return d, nil
 }
 
