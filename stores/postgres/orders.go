@@ -70,7 +70,7 @@ func (s *OrderStore) CreateOrder(ctx context.Context, o *flashsale.Order) error 
 	}
 	inserted, err := s.creates.Do(ctx, s.db.ShardOf(o.ID.Bucket()), newOrder{order: o, event: e, payload: string(payload)})
 	if err != nil {
-		return fmt.Errorf("insert order %d: %w", o.ID, err)
+		return fmt.Errorf("insert order %d: %w", o.ID, markLost(err))
 	}
 	if !inserted {
 		return flashsale.Errorf(flashsale.ECONFLICT, "an order with this idempotency key exists")
