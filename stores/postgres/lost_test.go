@@ -24,7 +24,8 @@ func TestAStatementWhoseConnectionDiedIsUnavailable(t *testing.T) {
 		{"connection failure", &pgconn.PgError{Code: "08006"}, flashsale.EUNAVAILABLE},
 		{"connection dropped mid-answer", fmt.Errorf("read: %w", io.ErrUnexpectedEOF), flashsale.EUNAVAILABLE},
 		{"unique violation", &pgconn.PgError{Code: "23505"}, flashsale.EINTERNAL},
-		{"deadline", context.DeadlineExceeded, flashsale.EINTERNAL},
+		{"no answer in time", context.DeadlineExceeded, flashsale.EUNAVAILABLE},
+		{"canceled by the caller", context.Canceled, flashsale.EINTERNAL},
 		{"other", errors.New("boom"), flashsale.EINTERNAL},
 		{"already coded", flashsale.Errorf(flashsale.ECONFLICT, "taken"), flashsale.ECONFLICT},
 	} {
