@@ -139,7 +139,7 @@ func (s *OrderStore) insertOrders(ctx context.Context, shard int, rows []newOrde
 func (s *OrderStore) FindOrderByID(ctx context.Context, id flashsale.OrderID) (*flashsale.Order, error) {
 	o, err := s.finds.Do(ctx, s.db.ShardOf(id.Bucket()), id)
 	if err != nil && flashsale.ErrorCode(err) != flashsale.ENOTFOUND {
-		return nil, fmt.Errorf("find order %d: %w", id, err)
+		return nil, fmt.Errorf("find order %d: %w", id, markLost(err))
 	}
 	return o, err
 }
