@@ -22,6 +22,13 @@ import (
 // drill has its own servers or proxies, so nothing another test uses is touched. See
 // internal/drill for what is checked and the report line each logs.
 
+// The same sale with no fault: the baseline the others' figures are read against.
+func TestDrillNoFault(t *testing.T) {
+	t.Parallel()
+	st := drill.StartStack(t, drill.Options{})
+	drill.Drill(t, st, drill.DefaultSale, drill.Fault{Name: "none", Inject: func(context.Context, *drill.Run) error { return nil }})
+}
+
 func TestDrillRedisFlushed(t *testing.T) {
 	t.Parallel()
 	redis := testenv.StartRedisServer(t)

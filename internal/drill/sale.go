@@ -112,11 +112,7 @@ func (r *Run) attempt(ctx context.Context, b *buyer, key string, mopUp bool) str
 		var wait time.Duration
 		switch a.code {
 		case "":
-			var out struct{ PlaceFlashSaleOrder struct{ ID string } }
-			id, err := flashsale.OrderID(0), a.decode(&out)
-			if err == nil {
-				id, err = flashsale.ParseOrderID(out.PlaceFlashSaleOrder.ID)
-			}
+			id, err := placedOrder(a)
 			if err != nil {
 				r.t.Errorf("drill: an accepted order's answer: %v", err)
 				return CodeBadAnswer
@@ -142,6 +138,15 @@ func (r *Run) attempt(ctx context.Context, b *buyer, key string, mopUp bool) str
 		}
 		sleep(ctx, wait)
 	}
+}
+
+// placedOrder reads the order's id from a placeFlashSaleOrder answer.
+func placedOrder(a answer) (flashsale.OrderID, error) {
+	var out struct{ PlaceFlashSaleOrder struct{ ID string } }
+	if err := a.decode(&out); err != nil {
+		return 0, err
+	}
+	return flashsale.ParseOrderID(out.PlaceFlashSaleOrder.ID)
 }
 
 func (r *Run) count(a answer, mopUp bool) {
