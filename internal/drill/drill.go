@@ -141,13 +141,13 @@ func Drill(t *testing.T, st *Stack, sale Sale, f Fault) *Report {
 		})
 	}
 	if err := check(func(s *state) error { return s.conserved(sale.Quantity) }); err != nil {
-		t.Errorf("drill %s: the pool is not reconciled (waited up to %v): %v", f.Name, settleWithin, err)
+		t.Errorf("drill %s: the pool is not reconciled: %v", f.Name, err)
 	} else if err := r.mopUp(ctx, func() (int, error) { return st.remaining(ctx, r.Pool()) }); err != nil {
 		t.Errorf("drill %s: the sale does not sell out: %v", f.Name, err)
 	}
 	rep.MopUp = r.moppedUp
 	if err := check(func(s *state) error { return s.settled(sale.Quantity) }); err != nil {
-		t.Errorf("drill %s: the orders are not all settled (waited up to %v): %v", f.Name, settleWithin, err)
+		t.Errorf("drill %s: the orders are not all settled: %v", f.Name, err)
 	}
 	if final == nil {
 		t.Fatalf("drill %s: the sale's state could not be read", f.Name)
