@@ -46,7 +46,8 @@ func TestDrillRedisRestarted(t *testing.T) {
 	drill.Drill(t, st, drill.DefaultSale, drill.Fault{Name: "redis-restarted", Inject: func(ctx context.Context, r *drill.Run) error {
 		redis.Stop()
 		time.Sleep(500 * time.Millisecond)
-		return redis.Start()
+		redis.Start() // fails the test itself if the server does not come back
+		return nil
 	}})
 }
 

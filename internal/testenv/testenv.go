@@ -9,17 +9,14 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/flashsale/flashsale/stores/postgres"
@@ -123,25 +120,23 @@ func Redis(tb testing.TB) (*redis.Client, string) {
 // and stops it when the test ends. Destructive tests (FLUSHALL, restarts) use it.
 func PrivateRedis(tb testing.TB) (url string, stop func()) {
 	tb.Helper()
-	s := StartRedisServer(tb)
-	return s.URL, s.Stop
+	srv := StartRedisServer(tb)
+	return srv.URL, srv.Stop
 }
 
-// RedisServer is a private redis-server that a test may stop and start again.
+// RedisServer is a private redis-server that a test may stop and start again on the same
+// port, empty, as a restart without persistence leaves it.
 type RedisServer struct {
-	// URL is the server's URL; it stays the same across restarts.
-	URL string
-
+	URL  string
 	tb   testing.TB
 	bin  string
 	port int
 	dir  string
-	mu   sync.Mutex
 	cmd  *exec.Cmd
 }
 
-// StartRedisServer starts a redis-server of this test's own on a free port (nothing kept on
-// disk) and stops it when the test ends.
+// StartRedisServer starts a private redis-server on a free port and stops it when the test
+// ends.
 func StartRedisServer(tb testing.TB) *RedisServer {
 	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
@@ -150,76 +145,40 @@ func StartRedisServer(tb testing.TB) *RedisServer {
 	}
 	s := &RedisServer{tb: tb, bin: bin, port: FreePort(tb), dir: tb.TempDir()}
 	s.URL = fmt.Sprintf("redis://127.0.0.1:%d/0", s.port)
-	if err := s.Start(); err != nil {
-		tb.Fatalf("testenv: %v", err)
-	}
+	s.Start()
 	tb.Cleanup(s.Stop)
 	return s
 }
 
-// Stop kills the server, as a crash would, and waits for it to exit. Its data is gone.
-func (s *RedisServer) Stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd != nil {
-		s.cmd.Process.Kill()
-		s.cmd.Wait()
-		s.cmd = nil
-	}
-}
-
-// Start starts the server, empty, on its port and waits until it accepts connections. It
-// is safe to call from any goroutine; it does nothing if the server runs.
-func (s *RedisServer) Start() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd != nil {
-		return nil
-	}
+// Start starts the server (again) and waits until it accepts connections.
+func (s *RedisServer) Start() {
+	s.tb.Helper()
 	cmd := exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "",
 		"--appendonly", "no", "--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log"))
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start redis-server: %w", err)
+		s.tb.Fatalf("testenv: start redis-server: %v", err)
 	}
 	s.cmd = cmd
 	addr := fmt.Sprintf("127.0.0.1:%d", s.port)
 	for i := 0; ; i++ {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
-			return nil
+			return
 		}
 		if i > 100 {
-			return fmt.Errorf("private redis-server on %s did not start", addr)
+			s.tb.Fatalf("testenv: private redis-server on %s did not start", addr)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// PostgresAddr is the host:port of the PostgreSQL the test shards are on, for a proxy to
-// stand in front of.
-func PostgresAddr() string { return hostPort(pgBase, "5432") }
-
-// TerminateBackends ends every PostgreSQL connection to the databases of the shard URLs, as
-// an administrator's pg_terminate_backend or a restart would, and returns how many it ended.
-// Only those databases' connections are touched: other tests' stay.
-func TerminateBackends(ctx context.Context, shardURLs []string) (int, error) {
-	names := make([]string, len(shardURLs))
-	for i, u := range shardURLs {
-		parsed, err := url.Parse(u)
-		if err != nil {
-			return 0, fmt.Errorf("shard URL %q: %w", u, err)
-		}
-		names[i] = strings.TrimPrefix(parsed.Path, "/")
+// Stop kills the server, losing everything it held; stopping a stopped server does nothing.
+func (s *RedisServer) Stop() {
+	if s.cmd != nil {
+		s.cmd.Process.Kill()
+		s.cmd.Wait()
+		s.cmd = nil
 	}
-	conn, err := pgx.Connect(ctx, pgBase+"/postgres?sslmode=disable")
-	if err != nil {
-		return 0, fmt.Errorf("connect to PostgreSQL: %w", err)
-	}
-	defer conn.Close(ctx)
-	var n int
-	err = conn.QueryRow(ctx, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-		WHERE datname = ANY($1) AND pid <> pg_backend_pid()) AS ended`, names).Scan(&n)
-	return n, err
 }
 
 // RabbitURL returns the shared RabbitMQ's URL after checking that it accepts connections.
