@@ -47,7 +47,7 @@ type Violations struct {
 	Oversold          int // units in live orders beyond the quantity
 	Lost              int // accepted orders missing, unpaid, unnotified or uncounted
 	ChargedTwice      int
-	ChargedForNothing int // charges of orders that hold no units, unrefunded
+	ChargedForNothing int // approved charges of orders that hold no units, not refunded
 	Internal          int // INTERNAL answers
 }
 
