@@ -113,7 +113,21 @@ func TestDrillRabbitMQBlocksPublishers(t *testing.T) {
 	proxy, rabbitURL := rabbitProxy(t)
 	st := drill.StartStack(t, drill.Options{Workers: func(c *app.Config) { c.RabbitMQURL = rabbitURL }})
 	drill.Drill(t, st, drill.DefaultSale, drill.Fault{Name: "rabbitmq-blocks-publishers", Inject: func(ctx context.Context, r *drill.Run) error {
-		return withToxic(ctx, proxy, `{"name":"stall","type":"bandwidth","stream":"upstream","attributes":{"rate":1}}`, 3*time.Second)
+		w, err := proxy.Toxics.AddToxicJson(strings.NewReader(`{"name":"stall","type":"bandwidth","stream":"upstream","attributes":{"rate":1}}`))
+		if err != nil {
+			return err
+		}
+		time.Sleep(3 * time.Second)
+		// The stall must have held events back, or the drill drilled nothing.
+		held, err := unpublished(ctx, st)
+		if err != nil {
+			return err
+		}
+		r.Logf("%d order events waited to be published when the stall ended", held)
+		if held == 0 {
+			return fmt.Errorf("no order event was held back by the stall")
+		}
+		return proxy.Toxics.RemoveToxic(ctx, w.Name)
 	}})
 }
 
@@ -187,6 +201,15 @@ func TestDrillPaymentsWorkerKilled(t *testing.T) {
 		c.PaymentLatency = 300 * time.Millisecond
 	})
 	drill.Drill(t, st, drill.DefaultSale, drill.Fault{Name: "payments-worker-killed", Inject: func(ctx context.Context, r *drill.Run) error {
+		// Orders waiting for their payment are what the worker holds.
+		pending, err := countOrders(ctx, st, "PENDING")
+		if err != nil {
+			return err
+		}
+		r.Logf("%d orders were unpaid when the payment worker died", pending)
+		if pending == 0 {
+			return fmt.Errorf("the payment worker held nothing when it died")
+		}
 		proxy.Stop()
 		st.StopWorker(drill.Payments)
 		st.StartWorker(drill.Payments, nil)
@@ -240,14 +263,30 @@ func cutThenSlow(ctx context.Context, proxy *toxiproxy.Proxy, cut time.Duration,
 	return nil
 }
 
-// withToxic adds the toxic (JSON, as Toxiproxy's API takes it) for d, then removes it.
-func withToxic(ctx context.Context, proxy *toxiproxy.Proxy, toxic string, d time.Duration) error {
-	w, err := proxy.Toxics.AddToxicJson(strings.NewReader(toxic))
-	if err != nil {
-		return err
+// countOrders counts the orders in the status, across the shards.
+func countOrders(ctx context.Context, st *drill.Stack, status string) (int, error) {
+	total := 0
+	for shard := range st.Workers.DB.Shards() {
+		var n int
+		if err := st.Workers.DB.Pool(shard).QueryRow(ctx, `SELECT count(*) FROM orders WHERE status = $1`, status).Scan(&n); err != nil {
+			return 0, fmt.Errorf("count %s orders of shard %d: %w", status, shard, err)
+		}
+		total += n
 	}
-	time.Sleep(d)
-	return proxy.Toxics.RemoveToxic(ctx, w.Name)
+	return total, nil
+}
+
+// unpublished counts the outbox rows not yet published to RabbitMQ, across the shards.
+func unpublished(ctx context.Context, st *drill.Stack) (int, error) {
+	total := 0
+	for shard := range st.Workers.DB.Shards() {
+		var n int
+		if err := st.Workers.DB.Pool(shard).QueryRow(ctx, `SELECT count(*) FROM outbox WHERE published_at IS NULL`).Scan(&n); err != nil {
+			return 0, fmt.Errorf("count unpublished events of shard %d: %w", shard, err)
+		}
+		total += n
+	}
+	return total, nil
 }
 
 func redisClient(t *testing.T, rawURL string) *goredis.Client {

@@ -89,7 +89,10 @@ func (r *Run) WaitSold(ctx context.Context, n int) bool {
 }
 
 // Logf logs to the drill's test.
-func (r *Run) Logf(format string, args ...any) { r.t.Logf(format, args...) }
+func (r *Run) Logf(format string, args ...any) {
+	r.t.Helper()
+	r.t.Logf(format, args...)
+}
 
 // Pool is the sale's stock pool.
 func (r *Run) Pool() flashsale.PoolKey { return flashsale.SalePool(r.SaleID) }
