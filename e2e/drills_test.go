@@ -11,10 +11,12 @@ import (
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/internal/apitest"
 	"github.com/flashsale/flashsale/internal/drill"
 	"github.com/flashsale/flashsale/internal/testenv"
+	"github.com/flashsale/flashsale/stores/postgres"
 )
 
 // The fault drills (`make faults` runs them alone): a flash sale on the real stack with one
@@ -182,6 +184,23 @@ func TestDrillAPIKilledMidOrder(t *testing.T) {
 		pgProxy.Stop()
 		redisProxy.Stop()
 		base := st.Base()
+		// What the dead API left: units held in Redis for orders it never wrote.
+		holds, err := st.Workers.Inventory.Holds(ctx, r.Pool())
+		if err != nil {
+			return fmt.Errorf("read the holds: %w", err)
+		}
+		ids := make([]flashsale.OrderID, len(holds))
+		for i, h := range holds {
+			ids[i] = h.OrderID
+		}
+		orphans := 0
+		_, errs := postgres.NewOrderStore(st.Workers.DB).FindOrdersByIDs(ctx, ids)
+		for _, err := range errs {
+			if flashsale.ErrorCode(err) == flashsale.ENOTFOUND {
+				orphans++
+			}
+		}
+		r.Logf("the API died with %d of %d holds without an order", orphans, len(holds))
 		st.ReplaceAPI(apitest.WithConfig(func(c *app.Config) {
 			c.DatabaseShards, c.RedisURL = base.DatabaseShards, base.RedisURL
 		}))
