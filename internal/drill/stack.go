@@ -179,9 +179,10 @@ func (s *Stack) AddReplica(opts ...apitest.Option) *apitest.Server {
 	return next
 }
 
-// StartWorker starts the named worker loop in the worker process, with its settings changed
-// by configure (nil: unchanged), as a new process of that worker would start. It runs until
-// StopWorker or the end of the test.
+// StartWorker starts the named worker loop in the worker process, or, when configure is not
+// nil, in a process of its own with the worker process's settings changed by configure: its
+// own connections, as a separately deployed worker has. It runs until StopWorker or the end
+// of the test.
 func (s *Stack) StartWorker(name string, configure func(*app.Config)) {
 	s.procsMu.Lock()
 	defer s.procsMu.Unlock()
@@ -190,10 +191,18 @@ func (s *Stack) StartWorker(name string, configure func(*app.Config)) {
 		return
 	}
 	d := s.Workers
+	var own *app.Deps // closed when the worker stops
 	if configure != nil {
-		copied := *d
-		configure(&copied.Config)
-		d = &copied
+		cfg := d.Config
+		configure(&cfg)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		var err error
+		if own, err = app.OpenDeps(ctx, cfg, s.log.With("worker", name), postgres.Options{MaxConns: testenv.PoolSize}); err != nil {
+			s.t.Errorf("drill: open the %s worker's connections: %v", name, err)
+			return
+		}
+		d = own
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	p := &proc{stop: stop, done: make(chan struct{})}
@@ -206,6 +215,9 @@ func (s *Stack) StartWorker(name string, configure func(*app.Config)) {
 	brokers := s.brokers()
 	go func() {
 		defer close(p.done)
+		if own != nil {
+			defer own.Close()
+		}
 		switch name {
 		case Relays:
 			app.RunRelays(ctx, d, brokers)
