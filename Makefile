@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: run test bench generate check-generated vet services build tidy e2e-deps
+.PHONY: run test faults bench generate check-generated vet services build tidy e2e-deps
 
 ## run: start the services if stopped, prepare the shards, and run the API and every worker
 run: services
@@ -12,6 +12,11 @@ run: services
 ## test: vet, check generated code, and run every test against the real services
 test: services vet check-generated e2e-deps
 	$(GO) test $(GOTEST_FLAGS) ./...
+
+## faults: only the fault drills (make test runs them too): a flash sale through each fault,
+## each drill's report line (drill: name=...) shown; the API's own log lines are left out
+faults: services
+	set -o pipefail; $(GO) test $(GOTEST_FLAGS) -run '^TestDrill' -v ./e2e | grep -vE '^ +logs\.go:[0-9]+: |^=== (PAUSE|CONT|NAME)'
 
 ## e2e-deps: the browser test's Node packages, and Chromium when it is missing
 e2e-deps:

@@ -33,6 +33,7 @@ type API struct {
 	ops         *http.Server
 	opsListener net.Listener
 	opsServed   chan error
+	aborted     bool // by Abort: nothing is left to shut down gracefully
 }
 
 // Prepare creates the shard databases that are missing and migrates every shard.
@@ -209,7 +210,7 @@ func (a *API) Done() <-chan error { return a.served }
 // StopServing stops accepting requests and waits for those in flight (until ctx ends); the
 // connections stay open for workers sharing them.
 func (a *API) StopServing(ctx context.Context) error {
-	if a.server == nil || a.listener == nil {
+	if a.server == nil || a.listener == nil || a.aborted {
 		return nil
 	}
 	err := a.server.Shutdown(ctx)
@@ -223,6 +224,20 @@ func (a *API) StopServing(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// Abort closes the listener and every client connection at once, without waiting for the
+// requests in flight, as a crash looks to clients. Fault drills use it; Shutdown still
+// closes the dependencies afterwards.
+func (a *API) Abort() error {
+	if a.server == nil || a.listener == nil {
+		return nil
+	}
+	a.aborted = true
+	if a.opsListener != nil {
+		a.ops.Close()
+	}
+	return a.server.Close()
 }
 
 // Shutdown stops serving and closes every connection to the dependencies.

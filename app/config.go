@@ -96,6 +96,13 @@ type Config struct {
 	// defaults of stores/rabbitmq, 1s, 5s, 30s and 5 attempts). Tests shorten them.
 	RetryDelays []time.Duration
 	MaxAttempts int
+	// OrphanGrace overrides how old a hold without an order must be before reconciliation
+	// returns its units (checkout.Config.OrphanGrace; zero keeps its default). Fault drills
+	// shorten it so that the units a crash left held come back while the test runs.
+	OrphanGrace time.Duration
+	// Clock, when set, is the checkout's clock instead of time.Now: drills of replicas whose
+	// clocks disagree.
+	Clock func() time.Time
 	// NoCache makes Deps.Stores read PostgreSQL directly, without the Redis read cache, and
 	// NoBatching gives every dataloader key its own batch. Neither is for production: they
 	// are the baselines the benchmarks (cmd/bench) measure the cache and the loaders against.

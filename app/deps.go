@@ -174,7 +174,10 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres
 		Log:         log,
 		ObserveStep: d.observeOrder(observeSteps(d.PlacementSteps)),
 		CountRepair: func(kind string) { d.Repairs.WithLabelValues(kind).Inc() },
-	}, checkout.Config{ReservationTTL: cfg.ReservationTTL})
+	}, checkout.Config{ReservationTTL: cfg.ReservationTTL, OrphanGrace: cfg.OrphanGrace})
+	if cfg.Clock != nil {
+		d.Checkout.SetClock(cfg.Clock)
+	}
 	return d, nil
 }
 

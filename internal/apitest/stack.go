@@ -76,7 +76,7 @@ func StartStack(t testing.TB, opts ...Option) *Server {
 // namespace and JWT secret, on a port of its own, as a second replica behind a load balancer
 // would be. Tokens of one work on the other; fan-out tests subscribe on one and buy on the
 // other. It shuts down when the test ends, before first does. WithConfig options change its
-// config alone (pointing it at a proxy of Redis, say); other options are ignored.
+// config alone (pointing it at a proxy of Redis, a clock of its own); other options are ignored.
 func StartReplica(t testing.TB, first *Server, opts ...Option) *Server {
 	t.Helper()
 	cfg := first.Config

@@ -29,14 +29,36 @@ type Embedded struct {
 // StartEmbedded starts an embedded broker on a free port of 127.0.0.1 and returns once it
 // answers requests, or with an error if it does not before ctx ends.
 func StartEmbedded(ctx context.Context, log *slog.Logger) (*Embedded, error) {
-	c, err := kfake.NewCluster(
+	return StartEmbeddedWith(ctx, log, EmbeddedOptions{})
+}
+
+// EmbeddedOptions place an embedded broker; the zero value is StartEmbedded's broker.
+type EmbeddedOptions struct {
+	// Port is the port to listen on; 0 picks a free one.
+	Port int
+	// DataDir, when set, keeps the broker's topics, records and committed offsets there, and
+	// a broker started again on the same directory finds them: a restart, as a real broker's
+	// would be, rather than a new, empty broker.
+	DataDir string
+}
+
+// StartEmbeddedWith starts an embedded broker as StartEmbedded does, placed by opts.
+func StartEmbeddedWith(ctx context.Context, log *slog.Logger, opts EmbeddedOptions) (*Embedded, error) {
+	kopts := []kfake.Opt{
 		// One broker is one port to hand around; kafka-go behaves the same against one as
 		// against several, which would only spread partition leaders.
 		kfake.NumBrokers(1),
 		kfake.ClusterID("flashsale-embedded"),
 		kfake.GroupMinSessionTimeout(embeddedMinSessionTimeout),
 		kfake.WithLogger(kfakeLogger{log.With("component", "kfake")}),
-	)
+	}
+	if opts.Port != 0 {
+		kopts = append(kopts, kfake.Ports(opts.Port))
+	}
+	if opts.DataDir != "" {
+		kopts = append(kopts, kfake.DataDir(opts.DataDir))
+	}
+	c, err := kfake.NewCluster(kopts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: start embedded broker: %w", err)
 	}

@@ -51,7 +51,7 @@ func (l *Ledger) Record(ctx context.Context, pool flashsale.PoolKey, gen int64, 
 	}
 	ok, err := l.records.Do(ctx, l.db.ShardOf(bucket), record{pool: pool, bucket: bucket, gen: gen, hold: h})
 	if err != nil {
-		return fmt.Errorf("record reservation %d of %s: %w", h.Seq, pool, err)
+		return fmt.Errorf("record reservation %d of %s: %w", h.Seq, pool, markLost(err))
 	}
 	if !ok {
 		return flashsale.ErrStalePool

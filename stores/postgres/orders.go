@@ -74,7 +74,7 @@ func (s *OrderStore) CreateOrder(ctx context.Context, o *flashsale.Order) error 
 	}
 	inserted, err := s.creates.Do(ctx, s.db.ShardOf(o.ID.Bucket()), newOrder{order: o, event: e, payload: string(payload)})
 	if err != nil {
-		return fmt.Errorf("insert order %d: %w", o.ID, err)
+		return fmt.Errorf("insert order %d: %w", o.ID, markLost(err))
 	}
 	if !inserted {
 		return flashsale.Errorf(flashsale.ECONFLICT, "an order with this idempotency key exists")
@@ -143,7 +143,7 @@ func (s *OrderStore) insertOrders(ctx context.Context, shard int, rows []newOrde
 func (s *OrderStore) FindOrderByID(ctx context.Context, id flashsale.OrderID) (*flashsale.Order, error) {
 	o, err := s.finds.Do(ctx, s.db.ShardOf(id.Bucket()), id)
 	if err != nil && flashsale.ErrorCode(err) != flashsale.ENOTFOUND {
-		return nil, fmt.Errorf("find order %d: %w", id, err)
+		return nil, fmt.Errorf("find order %d: %w", id, markLost(err))
 	}
 	return o, err
 }
