@@ -125,6 +125,9 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 		Refusals:       refusals,
 		Limits:         limits,
 		TrustedProxies: cfg.trustedProxies(),
+		// A complexity limit raised for deliberately large queries raises the body limit
+		// with the query limits it scales (graph.Config).
+		MaxBodyBytes: graph.MaxBodyBytes * max(1, cfg.ComplexityLimit/graph.ComplexityLimit),
 		Serving: graph.Serving{
 			ReadTimeout:          cfg.ReadTimeout,
 			WriteTimeout:         cfg.WriteTimeout,

@@ -97,10 +97,13 @@ func (s *Service) CountRefusedFromMemory(id flashsale.SaleID) {
 // place takes the units, records the reservation in the ledger, then writes the order. From
 // the moment units may be taken it runs on a context detached from the client's: a buyer who
 // hangs up must not leave a reservation half done, so the insert or the release always runs
-// to its end, bounded by WriteTimeout.
+// to its end. Taking the units and writing the order are each bounded by WriteTimeout: a
+// reservation that waited for a rebuild must not leave its order too little time to be
+// written, or its units would stay held until reconciliation.
 func (s *Service) place(ctx context.Context, o *flashsale.Order, terms termsFunc) (*flashsale.Order, error) {
 	pool := o.Pool()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.WriteTimeout)
+	detached := context.WithoutCancel(ctx)
+	ctx, cancel := context.WithTimeout(detached, s.cfg.WriteTimeout)
 	defer cancel()
 
 	hold := flashsale.Hold{OrderID: o.ID, UserID: o.UserID, Quantity: o.Quantity, IdempotencyKey: o.IdempotencyKey, At: s.now()}
@@ -118,6 +121,8 @@ func (s *Service) place(ctx context.Context, o *flashsale.Order, terms termsFunc
 		return s.awaitOrder(ctx, res.OrderID)
 	}
 
+	ctx, cancelWrite := context.WithTimeout(detached, s.cfg.WriteTimeout)
+	defer cancelWrite()
 	err = s.orders.CreateOrder(ctx, o)
 	if flashsale.ErrorCode(err) == flashsale.ECONFLICT {
 		// PostgreSQL knew the key although Redis did not (Redis was rebuilt after a loss):

@@ -87,8 +87,8 @@ type AttemptCounter interface {
 type Config struct {
 	// ReservationTTL is how long a PENDING order holds its units before it expires.
 	ReservationTTL time.Duration
-	// WriteTimeout bounds a placement from the moment units may be taken: the reservation,
-	// its record in the ledger and the order insert. Default 2s.
+	// WriteTimeout bounds each half of a placement from the moment units may be taken: the
+	// reservation with its record in the ledger, then the order insert. Default 2s.
 	WriteTimeout time.Duration
 	// RebuildWait is how long a buyer whose pool is being rebuilt waits for it before being
 	// answered UNAVAILABLE. It must leave room in WriteTimeout for the order that follows.

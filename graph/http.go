@@ -2,6 +2,7 @@ package graph
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -46,6 +47,8 @@ type HTTPConfig struct {
 	ResponseCache *ResponseCache
 	// Refusals (nil: none) answers the stampede after a sell-out; NewGraphQL must be given it too.
 	Refusals *Refusals
+	// MaxBodyBytes bounds a request's body (zero: MaxBodyBytes).
+	MaxBodyBytes int
 	// Serving bounds what one client may hold: timeouts, websockets, cross-origin callers.
 	Serving Serving
 	// TrustedProxies are the peers whose X-Forwarded-For names the client (nil: none).
@@ -68,7 +71,7 @@ func NewHTTPHandler(cfg HTTPConfig) http.Handler {
 	if cfg.Refusals != nil {
 		query = cfg.Refusals.Serve(query)
 	}
-	query = withAuth(cfg.Auth, limitInFront(cfg.Limits, limitBody(query)))
+	query = withAuth(cfg.Auth, limitInFront(cfg.Limits, limitBody(cmp.Or(cfg.MaxBodyBytes, MaxBodyBytes), query)))
 	query = cfg.Serving.capWebsockets(query)
 	mux.Handle("/query", cfg.Serving.cors(query))
 	if !cfg.Serving.NoPlayground {
@@ -81,17 +84,18 @@ func NewHTTPHandler(cfg HTTPConfig) http.Handler {
 	return cfg.Serving.withDeadlines(withClientAddress(cfg.TrustedProxies, withRequestLog(cfg.Log, mux)))
 }
 
-// limitBody answers 413 to a body over MaxBodyBytes. It reads the body up front because
+// limitBody answers 413 to a body over most bytes. It reads the body up front because
 // gqlgen would turn a cut-off read into a 200 with an error.
-func limitBody(next http.Handler) http.Handler {
+func limitBody(most int, next http.Handler) http.Handler {
+	tooLarge := flashsale.Errorf(flashsale.EINVALID, "request body is larger than %d bytes", most)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > MaxBodyBytes {
+		if r.ContentLength > int64(most) {
 			writeGraphQLError(w, http.StatusRequestEntityTooLarge, tooLarge)
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody && r.Header.Get("Upgrade") == "" {
-			body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
-			if len(body) > MaxBodyBytes {
+			body, err := io.ReadAll(io.LimitReader(r.Body, int64(most)+1))
+			if len(body) > most {
 				writeGraphQLError(w, http.StatusRequestEntityTooLarge, tooLarge)
 				return
 			} else if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -115,8 +119,6 @@ type readBody struct {
 }
 
 func (*readBody) Close() error { return nil }
-
-var tooLarge = flashsale.Errorf(flashsale.EINVALID, "request body is larger than %d bytes", MaxBodyBytes)
 
 // withErrorCodes gives a code to the errors gqlgen's transports write themselves, without
 // the error presenter (an unsupported method or content type, a mutation over GET): every
