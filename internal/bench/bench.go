@@ -8,7 +8,8 @@
 //   - product reads through GraphQL with the Redis cache and without it;
 //   - PostgreSQL statements of a nested query with dataloaders and with batching off;
 //   - live stock subscribers one API process holds, and the delay of the final 0;
-//   - orders charged per second by one and by two payment workers.
+//   - orders charged per second by one and by two payment workers;
+//   - the CPU a RATE_LIMITED refusal and each abuse probe cost, beside the floor's.
 //
 // By default the suite starts the whole stack in this process (Stack); given the URL of a
 // running `make run` it measures that instead and skips what needs in-process access.
@@ -41,10 +42,11 @@ const (
 	BenchLoaders       = "loaders"
 	BenchSubscriptions = "subscriptions"
 	BenchDrain         = "drain"
+	BenchRefusals      = "refusals"
 )
 
 // All lists every benchmark in the order they run.
-var All = []string{BenchFlashSale, BenchCache, BenchLoaders, BenchSubscriptions, BenchDrain}
+var All = []string{BenchFlashSale, BenchCache, BenchLoaders, BenchSubscriptions, BenchDrain, BenchRefusals}
 
 // Config sizes the suite. DefaultConfig has the issue's sizes.
 type Config struct {
@@ -257,6 +259,10 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Results, error) 
 	})
 	step(BenchDrain, true, func() (err error) {
 		res.Drain, err = runDrain(ctx, cfg, s, st, progress)
+		return err
+	})
+	step(BenchRefusals, true, func() (err error) {
+		res.Refusals, err = runRefusals(ctx, st.API.Handler(), progress)
 		return err
 	})
 	return res, ctx.Err()

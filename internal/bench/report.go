@@ -24,6 +24,7 @@ type Results struct {
 	Loaders       *LoadersResult       `json:"loaders,omitempty"`
 	Subscriptions *SubscriptionsResult `json:"subscriptions,omitempty"`
 	Drain         *DrainResult         `json:"drain,omitempty"`
+	Refusals      *RefusalsResult      `json:"refusals,omitempty"`
 	// Skipped says why a benchmark did not run; Errors why one failed.
 	Skipped map[string]string `json:"skipped,omitempty"`
 	Errors  map[string]string `json:"errors,omitempty"`
@@ -128,6 +129,12 @@ func (r *Results) Rows() []Row {
 		add(Row{fmt.Sprintf("loaders: SQL statements per request (%d orders, nested)", l.OrdersInRequest), value,
 			"batching off: " + num(l.StatementsWithoutLoaders), ratio(l.StatementsPerRequest, l.StatementsWithoutLoaders),
 			fmt.Sprintf("≤ %d (1 per shard per level)", bound), ok(l.StatementsPerRequest > 0 && l.StatementsPerRequest <= float64(bound))})
+	}
+	if f := r.Refusals; f != nil {
+		floor := "floor { __typename }: " + num(f.FloorCPUUs)
+		add(Row{"refusals: CPU µs per RATE_LIMITED refusal", num(f.RateLimitedCPUUs), floor, ratio(f.RateLimitedCPUUs, f.FloorCPUUs), "", ""})
+		add(Row{"refusals: CPU µs per worst abuse probe (" + f.Worst + ")", num(f.ProbesCPUUs[f.Worst]), floor,
+			ratio(f.ProbesCPUUs[f.Worst], f.FloorCPUUs), "", ""})
 	}
 	if s := r.Subscriptions; s != nil {
 		add(Row{"subscriptions: subscribers held by one API", fmt.Sprint(s.Subscribers), "opened: " + fmt.Sprint(s.Requested),
