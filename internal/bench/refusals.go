@@ -114,4 +114,3 @@ func runRefusals(ctx context.Context, h http.Handler, progress io.Writer) (*Refu
 		r.FloorCPUUs, r.RateLimitedCPUUs, r.Worst, r.ProbesCPUUs[r.Worst])
 	return r, nil
 }
-
