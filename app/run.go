@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"os"
@@ -10,8 +11,17 @@ import (
 )
 
 // NewLogger returns the JSON logger every binary uses.
+//
+// LOG_LEVEL (debug, info, warn or error; default info) sets the least level written; a value
+// it cannot read is warned about and info is used.
 func NewLogger() *slog.Logger {
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var level slog.Level
+	bad := level.UnmarshalText([]byte(cmp.Or(os.Getenv("LOG_LEVEL"), "info")))
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if bad != nil {
+		log.Warn("LOG_LEVEL is not one of debug, info, warn, error; using info", "LOG_LEVEL", os.Getenv("LOG_LEVEL"))
+	}
+	return log
 }
 
 // SignalContext is cancelled by SIGINT or SIGTERM, which is how Ctrl-C and Kubernetes ask a
