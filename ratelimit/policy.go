@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -94,6 +95,10 @@ type Policy struct {
 	downUntil atomic.Int64
 	down      atomic.Bool
 
+	// blocked holds, for CheckSoon, the keys the shared limiter refused in the background:
+	// budget and key to the time.Time until which they are refused.
+	blocked sync.Map
+
 	refused  [numBudgets][2]prometheus.Counter // by budget, local (0) or shared (1)
 	sharedUp prometheus.Gauge
 	now      func() time.Time
@@ -144,6 +149,36 @@ func (p *Policy) Check(ctx context.Context, budget Budget, key string) error {
 	return p.Shared(ctx, budget, key)
 }
 
+// CheckSoon spends one event of key's budget in this process at once, and in the shared
+// limiter in the background, without waiting for it: a key the shared limiter refuses is
+// refused by this process until the shared limiter's retry-after. It is for the order
+// mutations, whose buyers wait on a stock reservation already: a second Redis round trip in
+// front of it queues a sale's opening wave for the connections. The cost is that each
+// process lets through what its own limiter allows until the first shared refusal reaches it.
+func (p *Policy) CheckSoon(ctx context.Context, budget Budget, key string) error {
+	if err := p.Local(budget, key); err != nil {
+		return err
+	}
+	if !p.Enabled(budget) || p.shared == nil {
+		return nil
+	}
+	name := budget.String() + ":" + key
+	now := p.now()
+	if until, ok := p.blocked.Load(name); ok {
+		if wait := until.(time.Time).Sub(now); wait > 0 {
+			p.refused[budget][1].Inc()
+			return refusal(budget, wait)
+		}
+		p.blocked.CompareAndDelete(name, until)
+	}
+	go func() { // bounded by sharedTimeout
+		if wait, refused := p.sharedAllow(context.WithoutCancel(ctx), budget, key); refused {
+			p.blocked.Store(name, now.Add(wait))
+		}
+	}()
+	return nil
+}
+
 // Local spends one event of key's budget in this process alone.
 func (p *Policy) Local(budget Budget, key string) error {
 	if !p.Enabled(budget) {
@@ -160,8 +195,17 @@ func (p *Policy) Local(budget Budget, key string) error {
 // through. While the shared limiter cannot be reached it lets everything through: Local has
 // already applied the same budget.
 func (p *Policy) Shared(ctx context.Context, budget Budget, key string) error {
+	if wait, refused := p.sharedAllow(ctx, budget, key); refused {
+		p.refused[budget][1].Inc()
+		return refusal(budget, wait)
+	}
+	return nil
+}
+
+// sharedAllow asks the shared limiter, and says whether it refused and for how long.
+func (p *Policy) sharedAllow(ctx context.Context, budget Budget, key string) (time.Duration, bool) {
 	if !p.Enabled(budget) || p.shared == nil || !p.sharedUsable() {
-		return nil
+		return 0, false
 	}
 	callCtx, cancel := context.WithTimeout(ctx, sharedTimeout)
 	d, err := p.shared.Allow(callCtx, budget.String()+":"+key, p.budgets.of(budget))
@@ -170,14 +214,10 @@ func (p *Policy) Shared(ctx context.Context, budget Budget, key string) error {
 		if ctx.Err() == nil { // not the client giving up
 			p.sharedFailed(err)
 		}
-		return nil
+		return 0, false
 	}
 	p.sharedAnswered()
-	if !d.Allowed {
-		p.refused[budget][1].Inc()
-		return refusal(budget, d.RetryAfter)
-	}
-	return nil
+	return d.RetryAfter, !d.Allowed
 }
 
 // sharedUsable reports whether to ask the shared limiter: always while it answers, and

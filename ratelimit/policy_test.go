@@ -147,3 +147,34 @@ func TestSharedDownFallsBackToLocal(t *testing.T) {
 		t.Errorf("shared_up = %v after recovery, want 1", got)
 	}
 }
+
+// CheckSoon lets the first order through at once and asks the shared limiter in the
+// background; once it has refused, the key is refused here too, with its retry-after, until
+// that passes.
+func TestCheckSoonLearnsTheSharedRefusal(t *testing.T) {
+	t.Parallel()
+	shared := &fakeShared{}
+	p := New(Config{Budgets: Budgets{Orders: flashsale.Limit{Rate: 100, Period: time.Second, Burst: 100}}, Shared: shared})
+	now := time.Now()
+	p.now = func() time.Time { return now }
+	ctx := context.Background()
+	if err := p.CheckSoon(ctx, Orders, "buyer"); err != nil {
+		t.Fatalf("first order: %v; want it let through while the shared limiter is asked", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	var err error
+	for err == nil && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+		err = p.CheckSoon(ctx, Orders, "buyer")
+	}
+	if flashsale.ErrorCode(err) != flashsale.ERATELIMITED || flashsale.RetryAfterSeconds(err) != 3 {
+		t.Fatalf("after the shared refusal: %v; want RATE_LIMITED with retryAfter 3", err)
+	}
+	if err := p.CheckSoon(ctx, Orders, "someone else"); err != nil {
+		t.Errorf("another key: %v; want it let through", err)
+	}
+	now = now.Add(4 * time.Second)
+	if err := p.CheckSoon(ctx, Orders, "buyer"); err != nil {
+		t.Errorf("after the retry-after: %v; want it let through", err)
+	}
+}
