@@ -3,6 +3,7 @@ package loaders
 import (
 	"context"
 	"slices"
+	"sync"
 
 	"github.com/graph-gophers/dataloader/v7"
 )
@@ -15,24 +16,34 @@ type loader[K comparable, V any] struct {
 	fetch    func(context.Context, []K) ([]V, []error)
 	peek     func(K) (V, bool) // nil: no near cache
 	batching bool
-	cache    *dataloader.InMemoryCache[K, V]
-	dl       *dataloader.Loader[K, V]
+
+	// The dataloader and its cache are made on first use: every response gets a loader of
+	// each kind, and most responses (a refusal, a mutation's answer) use none of them.
+	once  sync.Once
+	cache *dataloader.InMemoryCache[K, V]
+	dl    *dataloader.Loader[K, V]
 }
 
 // newLoader returns a loader over fetch, which must answer one value or error per key, in
 // the order of the keys. Without batching every key is its own store call.
 func newLoader[K comparable, V any](fetch func(context.Context, []K) ([]V, []error), peek func(K) (V, bool), batching bool) *loader[K, V] {
-	l := &loader[K, V]{fetch: fetch, peek: peek, batching: batching, cache: dataloader.NewCache[K, V]()}
-	capacity := batchCapacity
-	if !batching {
-		capacity = 1
-	}
-	l.dl = dataloader.NewBatchedLoader(l.batch,
-		dataloader.WithCache[K, V](l.cache),
-		dataloader.WithWait[K, V](wait),
-		dataloader.WithBatchCapacity[K, V](capacity),
-	)
-	return l
+	return &loader[K, V]{fetch: fetch, peek: peek, batching: batching}
+}
+
+// ready makes the dataloader and its cache, once.
+func (l *loader[K, V]) ready() {
+	l.once.Do(func() {
+		capacity := batchCapacity
+		if !l.batching {
+			capacity = 1
+		}
+		l.cache = dataloader.NewCache[K, V]()
+		l.dl = dataloader.NewBatchedLoader(l.batch,
+			dataloader.WithCache[K, V](l.cache),
+			dataloader.WithWait[K, V](wait),
+			dataloader.WithBatchCapacity[K, V](capacity),
+		)
+	})
 }
 
 // load returns the value of key.
@@ -42,6 +53,7 @@ func (l *loader[K, V]) load(ctx context.Context, key K) (V, error) {
 			return v, nil
 		}
 	}
+	l.ready()
 	return l.dl.Load(ctx, key)()
 }
 
@@ -74,6 +86,7 @@ func (l *loader[K, V]) prefetch(ctx context.Context, keys []K) []V {
 		missing []K
 		seen    = make(map[K]bool, len(keys))
 	)
+	l.ready()
 	for _, k := range keys {
 		if k == zero || seen[k] {
 			continue
