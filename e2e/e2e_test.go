@@ -1,6 +1,6 @@
 // Package e2e_test drives the whole API over HTTP, as a frontend would: each test starts the
-// real server on fresh shards (internal/apitest) and checks the public contract of
-// ../shared/CONTRACT.md. Every response of every test is also checked by apitest.CheckErrors:
+// real server on fresh shards (internal/apitest) and checks the public contract (the
+// README's settings, errors and operations). Every response of every test is also checked by apitest.CheckErrors:
 // each error carries an extensions.code from the contract's list.
 package e2e_test
 

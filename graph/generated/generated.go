@@ -1239,7 +1239,7 @@ type Subscription {
   flashSaleStock(flashSaleId: ID!): StockUpdate!
 }
 `, BuiltIn: false},
-	{Name: "../../schema/schema.graphqls", Input: `# The public GraphQL contract of the flash-sale shop (see ../shared/CONTRACT.md): the shared
+	{Name: "../../schema/schema.graphqls", Input: `# The public GraphQL contract of the flash-sale shop (see the README): the shared
 # scalars, directives and types. Names and arguments here are fixed; types may grow. Each entity's types live in a
 # file of their own beside this one.
 

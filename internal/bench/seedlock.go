@@ -16,8 +16,8 @@ import (
 // whatever stock remains.
 var ErrLockNotAcquired = errors.New("could not acquire lock")
 
-// SeedLock is the reservation the project started from (the seed's InventoryService in
-// ../shared/seed/implementation-guide-nestjs.txt), kept only as the benchmark's baseline:
+// SeedLock is the reservation of the design the project started from (a NestJS guide's
+// InventoryService), kept only as the benchmark's baseline:
 // SET NX a lock on the product (10 s expiry), GET the stock, DECRBY it, and DEL the lock. A
 // buyer who does not get the lock is refused, however much stock is left; that is why it
 // sells a fraction of what it offers under a crowd.
