@@ -139,10 +139,8 @@ func (b *Invalidations) run(ctx context.Context) {
 			if failures == 1 {
 				b.log.Warn("cache invalidations: subscription lost; reading through Redis until it returns", "err", err)
 			}
-			select {
-			case <-ctx.Done():
+			if !pauseBeforeResubscribing(ctx, failures) {
 				return
-			case <-time.After(min(time.Duration(failures)*100*time.Millisecond, 2*time.Second)):
 			}
 			continue
 		}

@@ -91,10 +91,8 @@ func (r *Revocations) run(ctx context.Context, heard func([]string)) {
 			if failures == 1 {
 				r.log.Warn("revocations: subscription lost; sign-ins revoked on other replicas are heard of once it returns", "err", err)
 			}
-			select {
-			case <-ctx.Done():
+			if !pauseBeforeResubscribing(ctx, failures) {
 				return
-			case <-time.After(min(time.Duration(failures)*100*time.Millisecond, 2*time.Second)):
 			}
 			continue
 		}

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"sync"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -112,5 +113,17 @@ func (t *topic) awaitReady(ctx context.Context) error {
 		return t.err
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// pauseBeforeResubscribing waits a little longer after each failure in a row of a pub/sub
+// subscription's receive loop (up to 2 s), so that a Redis that is down is not dialled in a
+// tight loop. It reports false when ctx ended first.
+func pauseBeforeResubscribing(ctx context.Context, failures int) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(min(time.Duration(failures)*100*time.Millisecond, 2*time.Second)):
+		return true
 	}
 }
