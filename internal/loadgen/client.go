@@ -86,7 +86,7 @@ func isError(err error, e **Error) bool {
 // that the shop (which believes it from the loopback, its default TRUSTED_PROXIES) sees each
 // client at an address of its own and applies its per-address rate limits as it would to a
 // crowd: a client made by From sends its one address, and any other sends each request from
-// the next address of 10.128.0.0/9, a visitor of its own.
+// the next of crowdSize addresses of 10.128.0.0/9, in turn.
 type Client struct {
 	endpoint string
 	http     *http.Client
@@ -107,8 +107,15 @@ func Address(i int) string {
 	return ipv4(10<<24 | 1 + uint32(i)%(1<<23-1))
 }
 
-// crowdAddress is the n-th address of the crowd, in 10.128.0.0/9, apart from the buyers'.
-func crowdAddress(n uint32) string { return ipv4(10<<24 | 1<<23 | n%(1<<23)) }
+// crowdSize is how many visitors the anonymous requests (the floor's among them) come from:
+// a crowd the size of a sale's, whose every visitor stays within the per-address budget at
+// the floor's rate. An address of its own for each request instead would have the shop
+// remember hundreds of thousands of visitors no real sale brings.
+const crowdSize = 4096
+
+// crowdAddress is the address of the crowd's n-th request, in 10.128.0.0/9, apart from the
+// buyers'.
+func crowdAddress(n uint32) string { return ipv4(10<<24 | 1<<23 | n%crowdSize) }
 
 func ipv4(a uint32) string {
 	return netip.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)}).String()

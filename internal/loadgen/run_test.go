@@ -476,7 +476,7 @@ func TestRunSendsClientAddresses(t *testing.T) {
 		t.Errorf("%d buyer addresses, want %d", len(buyerAddrs), cfg.Buyers)
 	}
 	// Anonymous requests: registrations (from their buyer's address) and the crowd's, each
-	// from an address no other request used.
+	// from an address no other request used while fewer than the crowd's size.
 	for a, n := range f.from[""] {
 		if n > 1 && !buyerAddrs[a] {
 			t.Errorf("%d anonymous requests from %s, want each from its own", n, a)
