@@ -11,12 +11,15 @@ import (
 
 // PlacementSteps are the median and tail of each step of the orders a burst placed, read
 // from the API's flashsale_order_placement_step_seconds histogram (in-process stack only):
-// how long taking the units in Redis took, and how long writing the order to PostgreSQL.
+// how long taking the units in Redis took, recording the reservation in the ledger, and
+// writing the order to PostgreSQL.
 // They are estimated from the histogram's buckets, as histogram_quantile does.
 type PlacementSteps struct {
 	Orders       uint64  `json:"orders"`
 	ReserveP50Ms float64 `json:"reserve_p50_ms"`
 	ReserveP99Ms float64 `json:"reserve_p99_ms"`
+	RecordP50Ms  float64 `json:"record_p50_ms"`
+	RecordP99Ms  float64 `json:"record_p99_ms"`
 	WriteP50Ms   float64 `json:"write_p50_ms"`
 	WriteP99Ms   float64 `json:"write_p99_ms"`
 }
@@ -35,7 +38,7 @@ func snapshotSteps(h *prometheus.HistogramVec) stepCounts {
 		return nil
 	}
 	s := stepCounts{}
-	for _, step := range []string{checkout.StepReserve, checkout.StepWrite} {
+	for _, step := range []string{checkout.StepReserve, checkout.StepRecord, checkout.StepWrite} {
 		var m dto.Metric
 		if err := h.WithLabelValues(step).(prometheus.Metric).Write(&m); err != nil || m.Histogram == nil {
 			continue
@@ -56,12 +59,14 @@ func snapshotSteps(h *prometheus.HistogramVec) stepCounts {
 // histogram or no order was placed.
 func (s stepCounts) placementSince(before stepCounts) *PlacementSteps {
 	reserve, write := s[checkout.StepReserve].minus(before[checkout.StepReserve]), s[checkout.StepWrite].minus(before[checkout.StepWrite])
+	record := s[checkout.StepRecord].minus(before[checkout.StepRecord])
 	if reserve.total() == 0 {
 		return nil
 	}
 	return &PlacementSteps{
 		Orders:       reserve.total(),
 		ReserveP50Ms: 1000 * reserve.quantile(0.50), ReserveP99Ms: 1000 * reserve.quantile(0.99),
+		RecordP50Ms: 1000 * record.quantile(0.50), RecordP99Ms: 1000 * record.quantile(0.99),
 		WriteP50Ms: 1000 * write.quantile(0.50), WriteP99Ms: 1000 * write.quantile(0.99),
 	}
 }
