@@ -64,7 +64,7 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 	a := &API{Deps: deps}
 	defer func() {
 		if err != nil {
-			a.close()
+			a.Close()
 		}
 	}()
 	accessTTL := cmp.Or(cfg.AccessTokenTTL, 15*time.Minute)
@@ -246,11 +246,13 @@ func (a *API) Abort() error {
 // Shutdown stops serving and closes every connection to the dependencies.
 func (a *API) Shutdown(ctx context.Context) error {
 	err := a.StopServing(ctx)
-	a.close()
+	a.Close()
 	return err
 }
 
-func (a *API) close() {
+// Close stops the API's listeners on Redis and closes every connection to the dependencies,
+// once StopServing has returned and the workers sharing the connections have stopped.
+func (a *API) Close() {
 	if a.Revocations != nil {
 		a.Revocations.Close()
 	}

@@ -96,7 +96,7 @@ The shop is running. Ctrl-C stops it.
 	err = api.StopServing(shutdownCtx)
 	stopWork()
 	wg.Wait()
-	api.Deps.Close()
+	api.Close()
 	return err
 }
 

@@ -137,7 +137,7 @@ func (s *Stack) startVariant(ctx context.Context, change func(*app.Config), opts
 		return nil, nil, err
 	}
 	if err := api.Start(); err != nil {
-		api.Deps.Close()
+		api.Close()
 		return nil, nil, err
 	}
 	return api, func() {
@@ -215,7 +215,7 @@ func (s *Stack) Close(ctx context.Context) error {
 		errs = append(errs, rabbitmq.Delete(ctx, s.Config.RabbitMQURL, s.Config.Topology()))
 	}
 	if s.API != nil {
-		s.API.Deps.Close()
+		s.API.Close()
 	}
 	if s.embedded != nil {
 		s.embedded.Close()
