@@ -32,11 +32,7 @@ func TestRelayReleasesItsClaimWhileTheBrokerStalls(t *testing.T) {
 	db, _ := testenv.DB(t, 1, postgres.Options{})
 	url := testenv.RabbitURL(t)
 	name := testenv.Name()
-	top := rabbitmq.Topology{Exchange: name + ".orders", Queues: []rabbitmq.Queue{{Name: name + ".all", RoutingKeys: []string{"order.#"}}}}
-	if err := rabbitmq.Declare(ctx, url, top); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rabbitmq.Delete(context.Background(), url, top) })
+	top := declareOrders(ctx, t, url, name)
 	proxy, proxyURL := amqpProxy(t, url)
 	pub := rabbitmq.NewPublisher(proxyURL, top.Exchange, log)
 	t.Cleanup(func() { pub.Close() })
@@ -149,6 +145,18 @@ func longestTransaction(t *testing.T, db *postgres.DB) time.Duration {
 
 // amqpProxy puts a Toxiproxy in front of the broker at url and returns it with the URL that
 // goes through it.
+// declareOrders declares an orders exchange of the test's own name with one queue taking
+// every order event, deleted when the test ends.
+func declareOrders(ctx context.Context, t *testing.T, url, name string) rabbitmq.Topology {
+	t.Helper()
+	top := rabbitmq.Topology{Exchange: name + ".orders", Queues: []rabbitmq.Queue{{Name: name + ".all", RoutingKeys: []string{"order.#"}}}}
+	if err := rabbitmq.Declare(ctx, url, top); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rabbitmq.Delete(context.Background(), url, top) })
+	return top
+}
+
 func amqpProxy(t *testing.T, url string) (*toxiproxy.Proxy, string) {
 	t.Helper()
 	uri, err := amqp.ParseURI(url)

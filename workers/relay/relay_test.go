@@ -5,13 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
-
-	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/internal/testenv"
@@ -30,18 +26,10 @@ func TestRelayCatchesUpAfterRabbitMQOutage(t *testing.T) {
 	db, _ := testenv.DB(t, 2, postgres.Options{})
 	url := testenv.RabbitURL(t)
 	name := testenv.Name()
-	top := rabbitmq.Topology{Exchange: name + ".orders", Queues: []rabbitmq.Queue{{Name: name + ".all", RoutingKeys: []string{"order.#"}}}}
-	if err := rabbitmq.Declare(ctx, url, top); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rabbitmq.Delete(context.Background(), url, top) })
+	top := declareOrders(ctx, t, url, name)
 
-	uri, _ := amqp.ParseURI(url)
-	proxy, listen := testenv.Proxy(t, net.JoinHostPort(uri.Host, strconv.Itoa(uri.Port)))
-	host, port, _ := net.SplitHostPort(listen)
-	uri.Host = host
-	uri.Port, _ = strconv.Atoi(port)
-	pub := rabbitmq.NewPublisher(uri.String(), top.Exchange, log)
+	proxy, proxyURL := amqpProxy(t, url)
+	pub := rabbitmq.NewPublisher(proxyURL, top.Exchange, log)
 	t.Cleanup(func() { pub.Close() })
 	sink := relay.SinkFunc(func(ctx context.Context, rows []postgres.OutboxRow) error {
 		msgs := make([]rabbitmq.Message, len(rows))
