@@ -17,7 +17,7 @@ import (
 //
 // A pool also carries a version (PoolVersion): the generation PostgreSQL gave it when it was
 // last built, and the sequence number of its last reservation. A ReservationLedger in
-// PostgreSQL records each granted reservation by the two before its order is written, which
+// PostgreSQL records each granted reservation by the two before its order may commit, which
 // is how a pool that Redis lost, or put back as an older copy, is told apart from the live
 // one (see package checkout).
 
@@ -82,7 +82,7 @@ type Reservation struct {
 	Duplicate bool
 	Remaining int
 	// Version is the pool's generation and the sequence number of this reservation (of the
-	// earlier one, when Duplicate): what the ledger records before the order is written.
+	// earlier one, when Duplicate): what the ledger records before the order commits.
 	Version PoolVersion
 }
 
@@ -152,10 +152,10 @@ type PoolRepairs struct {
 
 // ReservationLedger is PostgreSQL's record of the reservations each pool granted, kept on
 // the shard of the pool's sale or product. It makes a reservation visible before its order
-// is written, and refuses reservations from a pool that is not the live one.
+// commits, and refuses reservations from a pool that is not the live one.
 type ReservationLedger interface {
 	// Record notes a reservation (h.Seq, made by a pool of generation gen) before its order
-	// is written. Recording the same order again is not an error. ErrStalePool if gen is not
+	// commits. Recording the same order again is not an error. ErrStalePool if gen is not
 	// the pool's generation or h.Seq is recorded for another order.
 	Record(ctx context.Context, pool PoolKey, gen int64, h Hold) error
 	// Fence starts a new generation of the pool, unless it is already past seen, and returns

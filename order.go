@@ -99,6 +99,11 @@ type OrderStore interface {
 	// CreateOrder inserts a PENDING order with its order.placed event. CONFLICT if the buyer
 	// already has an order with the idempotency key.
 	CreateOrder(ctx context.Context, o *Order) error
+	// CreateOrderWhen inserts the order as CreateOrder does but commits it only once confirm
+	// answers nil; when confirm answers an error nothing is written and that error is
+	// returned. The insert runs while the caller is still finding out, so the two take the
+	// time of one. confirm may be called more than once and must give the same answer.
+	CreateOrderWhen(ctx context.Context, o *Order, confirm func(context.Context) error) error
 	// FindOrderByID returns NOT_FOUND if there is no such order.
 	FindOrderByID(ctx context.Context, id OrderID) (*Order, error)
 	// FindOrderByIdempotencyKey returns the buyer's order made with the key. NOT_FOUND.

@@ -1,7 +1,6 @@
 package checkout
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"time"
@@ -94,103 +93,145 @@ func (s *Service) CountRefusedFromMemory(id flashsale.SaleID) {
 	}
 }
 
-// place takes the units, records the reservation in the ledger, then writes the order. From
-// the moment units may be taken it runs on a context detached from the client's: a buyer who
-// hangs up must not leave a reservation half done, so the insert or the release always runs
-// to its end. Taking the units and writing the order are each bounded by WriteTimeout: a
-// reservation that waited for a rebuild must not leave its order too little time to be
-// written, or its units would stay held until reconciliation.
+// place takes the units, then writes the order while the reservation is being recorded in
+// the ledger, and commits the order only once the record has. From the moment units may be
+// taken it runs on a context detached from the client's: a buyer who hangs up must not leave
+// a reservation half done, so the insert or the release always runs to its end. Taking the
+// units and writing the order are each bounded by WriteTimeout: a reservation that waited
+// for a rebuild must not leave its order too little time to be written, or its units would
+// stay held until reconciliation.
 func (s *Service) place(ctx context.Context, o *flashsale.Order, terms termsFunc) (*flashsale.Order, error) {
 	pool := o.Pool()
 	detached := context.WithoutCancel(ctx)
+	hold := flashsale.Hold{OrderID: o.ID, UserID: o.UserID, Quantity: o.Quantity, IdempotencyKey: o.IdempotencyKey, At: s.now()}
+	for attempt := 0; ; attempt++ {
+		o, stale, err := s.placeOnce(detached, o, hold, terms)
+		if stale == 0 || attempt > 0 {
+			return o, err
+		}
+		// Our units came from a copy of the pool that is not the live one, and our order
+		// was not written; the rebuild replaces that copy whole, our hold with it, and the
+		// reservation is made again in the rebuilt pool.
+		s.log.WarnContext(ctx, "reservation from a stale pool", "pool", string(pool), "generation", stale)
+		if err := s.rebuild(detached, pool, stale, terms, RepairStalePool); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// placeOnce is one attempt of place. When the ledger refused the reservation as coming from
+// a stale pool it returns that pool's generation, and nothing was written.
+func (s *Service) placeOnce(detached context.Context, o *flashsale.Order, hold flashsale.Hold, terms termsFunc) (*flashsale.Order, int64, error) {
+	pool := o.Pool()
 	ctx, cancel := context.WithTimeout(detached, s.cfg.WriteTimeout)
 	defer cancel()
-
-	hold := flashsale.Hold{OrderID: o.ID, UserID: o.UserID, Quantity: o.Quantity, IdempotencyKey: o.IdempotencyKey, At: s.now()}
 	started := time.Now()
-	var recording time.Duration
-	res, err := s.reserve(ctx, pool, hold, terms, &recording)
+	res, err := s.reserve(ctx, pool, hold, terms)
 	reserved := time.Now()
 	if err != nil {
 		if errors.Is(err, flashsale.ErrSoldOut) { // not "only 2 left": others may still buy
 			s.soldOut.MarkSoldOut(pool)
 		}
-		return nil, err
+		return nil, 0, err
 	}
 	if res.Duplicate {
-		return s.awaitOrder(ctx, res.OrderID)
+		o, err := s.awaitOrder(ctx, res.OrderID)
+		return o, 0, err
 	}
 
 	ctx, cancelWrite := context.WithTimeout(detached, s.cfg.WriteTimeout)
 	defer cancelWrite()
-	err = s.orders.CreateOrder(ctx, o)
-	if flashsale.ErrorCode(err) == flashsale.ECONFLICT {
+	hold.Seq = res.Version.Seq
+	rec := s.record(ctx, pool, res.Version.Generation, hold)
+	err = s.orders.CreateOrderWhen(ctx, o, rec.wait)
+	switch {
+	case err == nil:
+	case errors.Is(err, flashsale.ErrStalePool):
+		return nil, res.Version.Generation, err
+	case rec.refused(err):
+		// Not recorded (or not known to be): the order was not written, so the units go
+		// back. A record that committed unseen only makes a rebuild count a hold that
+		// reconciliation returns after OrphanGrace.
+		s.abandon(ctx, pool, o.ID)
+		return nil, 0, err
+	case flashsale.ErrorCode(err) == flashsale.ECONFLICT:
 		// PostgreSQL knew the key although Redis did not (Redis was rebuilt after a loss):
 		// ours was not written, so our units (and our claim on the key) go back, and the
 		// earlier order is the answer.
 		s.abandon(ctx, pool, o.ID)
-		return s.orders.FindOrderByIdempotencyKey(ctx, o.UserID, o.IdempotencyKey)
-	} else if err != nil {
+		o, err := s.orders.FindOrderByIdempotencyKey(ctx, o.UserID, o.IdempotencyKey)
+		return o, 0, err
+	default:
 		s.undo(ctx, pool, o, err)
-		return nil, err
+		return nil, 0, err
 	}
 	if s.observe != nil {
-		s.observe(StepReserve, reserved.Sub(started)-recording)
-		s.observe(StepRecord, recording)
+		s.observe(StepReserve, reserved.Sub(started))
+		s.observe(StepRecord, rec.took)
 		s.observe(StepWrite, time.Since(reserved))
 	}
 	s.publish(ctx, pool, res.Remaining)
 	s.announce(ctx, o)
-	return o, nil
+	return o, 0, nil
 }
 
-// reserve takes the units and records the reservation in the ledger. A pool Redis lost is
-// rebuilt first; a reservation the ledger refuses came from a stale pool, which is rebuilt,
-// and the reservation is made again in the rebuilt pool. Either way the buyer waits at most
-// RebuildWait for the rebuild, and is answered UNAVAILABLE if it takes longer. The time the
-// ledger took is added to *recording.
-func (s *Service) reserve(ctx context.Context, pool flashsale.PoolKey, h flashsale.Hold, terms termsFunc, recording *time.Duration) (flashsale.Reservation, error) {
-	for attempt := 0; ; attempt++ {
-		res, err := s.inventory.Reserve(ctx, pool, h)
-		if errors.Is(err, flashsale.ErrPoolNotLoaded) && attempt == 0 {
-			if err := s.rebuild(ctx, pool, 0, terms, RepairLostPool); err != nil {
-				return res, err
-			}
-			continue
-		}
-		if flashsale.ErrorCode(err) == flashsale.EINTERNAL {
-			// Redis did not answer (restarting, failing over): no order is written, and the
-			// buyer may try again; a hold the script took unseen is an orphan that
-			// reconciliation returns.
-			s.log.WarnContext(ctx, "reserve", "pool", string(pool), "err", err)
-			return res, errStockUnavailable
-		}
-		if err != nil || res.Duplicate {
+// recording is a reservation being recorded in the ledger while its order is inserted.
+type recording struct {
+	done chan struct{}
+	err  error
+	took time.Duration
+}
+
+// record starts recording the reservation in the ledger.
+func (s *Service) record(ctx context.Context, pool flashsale.PoolKey, gen int64, h flashsale.Hold) *recording {
+	r := &recording{done: make(chan struct{})}
+	go func() {
+		started := time.Now()
+		r.err = s.ledger.Record(ctx, pool, gen, h)
+		r.took = time.Since(started)
+		close(r.done)
+	}()
+	return r
+}
+
+// wait returns the record's outcome, or ctx's error if it ends first.
+func (r *recording) wait(ctx context.Context) error {
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// refused reports whether err is the record's own failure, which CreateOrderWhen returned.
+func (r *recording) refused(err error) bool {
+	select {
+	case <-r.done:
+		return r.err != nil && errors.Is(err, r.err)
+	default:
+		return false
+	}
+}
+
+// reserve takes the units. A pool Redis lost is rebuilt first; the buyer waits at most
+// RebuildWait for the rebuild, and is answered UNAVAILABLE if it takes longer.
+func (s *Service) reserve(ctx context.Context, pool flashsale.PoolKey, h flashsale.Hold, terms termsFunc) (flashsale.Reservation, error) {
+	res, err := s.inventory.Reserve(ctx, pool, h)
+	if errors.Is(err, flashsale.ErrPoolNotLoaded) {
+		if err := s.rebuild(ctx, pool, 0, terms, RepairLostPool); err != nil {
 			return res, err
 		}
-		h.Seq = res.Version.Seq
-		recordStart := time.Now()
-		err = s.ledger.Record(ctx, pool, res.Version.Generation, h)
-		*recording += time.Since(recordStart)
-		switch {
-		case err == nil:
-			return res, nil
-		case errors.Is(err, flashsale.ErrStalePool):
-			// Our units came from a copy of the pool that is not the live one; the rebuild
-			// replaces it whole, our hold with it.
-			s.log.WarnContext(ctx, "reservation from a stale pool", "pool", string(pool),
-				"generation", res.Version.Generation, "seq", res.Version.Seq)
-			if err := s.rebuild(ctx, pool, res.Version.Generation, terms, RepairStalePool); err != nil || attempt > 0 {
-				return flashsale.Reservation{}, cmp.Or[error](err, flashsale.ErrStalePool)
-			}
-		default:
-			// Not recorded (or not known to be): nothing will be written, so the units go
-			// back. A record that committed unseen only makes a rebuild count a hold that
-			// reconciliation returns after OrphanGrace.
-			s.abandon(ctx, pool, h.OrderID)
-			return flashsale.Reservation{}, err
-		}
+		res, err = s.inventory.Reserve(ctx, pool, h)
 	}
+	if flashsale.ErrorCode(err) == flashsale.EINTERNAL {
+		// Redis did not answer (restarting, failing over): no order is written, and the
+		// buyer may try again; a hold the script took unseen is an orphan that
+		// reconciliation returns.
+		s.log.WarnContext(ctx, "reserve", "pool", string(pool), "err", err)
+		return res, errStockUnavailable
+	}
+	return res, err
 }
 
 // undo returns the units of an order whose insert failed, but only once it is sure the row

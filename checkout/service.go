@@ -4,8 +4,9 @@
 //
 // The order of the writes is what keeps the invariants. Units are taken first, in one atomic
 // script, so two buyers can never get the same unit. The reservation is then recorded in the
-// ledger, and only then is the order row written; if it cannot be written, the units go back,
-// but only once we know the row does not exist. A process that dies in between leaves a hold
+// ledger while the order row is inserted, and the row commits only once the record has (see
+// flashsale.OrderStore's CreateOrderWhen); if it cannot be written, the units go back, but
+// only once we know the row does not exist. A process that dies in between leaves a hold
 // with no order, which reconciliation returns after a grace period.
 //
 // Redis may lose a pool (FLUSHALL, a restart without persistence) or put back an older copy

@@ -43,7 +43,7 @@ type record struct {
 	hold   flashsale.Hold
 }
 
-// Record notes a reservation before its order is written (see flashsale.ReservationLedger).
+// Record notes a reservation before its order commits (see flashsale.ReservationLedger).
 func (l *Ledger) Record(ctx context.Context, pool flashsale.PoolKey, gen int64, h flashsale.Hold) error {
 	bucket, err := pool.Bucket()
 	if err != nil {

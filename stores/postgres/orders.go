@@ -60,6 +60,15 @@ func scanOrderWith(row pgx.Row, extra ...any) (*flashsale.Order, error) {
 // flash sale a thousand orders arrive in the same second, and one commit for many rows is
 // what keeps PostgreSQL's CPU and the connection pool free for everything else.
 func (s *OrderStore) CreateOrder(ctx context.Context, o *flashsale.Order) error {
+	return s.CreateOrderWhen(ctx, o, nil)
+}
+
+// CreateOrderWhen is CreateOrder committed only once confirm answers nil (see
+// flashsale.OrderStore). A batch with such rows runs in a transaction that stays open while
+// they wait: their units were reserved in the same instant as their confirmations began, so
+// the wait is short, and it takes a writer from the shard's queue rather than a round trip
+// from each order.
+func (s *OrderStore) CreateOrderWhen(ctx context.Context, o *flashsale.Order, confirm func(context.Context) error) error {
 	if o.ID.Bucket() != o.UserID.Bucket() {
 		return fmt.Errorf("create order: order %d is not in its buyer's bucket", o.ID)
 	}
@@ -72,7 +81,7 @@ func (s *OrderStore) CreateOrder(ctx context.Context, o *flashsale.Order) error 
 	if err != nil {
 		return err
 	}
-	inserted, err := s.creates.Do(ctx, s.db.ShardOf(o.ID.Bucket()), newOrder{order: o, event: e, payload: string(payload)})
+	inserted, err := s.creates.Do(ctx, s.db.ShardOf(o.ID.Bucket()), newOrder{order: o, event: e, payload: string(payload), confirm: confirm})
 	if err != nil {
 		return fmt.Errorf("insert order %d: %w", o.ID, markLost(err))
 	}
@@ -87,6 +96,7 @@ type newOrder struct {
 	order   *flashsale.Order
 	event   flashsale.OrderEvent
 	payload string
+	confirm func(context.Context) error // nil: commit at once
 }
 
 // insertOrders writes orders and their events in one statement. An order whose buyer already
@@ -109,8 +119,77 @@ func (s *OrderStore) insertOrders(ctx context.Context, shard int, rows []newOrde
 		keys[i], created[i] = o.IdempotencyKey, o.CreatedAt
 		eventIDs[i], types[i], partitions[i], payloads[i] = r.event.EventID, r.event.Type, r.event.ProductID.String(), r.payload
 	}
-	written, err := returnedSet[int64](s.db.pools[shard].Query(ctx,
-		`WITH input AS (
+	args := []any{ids, buckets, users, products, sales, quantities, totals, keys, created, eventIDs, types, partitions, priorities, payloads}
+	if slices.ContainsFunc(rows, func(r newOrder) bool { return r.confirm != nil }) {
+		return s.insertConfirmed(ctx, shard, rows, ids, eventIDs, args)
+	}
+	written, err := returnedSet[int64](s.db.pools[shard].Query(ctx, insertOrdersSQL, args...))
+	if err != nil {
+		return nil, err
+	}
+	outs := make([]combine.Outcome[bool], n)
+	for i := range rows {
+		outs[i].Val = written[ids[i]]
+	}
+	return outs, nil
+}
+
+// insertConfirmed runs insertOrdersSQL in a transaction begun in the same round trip, waits
+// for every row's confirmation, deletes the rows (and events) refused, and commits. Any
+// error leaves the transaction open on the connection, which the pool then closes rather
+// than reuse, so nothing of the batch is written.
+func (s *OrderStore) insertConfirmed(ctx context.Context, shard int, rows []newOrder, ids []int64, eventIDs []string, args []any) ([]combine.Outcome[bool], error) {
+	conn, err := s.db.pools[shard].Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Release()
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(insertOrdersSQL, args...)
+	br := conn.SendBatch(ctx, b)
+	_, err = br.Exec()
+	var written map[int64]bool
+	if err == nil {
+		written, err = returnedSet[int64](br.Query())
+	}
+	if closeErr := br.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		return nil, err
+	}
+	outs := make([]combine.Outcome[bool], len(rows))
+	var refusedOrders []int64
+	var refusedEvents []string
+	for i, r := range rows {
+		outs[i].Val = written[ids[i]]
+		if r.confirm == nil {
+			continue
+		}
+		if err := r.confirm(ctx); err != nil {
+			outs[i] = combine.Outcome[bool]{Err: err}
+			if written[ids[i]] {
+				refusedOrders, refusedEvents = append(refusedOrders, ids[i]), append(refusedEvents, eventIDs[i])
+			}
+		}
+	}
+	if ctx.Err() != nil { // a confirmation gave up waiting: nothing may commit
+		return nil, ctx.Err()
+	}
+	end := &pgx.Batch{}
+	if len(refusedOrders) > 0 {
+		end.Queue(`DELETE FROM outbox WHERE event_id = ANY($1::uuid[])`, refusedEvents)
+		end.Queue(`DELETE FROM orders WHERE id = ANY($1)`, refusedOrders)
+	}
+	end.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, end).Close(); err != nil {
+		return nil, err
+	}
+	return outs, nil
+}
+
+const insertOrdersSQL = `WITH input AS (
 		   SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::integer[],
 		                        $7::bigint[], $8::text[], $9::timestamptz[], $10::uuid[], $11::text[], $12::text[],
 		                        $13::smallint[], $14::jsonb[])
@@ -126,17 +205,7 @@ func (s *OrderStore) insertOrders(ctx context.Context, shard int, rows []newOrde
 		   INSERT INTO outbox (event_id, event_type, partition_key, priority, payload)
 		   SELECT i.event_id, i.event_type, i.partition_key, i.priority, i.payload FROM input i JOIN placed USING (id)
 		 )
-		 SELECT id FROM placed`,
-		ids, buckets, users, products, sales, quantities, totals, keys, created, eventIDs, types, partitions, priorities, payloads))
-	if err != nil {
-		return nil, err
-	}
-	outs := make([]combine.Outcome[bool], n)
-	for i := range rows {
-		outs[i].Val = written[ids[i]]
-	}
-	return outs, nil
-}
+		 SELECT id FROM placed`
 
 // FindOrderByID reads the one shard that holds the id's bucket. Concurrent reads of a shard
 // share one statement (see internal/combine): the payment worker reads each order it charges.
