@@ -8,10 +8,14 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/internal/combine"
 )
 
-// RateLimiter implements flashsale.RateLimiter with redis_rate's GCRA script: one round trip
-// per event, and every process sharing the Redis shares the budgets.
+// RateLimiter implements flashsale.RateLimiter with redis_rate's GCRA script, every process
+// sharing the Redis sharing the budgets. Concurrent events share round trips: redis_rate
+// runs its script through scriptBatcher, which pipelines the calls that arrive together, as
+// the reservations are (see reservations.go). In a sale's opening second every order spends
+// its buyer's budget, next to the reservations in the same Redis.
 //
 // A key is stored as rate:<prefix>rl:{<key>}; the hash tag is the whole key, so keys spread
 // over a Redis Cluster's nodes.
@@ -22,7 +26,55 @@ type RateLimiter struct {
 
 // NewRateLimiter returns a limiter keeping its counts in client under prefix.
 func NewRateLimiter(client goredis.UniversalClient, prefix string) *RateLimiter {
-	return &RateLimiter{limiter: redis_rate.NewLimiter(client), prefix: prefix}
+	b := &scriptBatcher{UniversalClient: client}
+	b.calls = combine.New(1, rateBatch, rateWriters, b.evalMany, nil)
+	return &RateLimiter{limiter: redis_rate.NewLimiter(b), prefix: prefix}
+}
+
+const (
+	rateBatch   = 128
+	rateWriters = 2
+)
+
+// scriptBatcher is the client redis_rate runs its script through: EvalSha calls made at
+// once go to Redis in one pipeline; the rest go straight to the client.
+type scriptBatcher struct {
+	goredis.UniversalClient
+	calls *combine.Combiner[evalCall, any]
+}
+
+type evalCall struct {
+	sha  string
+	keys []string
+	args []any
+}
+
+func (b *scriptBatcher) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *goredis.Cmd {
+	v, err := b.calls.Do(ctx, 0, evalCall{sha: sha, keys: keys, args: args})
+	cmd := goredis.NewCmd(ctx)
+	cmd.SetVal(v)
+	cmd.SetErr(err)
+	return cmd
+}
+
+// evalMany runs a batch of EvalSha calls in one pipeline; each keeps its own reply or error
+// (NOSCRIPT included, which redis_rate answers by sending the script itself).
+func (b *scriptBatcher) evalMany(ctx context.Context, _ int, calls []evalCall) ([]combine.Outcome[any], error) {
+	if len(calls) == 1 {
+		v, err := b.UniversalClient.EvalSha(ctx, calls[0].sha, calls[0].keys, calls[0].args...).Result()
+		return []combine.Outcome[any]{{Val: v, Err: err}}, nil
+	}
+	pipe := b.UniversalClient.Pipeline()
+	cmds := make([]*goredis.Cmd, len(calls))
+	for i, c := range calls {
+		cmds[i] = pipe.EvalSha(ctx, c.sha, c.keys, c.args...)
+	}
+	_, _ = pipe.Exec(ctx)
+	outs := make([]combine.Outcome[any], len(calls))
+	for i, cmd := range cmds {
+		outs[i].Val, outs[i].Err = cmd.Result()
+	}
+	return outs, nil
 }
 
 // Allow takes one event from key's budget.
