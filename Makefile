@@ -31,7 +31,7 @@ e2e-deps:
 bench: services
 	$(GO) run ./cmd/bench
 
-## generate: regenerate gqlgen's output from schema/*.graphqls
+## generate: regenerate gqlgen's output from schema.graphqls
 generate:
 	$(GO) tool gqlgen generate
 

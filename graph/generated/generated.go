@@ -215,10 +215,10 @@ type MutationResolver interface {
 	Logout(ctx context.Context, refreshToken string) (bool, error)
 	CreateProduct(ctx context.Context, input model.CreateProductInput) (*flashsale.Product, error)
 	UpdateProduct(ctx context.Context, id string, input model.UpdateProductInput) (*flashsale.Product, error)
+	CreateFlashSale(ctx context.Context, input model.CreateFlashSaleInput) (*flashsale.FlashSale, error)
 	PlaceOrder(ctx context.Context, input model.PlaceOrderInput) (*flashsale.Order, error)
 	PlaceFlashSaleOrder(ctx context.Context, input model.PlaceFlashSaleOrderInput) (*flashsale.Order, error)
 	CancelOrder(ctx context.Context, id string) (*flashsale.Order, error)
-	CreateFlashSale(ctx context.Context, input model.CreateFlashSaleInput) (*flashsale.FlashSale, error)
 }
 type NotificationResolver interface {
 	ID(ctx context.Context, obj *flashsale.Notification) (string, error)
@@ -237,9 +237,9 @@ type QueryResolver interface {
 	Me(ctx context.Context) (*flashsale.User, error)
 	Product(ctx context.Context, id string) (*flashsale.Product, error)
 	Products(ctx context.Context, first *int, after *string) (*model.ProductConnection, error)
-	Order(ctx context.Context, id string) (*flashsale.Order, error)
 	FlashSale(ctx context.Context, id string) (*flashsale.FlashSale, error)
 	FlashSales(ctx context.Context, status *flashsale.SaleStatus) ([]*flashsale.FlashSale, error)
+	Order(ctx context.Context, id string) (*flashsale.Order, error)
 }
 type SubscriptionResolver interface {
 	FlashSaleStock(ctx context.Context, flashSaleID string) (<-chan *flashsale.StockUpdate, error)
@@ -1044,7 +1044,99 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
-	{Name: "../../schema/catalog.graphqls", Input: `type Product {
+	{Name: "../../schema.graphqls", Input: `# The public GraphQL contract of the flash-sale shop (see the README): the shared
+# scalars, directives and types. Names and arguments here are fixed; types may grow. Each entity's types live in a
+# file of their own beside this one.
+
+"An RFC 3339 timestamp."
+scalar Time
+
+"Restricts a field to viewers holding the role (ADMIN implies every role)."
+directive @hasRole(role: Role!) on FIELD_DEFINITION
+
+"Requires a signed-in viewer."
+directive @authenticated on FIELD_DEFINITION
+
+"Marks a field that checks or hashes a password: an operation may select at most one such field."
+directive @checksPassword on FIELD_DEFINITION
+
+type PageInfo {
+  hasNextPage: Boolean!
+  endCursor: String
+}
+
+enum Role {
+  CUSTOMER
+  ADMIN
+}
+
+type User {
+  id: ID!
+  email: String!
+  name: String!
+  role: Role!
+  createdAt: Time!
+  "The user's orders, newest first."
+  orders(first: Int = 20, after: String): OrderConnection!
+  "Messages about the user's orders, newest first."
+  notifications(first: Int = 20, after: String): NotificationConnection!
+}
+
+type AuthPayload {
+  "A short-lived HS256 JWT for the Authorization header."
+  accessToken: String!
+  "Spend once with refreshToken for a new pair."
+  refreshToken: String!
+  user: User!
+}
+
+input RegisterInput {
+  email: String!
+  "8 to 72 bytes."
+  password: String!
+  name: String!
+}
+
+type Query {
+  "The signed-in viewer, or null."
+  me: User
+}
+
+type Mutation {
+  register(input: RegisterInput!): AuthPayload! @checksPassword
+  login(email: String!, password: String!): AuthPayload! @checksPassword
+  refreshToken(refreshToken: String!): AuthPayload!
+  """
+  Signs out the sign-in the refresh token belongs to: no token of it refreshes again, its
+  access tokens are refused, and its websockets close (code 4403, on every replica). Answers
+  true for any token, including an unknown, spent or already revoked one, so the answer
+  tells nothing about the token.
+  """
+  logout(refreshToken: String!): Boolean!
+}
+
+"A message sent to the user about one of their orders."
+type Notification {
+  id: ID!
+  kind: String!
+  subject: String!
+  body: String!
+  order: Order!
+  createdAt: Time!
+  deliveredAt: Time
+}
+
+type NotificationEdge {
+  cursor: String!
+  node: Notification!
+}
+
+type NotificationConnection {
+  edges: [NotificationEdge!]!
+  pageInfo: PageInfo!
+}
+
+type Product {
   id: ID!
   name: String!
   description: String!
@@ -1094,74 +1186,8 @@ extend type Mutation {
 extend type Subscription {
   productStock(productId: ID!): StockUpdate!
 }
-`, BuiltIn: false},
-	{Name: "../../schema/order.graphqls", Input: `enum OrderStatus {
-  PENDING
-  PAID
-  CANCELLED
-  EXPIRED
-}
 
-type Order {
-  id: ID!
-  user: User!
-  product: Product!
-  flashSale: FlashSale
-  quantity: Int!
-  totalCents: Int!
-  status: OrderStatus!
-  createdAt: Time!
-  updatedAt: Time!
-  """
-  When the charge of a CANCELLED or EXPIRED order was refunded, in full; null while it has not
-  been, and for an order that was never charged. A paid order that is cancelled is refunded
-  exactly once, shortly after the cancel, and so is a payment that went through after its
-  order was cancelled or expired.
-  """
-  refundedAt: Time
-}
-
-type OrderEdge {
-  cursor: String!
-  node: Order!
-}
-
-type OrderConnection {
-  edges: [OrderEdge!]!
-  pageInfo: PageInfo!
-}
-
-input PlaceOrderInput {
-  productId: ID!
-  quantity: Int!
-  "The same key from the same user returns the same order, never a second one."
-  idempotencyKey: String!
-}
-
-input PlaceFlashSaleOrderInput {
-  flashSaleId: ID!
-  quantity: Int!
-  idempotencyKey: String!
-}
-
-extend type Query {
-  "Visible to the order's owner or an admin."
-  order(id: ID!): Order @authenticated
-}
-
-extend type Mutation {
-  placeOrder(input: PlaceOrderInput!): Order! @authenticated
-  placeFlashSaleOrder(input: PlaceFlashSaleOrderInput!): Order! @authenticated
-  "Owner or admin; releases the order's units. A paid order is refunded (see Order.refundedAt)."
-  cancelOrder(id: ID!): Order! @authenticated
-}
-
-extend type Subscription {
-  "The viewer's own orders."
-  orderStatusChanged: Order! @authenticated
-}
-`, BuiltIn: false},
-	{Name: "../../schema/sale.graphqls", Input: `enum FlashSaleStatus {
+enum FlashSaleStatus {
   SCHEDULED
   ACTIVE
   SOLD_OUT
@@ -1238,97 +1264,71 @@ type Subscription {
   "Live remaining count; the first message is the current value."
   flashSaleStock(flashSaleId: ID!): StockUpdate!
 }
-`, BuiltIn: false},
-	{Name: "../../schema/schema.graphqls", Input: `# The public GraphQL contract of the flash-sale shop (see the README): the shared
-# scalars, directives and types. Names and arguments here are fixed; types may grow. Each entity's types live in a
-# file of their own beside this one.
 
-"An RFC 3339 timestamp."
-scalar Time
-
-"Restricts a field to viewers holding the role (ADMIN implies every role)."
-directive @hasRole(role: Role!) on FIELD_DEFINITION
-
-"Requires a signed-in viewer."
-directive @authenticated on FIELD_DEFINITION
-
-"Marks a field that checks or hashes a password: an operation may select at most one such field."
-directive @checksPassword on FIELD_DEFINITION
-
-type PageInfo {
-  hasNextPage: Boolean!
-  endCursor: String
-}
-`, BuiltIn: false},
-	{Name: "../../schema/user.graphqls", Input: `enum Role {
-  CUSTOMER
-  ADMIN
+enum OrderStatus {
+  PENDING
+  PAID
+  CANCELLED
+  EXPIRED
 }
 
-type User {
+type Order {
   id: ID!
-  email: String!
-  name: String!
-  role: Role!
-  createdAt: Time!
-  "The user's orders, newest first."
-  orders(first: Int = 20, after: String): OrderConnection!
-  "Messages about the user's orders, newest first."
-  notifications(first: Int = 20, after: String): NotificationConnection!
-}
-
-type AuthPayload {
-  "A short-lived HS256 JWT for the Authorization header."
-  accessToken: String!
-  "Spend once with refreshToken for a new pair."
-  refreshToken: String!
   user: User!
-}
-
-input RegisterInput {
-  email: String!
-  "8 to 72 bytes."
-  password: String!
-  name: String!
-}
-
-type Query {
-  "The signed-in viewer, or null."
-  me: User
-}
-
-type Mutation {
-  register(input: RegisterInput!): AuthPayload! @checksPassword
-  login(email: String!, password: String!): AuthPayload! @checksPassword
-  refreshToken(refreshToken: String!): AuthPayload!
-  """
-  Signs out the sign-in the refresh token belongs to: no token of it refreshes again, its
-  access tokens are refused, and its websockets close (code 4403, on every replica). Answers
-  true for any token, including an unknown, spent or already revoked one, so the answer
-  tells nothing about the token.
-  """
-  logout(refreshToken: String!): Boolean!
-}
-
-"A message sent to the user about one of their orders."
-type Notification {
-  id: ID!
-  kind: String!
-  subject: String!
-  body: String!
-  order: Order!
+  product: Product!
+  flashSale: FlashSale
+  quantity: Int!
+  totalCents: Int!
+  status: OrderStatus!
   createdAt: Time!
-  deliveredAt: Time
+  updatedAt: Time!
+  """
+  When the charge of a CANCELLED or EXPIRED order was refunded, in full; null while it has not
+  been, and for an order that was never charged. A paid order that is cancelled is refunded
+  exactly once, shortly after the cancel, and so is a payment that went through after its
+  order was cancelled or expired.
+  """
+  refundedAt: Time
 }
 
-type NotificationEdge {
+type OrderEdge {
   cursor: String!
-  node: Notification!
+  node: Order!
 }
 
-type NotificationConnection {
-  edges: [NotificationEdge!]!
+type OrderConnection {
+  edges: [OrderEdge!]!
   pageInfo: PageInfo!
+}
+
+input PlaceOrderInput {
+  productId: ID!
+  quantity: Int!
+  "The same key from the same user returns the same order, never a second one."
+  idempotencyKey: String!
+}
+
+input PlaceFlashSaleOrderInput {
+  flashSaleId: ID!
+  quantity: Int!
+  idempotencyKey: String!
+}
+
+extend type Query {
+  "Visible to the order's owner or an admin."
+  order(id: ID!): Order @authenticated
+}
+
+extend type Mutation {
+  placeOrder(input: PlaceOrderInput!): Order! @authenticated
+  placeFlashSaleOrder(input: PlaceFlashSaleOrderInput!): Order! @authenticated
+  "Owner or admin; releases the order's units. A paid order is refunded (see Order.refundedAt)."
+  cancelOrder(id: ID!): Order! @authenticated
+}
+
+extend type Subscription {
+  "The viewer's own orders."
+  orderStatusChanged: Order! @authenticated
 }
 `, BuiltIn: false},
 }
@@ -3056,6 +3056,68 @@ func (ec *executionContext) fieldContext_Mutation_updateProduct(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createFlashSale(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createFlashSale(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateFlashSale(ctx, fc.Args["input"].(model.CreateFlashSaleInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋflashsaleᚋflashsaleᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *flashsale.FlashSale
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *flashsale.FlashSale
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *flashsale.FlashSale) graphql.Marshaler {
+			return ec.marshalNFlashSale2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚐFlashSale(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createFlashSale(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FlashSale(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createFlashSale_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_placeOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3221,68 +3283,6 @@ func (ec *executionContext) fieldContext_Mutation_cancelOrder(ctx context.Contex
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_cancelOrder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Mutation_createFlashSale(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Mutation_createFlashSale(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().CreateFlashSale(ctx, fc.Args["input"].(model.CreateFlashSaleInput))
-		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				role, err := ec.unmarshalNRole2githubᚗcomᚋflashsaleᚋflashsaleᚐRole(ctx, "ADMIN")
-				if err != nil {
-					var zeroVal *flashsale.FlashSale
-					return zeroVal, err
-				}
-				if ec.Directives.HasRole == nil {
-					var zeroVal *flashsale.FlashSale
-					return zeroVal, errors.New("directive hasRole is not implemented")
-				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
-			}
-
-			next = directive1
-			return next
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v *flashsale.FlashSale) graphql.Marshaler {
-			return ec.marshalNFlashSale2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚐFlashSale(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Mutation_createFlashSale(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Mutation",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_FlashSale(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_createFlashSale_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -4400,63 +4400,6 @@ func (ec *executionContext) fieldContext_Query_products(ctx context.Context, fie
 	return fc, nil
 }
 
-func (ec *executionContext) _Query_order(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Query_order(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Order(ctx, fc.Args["id"].(string))
-		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				if ec.Directives.Authenticated == nil {
-					var zeroVal *flashsale.Order
-					return zeroVal, errors.New("directive authenticated is not implemented")
-				}
-				return ec.Directives.Authenticated(ctx, nil, directive0)
-			}
-
-			next = directive1
-			return next
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v *flashsale.Order) graphql.Marshaler {
-			return ec.marshalOOrder2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚐOrder(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-func (ec *executionContext) fieldContext_Query_order(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Query",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Order(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Query_order_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
 func (ec *executionContext) _Query_flashSale(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4539,6 +4482,63 @@ func (ec *executionContext) fieldContext_Query_flashSales(ctx context.Context, f
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_flashSales_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_order(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_order(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Order(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *flashsale.Order
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *flashsale.Order) graphql.Marshaler {
+			return ec.marshalOOrder2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚐOrder(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_order(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_order_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -6766,6 +6766,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createFlashSale":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createFlashSale(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "placeOrder":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_placeOrder(ctx, field)
@@ -6783,13 +6790,6 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "cancelOrder":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_cancelOrder(ctx, field)
-			})
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "createFlashSale":
-			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
-				return ec._Mutation_createFlashSale(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -7324,12 +7324,6 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_products(ctx, field)
 				})
-		case "order":
-			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Query_order(ctx, field)
-				})
 		case "flashSale":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, false,
@@ -7341,6 +7335,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_flashSales(ctx, field)
+				})
+		case "order":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_order(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {

@@ -1,0 +1,341 @@
+package resolvers
+
+import (
+	"context"
+
+	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/graph/generated"
+	"github.com/flashsale/flashsale/graph/loaders"
+	"github.com/flashsale/flashsale/graph/model"
+)
+
+func (r *flashSaleResolver) Product(ctx context.Context, obj *flashsale.FlashSale) (*flashsale.Product, error) {
+	return loaders.For(ctx).ProductOfSale(ctx, obj)
+}
+
+func (r *flashSaleResolver) Remaining(ctx context.Context, obj *flashsale.FlashSale) (int, error) {
+	return r.Checkout.SaleRemaining(ctx, obj)
+}
+
+func (r *flashSaleResolver) Status(ctx context.Context, obj *flashsale.FlashSale) (flashsale.SaleStatus, error) {
+	return r.Checkout.SaleStatus(ctx, obj)
+}
+
+func (r *flashSaleResolver) Stats(ctx context.Context, obj *flashsale.FlashSale) (*flashsale.SaleStats, error) {
+	return r.Checkout.SaleStats(ctx, obj.ID)
+}
+
+func (r *mutationResolver) Register(ctx context.Context, input flashsale.RegisterInput) (*flashsale.AuthPayload, error) {
+	return r.Auth.Register(ctx, input)
+}
+
+func (r *mutationResolver) Login(ctx context.Context, email string, password string) (*flashsale.AuthPayload, error) {
+	return r.Auth.Login(ctx, email, password)
+}
+
+func (r *mutationResolver) RefreshToken(ctx context.Context, refreshToken string) (*flashsale.AuthPayload, error) {
+	return r.Auth.Refresh(ctx, refreshToken)
+}
+
+func (r *mutationResolver) Logout(ctx context.Context, refreshToken string) (bool, error) {
+	if err := r.Auth.Logout(ctx, refreshToken); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (r *mutationResolver) CreateProduct(ctx context.Context, input model.CreateProductInput) (*flashsale.Product, error) {
+	p := &flashsale.Product{Name: input.Name, PriceCents: input.PriceCents, Stock: input.Stock}
+	if input.Description != nil {
+		p.Description = *input.Description
+	}
+	if err := r.Checkout.CreateProduct(ctx, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (r *mutationResolver) UpdateProduct(ctx context.Context, id string, input model.UpdateProductInput) (*flashsale.Product, error) {
+	pid, err := flashsale.ParseProductID(id)
+	if err != nil {
+		return nil, err
+	}
+	return r.Checkout.UpdateProduct(ctx, pid, flashsale.ProductUpdate{
+		Name: input.Name, Description: input.Description, PriceCents: input.PriceCents, Stock: input.Stock,
+	})
+}
+
+func (r *mutationResolver) CreateFlashSale(ctx context.Context, input model.CreateFlashSaleInput) (*flashsale.FlashSale, error) {
+	pid, err := flashsale.ParseProductID(input.ProductID)
+	if err != nil {
+		return nil, err
+	}
+	sale := &flashsale.FlashSale{
+		ProductID: pid, SalePriceCents: input.SalePriceCents, Quantity: input.Quantity,
+		PerUserLimit: input.PerUserLimit, StartsAt: input.StartsAt, EndsAt: input.EndsAt,
+	}
+	if err := r.Checkout.CreateSale(ctx, sale); err != nil {
+		return nil, err
+	}
+	return sale, nil
+}
+
+func (r *mutationResolver) PlaceOrder(ctx context.Context, input model.PlaceOrderInput) (*flashsale.Order, error) {
+	pid, err := flashsale.ParseProductID(input.ProductID)
+	if err != nil {
+		return nil, err
+	}
+	v, err := flashsale.RequireViewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.Checkout.PlaceOrder(ctx, v, pid, input.Quantity, input.IdempotencyKey)
+}
+
+func (r *mutationResolver) PlaceFlashSaleOrder(ctx context.Context, input model.PlaceFlashSaleOrderInput) (*flashsale.Order, error) {
+	sid, err := flashsale.ParseSaleID(input.FlashSaleID)
+	if err != nil {
+		return nil, err
+	}
+	v, err := flashsale.RequireViewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.Checkout.PlaceFlashSaleOrder(ctx, v, sid, input.Quantity, input.IdempotencyKey)
+}
+
+func (r *mutationResolver) CancelOrder(ctx context.Context, id string) (*flashsale.Order, error) {
+	oid, err := flashsale.ParseOrderID(id)
+	if err != nil {
+		return nil, err
+	}
+	v, err := flashsale.RequireViewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.Checkout.Cancel(ctx, v, oid)
+}
+
+func (r *notificationResolver) ID(ctx context.Context, obj *flashsale.Notification) (string, error) {
+	return flashsale.NotificationIDString(obj.ID), nil
+}
+
+func (r *notificationResolver) Order(ctx context.Context, obj *flashsale.Notification) (*flashsale.Order, error) {
+	return loaders.For(ctx).OrderOfNotification(ctx, obj)
+}
+
+func (r *orderResolver) User(ctx context.Context, obj *flashsale.Order) (*flashsale.User, error) {
+	return loaders.For(ctx).UserOfOrder(ctx, obj)
+}
+
+func (r *orderResolver) Product(ctx context.Context, obj *flashsale.Order) (*flashsale.Product, error) {
+	return loaders.For(ctx).ProductOfOrder(ctx, obj)
+}
+
+func (r *orderResolver) FlashSale(ctx context.Context, obj *flashsale.Order) (*flashsale.FlashSale, error) {
+	if obj.SaleID == 0 {
+		return nil, nil
+	}
+	return loaders.For(ctx).SaleOfOrder(ctx, obj)
+}
+
+func (r *productResolver) Stock(ctx context.Context, obj *flashsale.Product) (int, error) {
+	return r.Checkout.ProductRemaining(ctx, obj)
+}
+
+func (r *queryResolver) Me(ctx context.Context) (*flashsale.User, error) {
+	v, ok := flashsale.ViewerFromContext(ctx)
+	if !ok {
+		return nil, nil
+	}
+	return nullIfNotFound(loaders.For(ctx).Viewer(ctx, v.UserID))
+}
+
+func (r *queryResolver) Product(ctx context.Context, id string) (*flashsale.Product, error) {
+	pid, err := flashsale.ParseProductID(id)
+	if err != nil {
+		return nil, err
+	}
+	return nullIfNotFound(loaders.For(ctx).Product(ctx, pid))
+}
+
+func (r *queryResolver) Products(ctx context.Context, first *int, after *string) (*model.ProductConnection, error) {
+	n, err := flashsale.PageSize(first)
+	if err != nil {
+		return nil, err
+	}
+	cursor, err := decodeCursor(after, flashsale.ParseProductID)
+	if err != nil {
+		return nil, err
+	}
+	products, more, err := r.Catalog.ListProducts(ctx, n, cursor)
+	if err != nil {
+		return nil, err
+	}
+	conn := &model.ProductConnection{PageInfo: &model.PageInfo{HasNextPage: more}}
+	for _, p := range products {
+		conn.Edges = append(conn.Edges, &model.ProductEdge{Cursor: encodeCursor(p.ID.String()), Node: p})
+	}
+	if len(conn.Edges) > 0 {
+		conn.PageInfo.EndCursor = &conn.Edges[len(conn.Edges)-1].Cursor
+	}
+	return conn, nil
+}
+
+func (r *queryResolver) FlashSale(ctx context.Context, id string) (*flashsale.FlashSale, error) {
+	sid, err := flashsale.ParseSaleID(id)
+	if err != nil {
+		return nil, err
+	}
+	return nullIfNotFound(r.Checkout.Sale(ctx, sid))
+}
+
+func (r *queryResolver) FlashSales(ctx context.Context, status *flashsale.SaleStatus) ([]*flashsale.FlashSale, error) {
+	sales, err := r.Checkout.ListSales(ctx, status)
+	if err != nil {
+		return nil, err
+	}
+	loaders.For(ctx).ListedSales(sales)
+	return sales, nil
+}
+
+func (r *queryResolver) Order(ctx context.Context, id string) (*flashsale.Order, error) {
+	oid, err := flashsale.ParseOrderID(id)
+	if err != nil {
+		return nil, err
+	}
+	v, err := flashsale.RequireViewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o, err := nullIfNotFound(loaders.For(ctx).Order(ctx, oid))
+	if o != nil && o.UserID != v.UserID && v.Role != flashsale.RoleAdmin {
+		return nil, nil // someone else's order answers as if it did not exist
+	}
+	return o, err
+}
+
+func (r *subscriptionResolver) FlashSaleStock(ctx context.Context, flashSaleID string) (<-chan *flashsale.StockUpdate, error) {
+	sid, err := flashsale.ParseSaleID(flashSaleID)
+	if err != nil {
+		return nil, err
+	}
+	sale, err := r.Checkout.Sale(ctx, sid)
+	if err != nil {
+		return nil, err
+	}
+	return r.Live.Watch(ctx, flashsale.SalePool(sid), func(ctx context.Context) (int, error) {
+		return r.Checkout.SaleRemaining(ctx, sale)
+	})
+}
+
+func (r *subscriptionResolver) ProductStock(ctx context.Context, productID string) (<-chan *flashsale.StockUpdate, error) {
+	pid, err := flashsale.ParseProductID(productID)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.Catalog.FindProductByID(ctx, pid)
+	if err != nil {
+		return nil, err
+	}
+	return r.Live.Watch(ctx, flashsale.ProductPool(pid), func(ctx context.Context) (int, error) {
+		return r.Checkout.ProductRemaining(ctx, p)
+	})
+}
+
+func (r *subscriptionResolver) OrderStatusChanged(ctx context.Context) (<-chan *flashsale.Order, error) {
+	v, err := flashsale.RequireViewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.OrderFeed.SubscribeOrders(ctx, v.UserID)
+}
+
+func (r *userResolver) Orders(ctx context.Context, obj *flashsale.User, first *int, after *string) (*model.OrderConnection, error) {
+	n, err := flashsale.PageSize(first)
+	if err != nil {
+		return nil, err
+	}
+	if err := requireSelfOrAdmin(ctx, obj.ID); err != nil {
+		return nil, err
+	}
+	cursor, err := decodeCursor(after, flashsale.ParseOrderID)
+	if err != nil {
+		return nil, err
+	}
+	var orders []*flashsale.Order
+	var more bool
+	if cursor == 0 { // first pages of many users batch together
+		var page loaders.OrderPage
+		page, err = loaders.For(ctx).FirstOrdersOfUser(ctx, obj, n)
+		orders, more = page.Orders, page.More
+	} else {
+		orders, more, err = r.OrderStore.ListUserOrders(ctx, obj.ID, n, cursor)
+	}
+	if err != nil {
+		return nil, err
+	}
+	loaders.For(ctx).ListedOrders(orders)
+	conn := &model.OrderConnection{PageInfo: &model.PageInfo{HasNextPage: more}}
+	for _, o := range orders {
+		conn.Edges = append(conn.Edges, &model.OrderEdge{Cursor: encodeCursor(o.ID.String()), Node: o})
+	}
+	if len(conn.Edges) > 0 {
+		conn.PageInfo.EndCursor = &conn.Edges[len(conn.Edges)-1].Cursor
+	}
+	return conn, nil
+}
+
+func (r *userResolver) Notifications(ctx context.Context, obj *flashsale.User, first *int, after *string) (*model.NotificationConnection, error) {
+	n, err := flashsale.PageSize(first)
+	if err != nil {
+		return nil, err
+	}
+	if err := requireSelfOrAdmin(ctx, obj.ID); err != nil {
+		return nil, err
+	}
+	cursor, err := decodeCursor(after, flashsale.ParseNotificationID)
+	if err != nil {
+		return nil, err
+	}
+	list, more, err := r.NotificationReader.ListNotifications(ctx, obj.ID, n, cursor)
+	if err != nil {
+		return nil, err
+	}
+	loaders.For(ctx).ListedNotifications(list)
+	conn := &model.NotificationConnection{PageInfo: &model.PageInfo{HasNextPage: more}}
+	for _, n := range list {
+		conn.Edges = append(conn.Edges, &model.NotificationEdge{Cursor: encodeCursor(flashsale.NotificationIDString(n.ID)), Node: n})
+	}
+	if len(conn.Edges) > 0 {
+		conn.PageInfo.EndCursor = &conn.Edges[len(conn.Edges)-1].Cursor
+	}
+	return conn, nil
+}
+
+func (r *Resolver) FlashSale() generated.FlashSaleResolver { return &flashSaleResolver{r} }
+
+func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
+
+func (r *Resolver) Notification() generated.NotificationResolver { return &notificationResolver{r} }
+
+func (r *Resolver) Order() generated.OrderResolver { return &orderResolver{r} }
+
+func (r *Resolver) Product() generated.ProductResolver { return &productResolver{r} }
+
+func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
+
+func (r *Resolver) Subscription() generated.SubscriptionResolver { return &subscriptionResolver{r} }
+
+func (r *Resolver) User() generated.UserResolver { return &userResolver{r} }
+
+type (
+	flashSaleResolver    struct{ *Resolver }
+	mutationResolver     struct{ *Resolver }
+	notificationResolver struct{ *Resolver }
+	orderResolver        struct{ *Resolver }
+	productResolver      struct{ *Resolver }
+	queryResolver        struct{ *Resolver }
+	subscriptionResolver struct{ *Resolver }
+	userResolver         struct{ *Resolver }
+)
