@@ -22,6 +22,10 @@ type CreateProductInput struct {
 	Description *string `json:"description,omitempty"`
 	PriceCents  int     `json:"priceCents"`
 	Stock       int     `json:"stock"`
+	// An absolute http or https URL of the product's picture, at most 2,048 bytes; none if left out.
+	ImageURL *string `json:"imageUrl,omitempty"`
+	// An ISO 4217 code of three letters; USD if left out.
+	Currency *string `json:"currency,omitempty"`
 }
 
 type Mutation struct {
@@ -87,4 +91,8 @@ type UpdateProductInput struct {
 	Description *string `json:"description,omitempty"`
 	PriceCents  *int    `json:"priceCents,omitempty"`
 	Stock       *int    `json:"stock,omitempty"`
+	// An absolute http or https URL of the product's picture; the empty string removes it.
+	ImageURL *string `json:"imageUrl,omitempty"`
+	// An ISO 4217 code of three letters.
+	Currency *string `json:"currency,omitempty"`
 }
