@@ -65,6 +65,16 @@ type ComplexityRoot struct {
 		Status         func(childComplexity int) int
 	}
 
+	FlashSaleConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	FlashSaleEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	FlashSaleStats struct {
 		Attempts       func(childComplexity int) int
 		Cancelled      func(childComplexity int) int
@@ -141,8 +151,10 @@ type ComplexityRoot struct {
 	}
 
 	PageInfo struct {
-		EndCursor   func(childComplexity int) int
-		HasNextPage func(childComplexity int) int
+		EndCursor       func(childComplexity int) int
+		HasNextPage     func(childComplexity int) int
+		HasPreviousPage func(childComplexity int) int
+		StartCursor     func(childComplexity int) int
 	}
 
 	Product struct {
@@ -166,12 +178,14 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		FlashSale  func(childComplexity int, id string) int
-		FlashSales func(childComplexity int, status *flashsale.SaleStatus) int
-		Me         func(childComplexity int) int
-		Order      func(childComplexity int, id string) int
-		Product    func(childComplexity int, id string) int
-		Products   func(childComplexity int, first *int, after *string) int
+		FlashSale            func(childComplexity int, id string) int
+		FlashSales           func(childComplexity int, status *flashsale.SaleStatus) int
+		FlashSalesConnection func(childComplexity int, first *int, after *string, status *flashsale.SaleStatus) int
+		Me                   func(childComplexity int) int
+		Node                 func(childComplexity int, id string) int
+		Order                func(childComplexity int, id string) int
+		Product              func(childComplexity int, id string) int
+		Products             func(childComplexity int, first *int, after *string) int
 	}
 
 	StockUpdate struct {
@@ -235,10 +249,12 @@ type ProductResolver interface {
 }
 type QueryResolver interface {
 	Me(ctx context.Context) (*flashsale.User, error)
+	Node(ctx context.Context, id string) (model.Node, error)
 	Product(ctx context.Context, id string) (*flashsale.Product, error)
 	Products(ctx context.Context, first *int, after *string) (*model.ProductConnection, error)
 	FlashSale(ctx context.Context, id string) (*flashsale.FlashSale, error)
 	FlashSales(ctx context.Context, status *flashsale.SaleStatus) ([]*flashsale.FlashSale, error)
+	FlashSalesConnection(ctx context.Context, first *int, after *string, status *flashsale.SaleStatus) (*model.FlashSaleConnection, error)
 	Order(ctx context.Context, id string) (*flashsale.Order, error)
 }
 type SubscriptionResolver interface {
@@ -348,6 +364,32 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.FlashSale.Status(childComplexity), true
+
+	case "FlashSaleConnection.edges":
+		if e.ComplexityRoot.FlashSaleConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FlashSaleConnection.Edges(childComplexity), true
+	case "FlashSaleConnection.pageInfo":
+		if e.ComplexityRoot.FlashSaleConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FlashSaleConnection.PageInfo(childComplexity), true
+
+	case "FlashSaleEdge.cursor":
+		if e.ComplexityRoot.FlashSaleEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FlashSaleEdge.Cursor(childComplexity), true
+	case "FlashSaleEdge.node":
+		if e.ComplexityRoot.FlashSaleEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FlashSaleEdge.Node(childComplexity), true
 
 	case "FlashSaleStats.attempts":
 		if e.ComplexityRoot.FlashSaleStats.Attempts == nil {
@@ -708,6 +750,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
+	case "PageInfo.hasPreviousPage":
+		if e.ComplexityRoot.PageInfo.HasPreviousPage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PageInfo.HasPreviousPage(childComplexity), true
+	case "PageInfo.startCursor":
+		if e.ComplexityRoot.PageInfo.StartCursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
 	case "Product.createdAt":
 		if e.ComplexityRoot.Product.CreatedAt == nil {
@@ -800,6 +854,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.FlashSales(childComplexity, args["status"].(*flashsale.SaleStatus)), true
+	case "Query.flashSalesConnection":
+		if e.ComplexityRoot.Query.FlashSalesConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Query_flashSalesConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.FlashSalesConnection(childComplexity, args["first"].(*int), args["after"].(*string), args["status"].(*flashsale.SaleStatus)), true
 
 	case "Query.me":
 		if e.ComplexityRoot.Query.Me == nil {
@@ -807,6 +872,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Me(childComplexity), true
+	case "Query.node":
+		if e.ComplexityRoot.Query.Node == nil {
+			break
+		}
+
+		args, err := ec.field_Query_node_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Node(childComplexity, args["id"].(string)), true
 	case "Query.order":
 		if e.ComplexityRoot.Query.Order == nil {
 			break
@@ -1044,9 +1120,9 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
-	{Name: "../../schema.graphqls", Input: `# The public GraphQL contract of the flash-sale shop (see the README): the shared
-# scalars, directives and types. Names and arguments here are fixed; types may grow. Each entity's types live in a
-# file of their own beside this one.
+	{Name: "../../schema.graphqls", Input: `# The public GraphQL contract of the flash-sale shop (see the README): its scalars, directives,
+# types and operations. Names and arguments here are fixed; types may grow. gqlgen reads this
+# file (` + "`" + `make generate` + "`" + `); the sections follow the entities: users, catalog, sales, orders.
 
 "An RFC 3339 timestamp."
 scalar Time
@@ -1062,7 +1138,13 @@ directive @checksPassword on FIELD_DEFINITION
 
 type PageInfo {
   hasNextPage: Boolean!
+  hasPreviousPage: Boolean!
+  startCursor: String
   endCursor: String
+}
+
+interface Node {
+  id: ID!
 }
 
 enum Role {
@@ -1070,7 +1152,7 @@ enum Role {
   ADMIN
 }
 
-type User {
+type User implements Node {
   id: ID!
   email: String!
   name: String!
@@ -1100,6 +1182,7 @@ input RegisterInput {
 type Query {
   "The signed-in viewer, or null."
   me: User
+  node(id: ID!): Node
 }
 
 type Mutation {
@@ -1136,7 +1219,7 @@ type NotificationConnection {
   pageInfo: PageInfo!
 }
 
-type Product {
+type Product implements Node {
   id: ID!
   name: String!
   description: String!
@@ -1194,7 +1277,7 @@ enum FlashSaleStatus {
   ENDED
 }
 
-type FlashSale {
+type FlashSale implements Node {
   id: ID!
   product: Product!
   salePriceCents: Int!
@@ -1237,6 +1320,16 @@ type MinuteStats {
   revenueCents: Int!
 }
 
+type FlashSaleEdge {
+  cursor: String!
+  node: FlashSale!
+}
+
+type FlashSaleConnection {
+  edges: [FlashSaleEdge!]!
+  pageInfo: PageInfo!
+}
+
 type StockUpdate {
   remaining: Int!
   at: Time!
@@ -1254,6 +1347,7 @@ input CreateFlashSaleInput {
 extend type Query {
   flashSale(id: ID!): FlashSale
   flashSales(status: FlashSaleStatus): [FlashSale!]!
+  flashSalesConnection(first: Int = 20, after: String, status: FlashSaleStatus): FlashSaleConnection!
 }
 
 extend type Mutation {
@@ -1272,7 +1366,7 @@ enum OrderStatus {
   EXPIRED
 }
 
-type Order {
+type Order implements Node {
   id: ID!
   user: User!
   product: Product!
@@ -1374,6 +1468,26 @@ func (ec *executionContext) childFields_FlashSale(ctx context.Context, field gra
 		return ec.fieldContext_FlashSale_stats(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type FlashSale", field.Name)
+}
+
+func (ec *executionContext) childFields_FlashSaleConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_FlashSaleConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_FlashSaleConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FlashSaleConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_FlashSaleEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_FlashSaleEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_FlashSaleEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FlashSaleEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_FlashSaleStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1504,6 +1618,10 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	switch field.Name {
 	case "hasNextPage":
 		return ec.fieldContext_PageInfo_hasNextPage(ctx, field)
+	case "hasPreviousPage":
+		return ec.fieldContext_PageInfo_hasPreviousPage(ctx, field)
+	case "startCursor":
+		return ec.fieldContext_PageInfo_startCursor(ctx, field)
 	case "endCursor":
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
@@ -1894,6 +2012,36 @@ func (ec *executionContext) field_Query_flashSale_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_flashSalesConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*flashsale.SaleStatus, error) {
+			return ec.unmarshalOFlashSaleStatus2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚐSaleStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_flashSales_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1905,6 +2053,20 @@ func (ec *executionContext) field_Query_flashSales_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["status"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -2443,6 +2605,125 @@ func (ec *executionContext) fieldContext_FlashSale_stats(_ context.Context, fiel
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_FlashSaleStats(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FlashSaleConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.FlashSaleConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FlashSaleConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.FlashSaleEdge) graphql.Marshaler {
+			return ec.marshalNFlashSaleEdge2ᚕᚖgithubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐFlashSaleEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FlashSaleConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FlashSaleConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FlashSaleEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FlashSaleConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.FlashSaleConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FlashSaleConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FlashSaleConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FlashSaleConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FlashSaleEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.FlashSaleEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FlashSaleEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FlashSaleEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FlashSaleEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _FlashSaleEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.FlashSaleEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FlashSaleEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *flashsale.FlashSale) graphql.Marshaler {
+			return ec.marshalNFlashSale2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚐFlashSale(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FlashSaleEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FlashSaleEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FlashSale(ctx, field)
 		},
 	}
 	return fc, nil
@@ -3977,6 +4258,52 @@ func (ec *executionContext) fieldContext_PageInfo_hasNextPage(_ context.Context,
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _PageInfo_hasPreviousPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PageInfo_hasPreviousPage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HasPreviousPage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PageInfo_hasPreviousPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PageInfo_startCursor(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PageInfo_startCursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartCursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PageInfo_startCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
+}
+
 func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4312,6 +4639,50 @@ func (ec *executionContext) fieldContext_Query_me(_ context.Context, field graph
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Node(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Node) graphql.Marshaler {
+			return ec.marshalONode2githubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐNode(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_node_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_product(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4482,6 +4853,50 @@ func (ec *executionContext) fieldContext_Query_flashSales(ctx context.Context, f
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_flashSales_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_flashSalesConnection(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_flashSalesConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().FlashSalesConnection(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["status"].(*flashsale.SaleStatus))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FlashSaleConnection) graphql.Marshaler {
+			return ec.marshalNFlashSaleConnection2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐFlashSaleConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_flashSalesConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FlashSaleConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_flashSalesConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -6455,6 +6870,47 @@ func UnmarshalUpdateProductInput(ctx context.Context, raw any) (model.UpdateProd
 
 // region    ************************** interface.gotpl ***************************
 
+func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj model.Node) graphql.Marshaler {
+	switch obj := (obj).(type) {
+	case nil:
+		return graphql.Null
+	case flashsale.User:
+		return ec._User(ctx, sel, &obj)
+	case *flashsale.User:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._User(ctx, sel, obj)
+	case flashsale.Product:
+		return ec._Product(ctx, sel, &obj)
+	case *flashsale.Product:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Product(ctx, sel, obj)
+	case flashsale.Order:
+		return ec._Order(ctx, sel, &obj)
+	case *flashsale.Order:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Order(ctx, sel, obj)
+	case flashsale.FlashSale:
+		return ec._FlashSale(ctx, sel, &obj)
+	case *flashsale.FlashSale:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._FlashSale(ctx, sel, obj)
+	default:
+		if typedObj, ok := obj.(graphql.Marshaler); ok {
+			return typedObj
+		} else {
+			panic(fmt.Errorf("unexpected type %T; non-generated variants of Node must implement graphql.Marshaler", obj))
+		}
+	}
+}
+
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
@@ -6502,7 +6958,7 @@ func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
-var flashSaleImplementors = []string{"FlashSale"}
+var flashSaleImplementors = []string{"FlashSale", "Node"}
 
 func (ec *executionContext) _FlashSale(ctx context.Context, sel ast.SelectionSet, obj *flashsale.FlashSale) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, flashSaleImplementors)
@@ -6567,6 +7023,82 @@ func (ec *executionContext) _FlashSale(ctx context.Context, sel ast.SelectionSet
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._FlashSale_stats(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var flashSaleConnectionImplementors = []string{"FlashSaleConnection"}
+
+func (ec *executionContext) _FlashSaleConnection(ctx context.Context, sel ast.SelectionSet, obj *model.FlashSaleConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, flashSaleConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FlashSaleConnection")
+		case "edges":
+			out.Values[i] = ec._FlashSaleConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._FlashSaleConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var flashSaleEdgeImplementors = []string{"FlashSaleEdge"}
+
+func (ec *executionContext) _FlashSaleEdge(ctx context.Context, sel ast.SelectionSet, obj *model.FlashSaleEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, flashSaleEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FlashSaleEdge")
+		case "cursor":
+			out.Values[i] = ec._FlashSaleEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._FlashSaleEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -6952,7 +7484,7 @@ func (ec *executionContext) _NotificationEdge(ctx context.Context, sel ast.Selec
 	return out
 }
 
-var orderImplementors = []string{"Order"}
+var orderImplementors = []string{"Order", "Node"}
 
 func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, obj *flashsale.Order) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, orderImplementors)
@@ -7125,6 +7657,16 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "hasPreviousPage":
+			out.Values[i] = ec._PageInfo_hasPreviousPage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startCursor":
+			out.Values[i] = ec._PageInfo_startCursor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "endCursor":
 			out.Values[i] = ec._PageInfo_endCursor(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -7147,7 +7689,7 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
-var productImplementors = []string{"Product"}
+var productImplementors = []string{"Product", "Node"}
 
 func (ec *executionContext) _Product(ctx context.Context, sel ast.SelectionSet, obj *flashsale.Product) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, productImplementors)
@@ -7312,6 +7854,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_me(ctx, field)
 				})
+		case "node":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_node(ctx, field)
+				})
 		case "product":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, false,
@@ -7335,6 +7883,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_flashSales(ctx, field)
+				})
+		case "flashSalesConnection":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_flashSalesConnection(ctx, field)
 				})
 		case "order":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -7435,7 +7989,7 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	}
 }
 
-var userImplementors = []string{"User"}
+var userImplementors = []string{"User", "Node"}
 
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *flashsale.User) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, userImplementors)
@@ -7916,6 +8470,38 @@ func (ec *executionContext) marshalNFlashSale2ᚖgithubᚗcomᚋflashsaleᚋflas
 		return graphql.Null
 	}
 	return ec._FlashSale(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNFlashSaleConnection2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐFlashSaleConnection(ctx context.Context, sel ast.SelectionSet, v *model.FlashSaleConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "FlashSaleConnection!")
+		return graphql.Null
+	}
+	return ec._FlashSaleConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNFlashSaleEdge2ᚕᚖgithubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐFlashSaleEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.FlashSaleEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFlashSaleEdge2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐFlashSaleEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNFlashSaleEdge2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐFlashSaleEdge(ctx context.Context, sel ast.SelectionSet, v *model.FlashSaleEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "FlashSaleEdge!")
+		return graphql.Null
+	}
+	return ec._FlashSaleEdge(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNFlashSaleStatus2githubᚗcomᚋflashsaleᚋflashsaleᚐSaleStatus(ctx context.Context, v any) (flashsale.SaleStatus, error) {
@@ -8460,6 +9046,13 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	_ = ctx
 	res := graphql.MarshalInt(*v)
 	return res
+}
+
+func (ec *executionContext) marshalONode2githubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v model.Node) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Node(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOOrder2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚐOrder(ctx context.Context, sel ast.SelectionSet, v *flashsale.Order) graphql.Marshaler {

@@ -24,6 +24,16 @@ type CreateProductInput struct {
 	Stock       int     `json:"stock"`
 }
 
+type FlashSaleConnection struct {
+	Edges    []*FlashSaleEdge `json:"edges"`
+	PageInfo *PageInfo        `json:"pageInfo"`
+}
+
+type FlashSaleEdge struct {
+	Cursor string               `json:"cursor"`
+	Node   *flashsale.FlashSale `json:"node"`
+}
+
 type Mutation struct {
 }
 
@@ -48,8 +58,10 @@ type OrderEdge struct {
 }
 
 type PageInfo struct {
-	HasNextPage bool    `json:"hasNextPage"`
-	EndCursor   *string `json:"endCursor,omitempty"`
+	HasNextPage     bool    `json:"hasNextPage"`
+	HasPreviousPage bool    `json:"hasPreviousPage"`
+	StartCursor     *string `json:"startCursor,omitempty"`
+	EndCursor       *string `json:"endCursor,omitempty"`
 }
 
 type PlaceFlashSaleOrderInput struct {
