@@ -1123,178 +1123,368 @@ var sources = []*ast.Source{
 	{Name: "../../schema.graphqls", Input: `# The public GraphQL contract of the flash-sale shop (see the README): its scalars, directives,
 # types and operations. Names and arguments here are fixed; types may grow. gqlgen reads this
 # file (` + "`" + `make generate` + "`" + `); the sections follow the entities: users, catalog, sales, orders.
+# Every type, field, argument and enum value has a description (graph/schema_test.go checks),
+# written for a frontend developer reading the playground's docs pane.
 
-"An RFC 3339 timestamp."
+"An RFC 3339 timestamp, such as 2026-12-06T12:00:00Z; the server answers in UTC."
 scalar Time
 
-"Restricts a field to viewers holding the role (ADMIN implies every role)."
-directive @hasRole(role: Role!) on FIELD_DEFINITION
+"Restricts a field to viewers holding the role (ADMIN implies every role): UNAUTHENTICATED without a signed-in viewer, FORBIDDEN without the role."
+directive @hasRole(
+  "The role the viewer must hold."
+  role: Role!
+) on FIELD_DEFINITION
 
-"Requires a signed-in viewer."
+"Requires a signed-in viewer: UNAUTHENTICATED without one."
 directive @authenticated on FIELD_DEFINITION
 
 "Marks a field that checks or hashes a password: an operation may select at most one such field."
 directive @checksPassword on FIELD_DEFINITION
 
+"""
+Where a page of a connection stands. Connections page forward: ask with ` + "`" + `first` + "`" + ` and pass the
+` + "`" + `endCursor` + "`" + ` of one page as ` + "`" + `after` + "`" + ` to get the next.
+"""
 type PageInfo {
+  "Whether more items follow this page: ask again with after = endCursor."
   hasNextPage: Boolean!
+  "Whether items come before this page: true when the page was asked for with ` + "`" + `after` + "`" + `."
   hasPreviousPage: Boolean!
+  "The cursor of the page's first edge; null when the page is empty."
   startCursor: String
+  "The cursor of the page's last edge, to pass as ` + "`" + `after` + "`" + ` for the next page; null when the page is empty."
   endCursor: String
 }
 
+"""
+An object with a global id, which ` + "`" + `node(id:)` + "`" + ` finds again. An id names its kind by its
+prefix: ` + "`" + `usr_` + "`" + ` a User, ` + "`" + `prd_` + "`" + ` a Product, ` + "`" + `sal_` + "`" + ` a FlashSale, ` + "`" + `ord_` + "`" + ` an Order.
+"""
 interface Node {
+  "The object's global id, the same as its type's own ` + "`" + `id` + "`" + `."
   id: ID!
 }
 
+"What a user may do."
 enum Role {
+  "A shopper: buys, and sees their own orders and notifications."
   CUSTOMER
+  "Shop staff: also runs the catalog and the flash sales, and sees every user's orders."
   ADMIN
 }
 
+"A shopper or a member of the shop's staff. Seen by the user themselves and by admins."
 type User implements Node {
+  "The user's global id (` + "`" + `usr_…` + "`" + `)."
   id: ID!
+  "The sign-in email, in its normal form: trimmed and lower-cased."
   email: String!
+  "The name the user gave, 1 to 200 characters."
   name: String!
+  "What the user may do."
   role: Role!
+  "When the user registered."
   createdAt: Time!
-  "The user's orders, newest first."
-  orders(first: Int = 20, after: String): OrderConnection!
-  "Messages about the user's orders, newest first."
-  notifications(first: Int = 20, after: String): NotificationConnection!
+  "The user's orders, newest first. The user themselves or an admin only (FORBIDDEN otherwise)."
+  orders(
+    "How many orders to return, 0 to 100 (BAD_USER_INPUT otherwise)."
+    first: Int = 20
+    "The endCursor of the previous page; BAD_USER_INPUT if it is not a cursor of this list."
+    after: String
+  ): OrderConnection!
+  "Messages about the user's orders, newest first. The user themselves or an admin only (FORBIDDEN otherwise)."
+  notifications(
+    "How many notifications to return, 0 to 100 (BAD_USER_INPUT otherwise)."
+    first: Int = 20
+    "The endCursor of the previous page; BAD_USER_INPUT if it is not a cursor of this list."
+    after: String
+  ): NotificationConnection!
 }
 
+"A sign-in: the tokens to use and who they are for."
 type AuthPayload {
-  "A short-lived HS256 JWT for the Authorization header."
+  """
+  A short-lived HS256 JWT (15 minutes unless the shop sets ACCESS_TOKEN_TTL), sent as
+  ` + "`" + `Authorization: Bearer <accessToken>` + "`" + `, or in a websocket's connection_init payload.
+  """
   accessToken: String!
-  "Spend once with refreshToken for a new pair."
+  """
+  Spend it once with ` + "`" + `refreshToken` + "`" + ` for a new pair before the access token lapses; it lasts
+  30 days. Presenting a spent one again signs the whole sign-in out.
+  """
   refreshToken: String!
+  "The signed-in user."
   user: User!
 }
 
+"What a new customer gives to register."
 input RegisterInput {
+  "The sign-in email, at most 254 characters; trimmed and lower-cased before use."
   email: String!
-  "8 to 72 bytes."
+  "At least 8 characters and at most 72 bytes (bcrypt reads no further)."
   password: String!
+  "The name to show, 1 to 200 characters once trimmed."
   name: String!
 }
 
+"""
+Reads. Besides the codes each field names, any operation may be refused with RATE_LIMITED or
+UNAVAILABLE (both with extensions.retryAfter in seconds), COMPLEXITY_LIMIT_EXCEEDED (the
+operation asks for too much at once), or INTERNAL.
+"""
 type Query {
-  "The signed-in viewer, or null."
+  "The signed-in viewer, or null when the request carries no access token."
   me: User
-  node(id: ID!): Node
+  """
+  The object with the global id, or null when there is none. Products and flash sales are
+  public; a user is seen by themselves and admins, an order by its buyer and admins, and
+  both need a signed-in viewer (UNAUTHENTICATED) and answer null for someone else's.
+  Errors: BAD_USER_INPUT (a malformed id, or one of a kind that is not a Node), UNAUTHENTICATED.
+  """
+  node(
+    "A global id, such as one from any type's ` + "`" + `id` + "`" + ` field."
+    id: ID!
+  ): Node
 }
 
+"""
+Writes. Besides the codes each mutation names, any mutation may be refused with RATE_LIMITED or
+UNAVAILABLE (both with extensions.retryAfter in seconds: the same request succeeds later),
+COMPLEXITY_LIMIT_EXCEEDED, or INTERNAL.
+"""
 type Mutation {
-  register(input: RegisterInput!): AuthPayload! @checksPassword
-  login(email: String!, password: String!): AuthPayload! @checksPassword
-  refreshToken(refreshToken: String!): AuthPayload!
+  """
+  Creates a customer account and signs it in. Limited per client address and per email.
+  Errors: BAD_USER_INPUT (an invalid email, password or name, naming the field), CONFLICT
+  (an account with this email exists), RATE_LIMITED.
+  """
+  register(
+    "The new account's email, password and name."
+    input: RegisterInput!
+  ): AuthPayload! @checksPassword
+  """
+  Signs in with an email and password, starting a new sign-in. An unknown email and a wrong
+  password are answered alike. Limited per client address and per email.
+  Errors: UNAUTHENTICATED (wrong email or password), BAD_USER_INPUT (the email is not valid
+  UTF-8 or holds control characters), RATE_LIMITED.
+  """
+  login(
+    "The account's email, in any case and with any surrounding spaces."
+    email: String!
+    "The account's password."
+    password: String!
+  ): AuthPayload! @checksPassword
+  """
+  Spends a refresh token for a new access and refresh token of the same sign-in. Spending a
+  token a second time signs that whole sign-in out (the token leaked, or a client raced
+  itself). Errors: UNAUTHENTICATED (the token is unknown, expired, spent or signed out: sign in again).
+  """
+  refreshToken(
+    "The refreshToken of the latest AuthPayload of the sign-in."
+    refreshToken: String!
+  ): AuthPayload!
   """
   Signs out the sign-in the refresh token belongs to: no token of it refreshes again, its
   access tokens are refused, and its websockets close (code 4403, on every replica). Answers
   true for any token, including an unknown, spent or already revoked one, so the answer
-  tells nothing about the token.
+  tells nothing about the token. Errors: none of its own; only UNAVAILABLE or INTERNAL.
   """
-  logout(refreshToken: String!): Boolean!
+  logout(
+    "The refresh token of the sign-in to end."
+    refreshToken: String!
+  ): Boolean!
 }
 
 "A message sent to the user about one of their orders."
 type Notification {
+  "The notification's id (` + "`" + `ntf_…` + "`" + `)."
   id: ID!
+  "The order event it tells of: order.placed, order.paid or order.settled (a cancel or expiry, refunded or not)."
   kind: String!
+  "A one-line subject, as in an email."
   subject: String!
+  "The message, in plain text."
   body: String!
+  "The order it is about."
   order: Order!
+  "When the notification was written."
   createdAt: Time!
+  "When it was delivered (to the shop's webhook); null until then."
   deliveredAt: Time
 }
 
+"One notification in a NotificationConnection."
 type NotificationEdge {
+  "Where this notification stands in the list, to pass as ` + "`" + `after` + "`" + `."
   cursor: String!
+  "The notification."
   node: Notification!
 }
 
+"A page of notifications, newest first."
 type NotificationConnection {
+  "The notifications of this page."
   edges: [NotificationEdge!]!
+  "Where the page stands, and the cursor of the next."
   pageInfo: PageInfo!
 }
 
+"Something the shop sells at its regular price, and may put on flash sale."
 type Product implements Node {
+  "The product's global id (` + "`" + `prd_…` + "`" + `)."
   id: ID!
+  "The product's name, 1 to 200 characters."
   name: String!
+  "A plain-text description, at most 10,000 characters; may be empty."
   description: String!
+  "The regular price of one unit, in integer cents (0 to 1,000,000,000)."
   priceCents: Int!
-  "Units left for regular (non flash-sale) orders."
+  "Units left for regular (non flash-sale) orders, read from the live counter."
   stock: Int!
+  "When the product was created."
   createdAt: Time!
+  "When the product was last changed."
   updatedAt: Time!
 }
 
+"One product in a ProductConnection."
 type ProductEdge {
+  "Where this product stands in the list, to pass as ` + "`" + `after` + "`" + `."
   cursor: String!
+  "The product."
   node: Product!
 }
 
+"A page of products, in the order they were created."
 type ProductConnection {
+  "The products of this page."
   edges: [ProductEdge!]!
+  "Where the page stands, and the cursor of the next."
   pageInfo: PageInfo!
 }
 
+"A new product."
 input CreateProductInput {
+  "The product's name, 1 to 200 characters once trimmed."
   name: String!
+  "A plain-text description, at most 10,000 characters."
   description: String = ""
+  "The regular price of one unit in integer cents, 0 to 1,000,000,000."
   priceCents: Int!
+  "Units for regular orders, 0 to 100,000,000."
   stock: Int!
 }
 
-"Fields left out stay as they are."
+"Changes to a product. Fields left out stay as they are."
 input UpdateProductInput {
+  "A new name, 1 to 200 characters once trimmed."
   name: String
+  "A new description, at most 10,000 characters; empty clears it."
   description: String
+  "A new regular price in integer cents, 0 to 1,000,000,000."
   priceCents: Int
+  """
+  A new count of units for regular orders, 0 to 100,000,000, counting the units pending and
+  paid orders hold: it may not go below those (CONFLICT).
+  """
   stock: Int
 }
 
 extend type Query {
-  product(id: ID!): Product
-  "Products in the order they were created, merged across shards."
-  products(first: Int = 20, after: String): ProductConnection!
+  "The product, or null if there is none. Errors: BAD_USER_INPUT (not a product id)."
+  product(
+    "The product's id (` + "`" + `prd_…` + "`" + `)."
+    id: ID!
+  ): Product
+  "Products in the order they were created, merged across shards. Errors: BAD_USER_INPUT (first or after)."
+  products(
+    "How many products to return, 0 to 100 (BAD_USER_INPUT otherwise)."
+    first: Int = 20
+    "The endCursor of the previous page; BAD_USER_INPUT if it is not a cursor of this list."
+    after: String
+  ): ProductConnection!
 }
 
 extend type Mutation {
-  createProduct(input: CreateProductInput!): Product! @hasRole(role: ADMIN)
-  updateProduct(id: ID!, input: UpdateProductInput!): Product! @hasRole(role: ADMIN)
+  """
+  Adds a product to the catalog, its stock ready to sell at once. Admins only.
+  Errors: UNAUTHENTICATED, FORBIDDEN (not an admin), BAD_USER_INPUT (a field out of bounds, naming it).
+  """
+  createProduct(
+    "The new product."
+    input: CreateProductInput!
+  ): Product! @hasRole(role: ADMIN)
+  """
+  Changes a product; a new stock takes effect at once for buyers. Admins only.
+  Errors: UNAUTHENTICATED, FORBIDDEN (not an admin), BAD_USER_INPUT (a malformed id, or a
+  field out of bounds), NOT_FOUND (no such product), CONFLICT (a stock below the units orders hold).
+  """
+  updateProduct(
+    "The product's id (` + "`" + `prd_…` + "`" + `)."
+    id: ID!
+    "The fields to change."
+    input: UpdateProductInput!
+  ): Product! @hasRole(role: ADMIN)
 }
 
 extend type Subscription {
-  productStock(productId: ID!): StockUpdate!
+  """
+  The live count of a product's regular stock: the current value first, then each change, at
+  most STOCK_UPDATES_PER_SECOND (10) a second, the latest value of each interval.
+  Errors: BAD_USER_INPUT (not a product id), NOT_FOUND, RATE_LIMITED.
+  """
+  productStock(
+    "The product's id (` + "`" + `prd_…` + "`" + `)."
+    productId: ID!
+  ): StockUpdate!
 }
 
+"Where a flash sale stands, from the clock and its stock."
 enum FlashSaleStatus {
+  "Not started yet: startsAt is in the future."
   SCHEDULED
+  "Running, with units left: orders are taken."
   ACTIVE
+  "Running, and every unit is held by a pending or paid order; a cancel or expiry may bring units back."
   SOLD_OUT
+  "Over: endsAt has passed."
   ENDED
 }
 
+"""
+A limited number of units of a product sold at a special price, to each buyer at most
+perUserLimit, between startsAt and endsAt.
+"""
 type FlashSale implements Node {
+  "The sale's global id (` + "`" + `sal_…` + "`" + `)."
   id: ID!
+  "The product on sale."
   product: Product!
+  "The price of one unit during the sale, in integer cents."
   salePriceCents: Int!
+  "The units put on sale, a count of its own apart from the product's regular stock."
   quantity: Int!
-  "Units still for sale, read from the live counter."
+  "Units still for sale, read from the live counter: 0 to quantity."
   remaining: Int!
+  "The most units one buyer may hold in this sale's pending and paid orders together."
   perUserLimit: Int!
+  "When orders open."
   startsAt: Time!
+  "When orders close."
   endsAt: Time!
+  "Where the sale stands now."
   status: FlashSaleStatus!
-  "Figures counted by the analytics worker (admins only)."
+  "Figures counted by the analytics worker, seconds behind the orders. Admins only (FORBIDDEN otherwise)."
   stats: FlashSaleStats @hasRole(role: ADMIN)
 }
 
+"A flash sale's figures, counted by the analytics worker from order events."
 type FlashSaleStats {
+  "Orders placed in the sale, whatever became of them since."
   orders: Int!
+  "Units of the orders placed, less those of cancelled and expired ones."
   unitsSold: Int!
+  "Integer cents of the orders placed, less those of cancelled and expired ones."
   revenueCents: Int!
   "Orders paid and not cancelled since."
   paidOrders: Int!
@@ -1308,73 +1498,145 @@ type FlashSaleStats {
   Refusals answered by other API replicas are added within a second or so.
   """
   attempts: Int!
-  "orders / attempts."
+  "orders / attempts, 0 to 1 (0 before any attempt)."
   conversion: Float!
+  "The same figures minute by minute, oldest first; minutes without events are left out."
   perMinute: [MinuteStats!]!
 }
 
+"One minute of a flash sale's figures."
 type MinuteStats {
+  "The start of the minute, in UTC."
   minute: Time!
+  "Orders placed in the minute."
   orders: Int!
+  "Units placed in the minute, less those cancelled or expired in it."
   units: Int!
+  "Integer cents placed in the minute, less those cancelled or expired in it."
   revenueCents: Int!
 }
 
+"One flash sale in a FlashSaleConnection."
 type FlashSaleEdge {
+  "Where this sale stands in the list, to pass as ` + "`" + `after` + "`" + `."
   cursor: String!
+  "The flash sale."
   node: FlashSale!
 }
 
+"A page of flash sales, in the order they were created."
 type FlashSaleConnection {
+  "The flash sales of this page."
   edges: [FlashSaleEdge!]!
+  "Where the page stands, and the cursor of the next."
   pageInfo: PageInfo!
 }
 
+"One reading of a live stock counter."
 type StockUpdate {
+  "Units left at that moment."
   remaining: Int!
+  "When the count was read."
   at: Time!
 }
 
+"A new flash sale."
 input CreateFlashSaleInput {
+  "The product to sell (` + "`" + `prd_…` + "`" + `)."
   productId: ID!
+  "The price of one unit during the sale in integer cents, 0 to 1,000,000,000."
   salePriceCents: Int!
+  "Units to put on sale, 1 to 100,000,000, apart from the product's regular stock."
   quantity: Int!
+  "The most units one buyer may hold in the sale, 1 to quantity."
   perUserLimit: Int!
+  "When orders open."
   startsAt: Time!
+  "When orders close: after startsAt, in the future, and at most 31 days after startsAt."
   endsAt: Time!
 }
 
 extend type Query {
-  flashSale(id: ID!): FlashSale
-  flashSales(status: FlashSaleStatus): [FlashSale!]!
-  flashSalesConnection(first: Int = 20, after: String, status: FlashSaleStatus): FlashSaleConnection!
+  "The flash sale, or null if there is none. Errors: BAD_USER_INPUT (not a flash sale id)."
+  flashSale(
+    "The sale's id (` + "`" + `sal_…` + "`" + `)."
+    id: ID!
+  ): FlashSale
+  "The flash sales that ended within the last day or have not ended, in the order they were created."
+  flashSales(
+    "Only the sales with this status now; all of them when left out."
+    status: FlashSaleStatus
+  ): [FlashSale!]!
+  """
+  Every flash sale, however long ago it ended, page by page in the order they were created.
+  Errors: BAD_USER_INPUT (first or after).
+  """
+  flashSalesConnection(
+    "How many sales to return, 0 to 100 (BAD_USER_INPUT otherwise)."
+    first: Int = 20
+    "The endCursor of the previous page; BAD_USER_INPUT if it is not a cursor of this list."
+    after: String
+    "Only the sales with this status now; all of them when left out."
+    status: FlashSaleStatus
+  ): FlashSaleConnection!
 }
 
 extend type Mutation {
-  createFlashSale(input: CreateFlashSaleInput!): FlashSale! @hasRole(role: ADMIN)
+  """
+  Schedules a flash sale of a product; its units are ready to sell at startsAt. Admins only.
+  Errors: UNAUTHENTICATED, FORBIDDEN (not an admin), BAD_USER_INPUT (a malformed product id,
+  or a field out of bounds, naming it), NOT_FOUND (no such product).
+  """
+  createFlashSale(
+    "The new sale."
+    input: CreateFlashSaleInput!
+  ): FlashSale! @hasRole(role: ADMIN)
 }
 
+"Live updates, over a websocket (graphql-transport-ws or graphql-ws) at /query."
 type Subscription {
-  "Live remaining count; the first message is the current value."
-  flashSaleStock(flashSaleId: ID!): StockUpdate!
+  """
+  The live count of a flash sale's remaining units: the current value first, then each
+  change, at most STOCK_UPDATES_PER_SECOND (10) a second, the latest value of each interval.
+  Errors: BAD_USER_INPUT (not a flash sale id), NOT_FOUND, RATE_LIMITED.
+  """
+  flashSaleStock(
+    "The sale's id (` + "`" + `sal_…` + "`" + `)."
+    flashSaleId: ID!
+  ): StockUpdate!
 }
 
+"Where an order stands."
 enum OrderStatus {
+  "Placed, its units held while payment is taken; it expires after RESERVATION_TTL (15 minutes) unpaid."
   PENDING
+  "Paid: its units are the buyer's."
   PAID
+  "Cancelled by the buyer or an admin, or because the payment was declined; its units went back on sale."
   CANCELLED
+  "Not paid in time; its units went back on sale."
   EXPIRED
 }
 
+"A purchase of units of a product, at its regular price or in a flash sale."
 type Order implements Node {
+  "The order's global id (` + "`" + `ord_…` + "`" + `)."
   id: ID!
+  "The buyer."
   user: User!
+  "The product bought."
   product: Product!
+  "The flash sale the order was placed in; null for a regular order."
   flashSale: FlashSale
+  "Units bought, 1 to 1,000."
   quantity: Int!
+  "What the order costs, in integer cents: quantity × the unit price when it was placed."
   totalCents: Int!
+  "Where the order stands."
   status: OrderStatus!
+  "When the order was placed."
   createdAt: Time!
+  "When the order last changed."
   updatedAt: Time!
   """
   When the charge of a CANCELLED or EXPIRED order was refunded, in full; null while it has not
@@ -1385,43 +1647,106 @@ type Order implements Node {
   refundedAt: Time
 }
 
+"One order in an OrderConnection."
 type OrderEdge {
+  "Where this order stands in the list, to pass as ` + "`" + `after` + "`" + `."
   cursor: String!
+  "The order."
   node: Order!
 }
 
+"A page of orders, newest first."
 type OrderConnection {
+  "The orders of this page."
   edges: [OrderEdge!]!
+  "Where the page stands, and the cursor of the next."
   pageInfo: PageInfo!
 }
 
+"An order of a product at its regular price."
 input PlaceOrderInput {
+  "The product to buy (` + "`" + `prd_…` + "`" + `)."
   productId: ID!
+  "Units to buy, 1 to 1,000."
   quantity: Int!
-  "The same key from the same user returns the same order, never a second one."
+  """
+  A key the client makes for this purchase, 1 to 128 bytes, and sends again when it retries:
+  the same key from the same user returns the same order, never a second one.
+  """
   idempotencyKey: String!
 }
 
+"An order in a flash sale."
 input PlaceFlashSaleOrderInput {
+  "The sale to buy in (` + "`" + `sal_…` + "`" + `)."
   flashSaleId: ID!
+  "Units to buy, 1 to the sale's perUserLimit less what the buyer already holds in it."
   quantity: Int!
+  """
+  A key the client makes for this purchase, 1 to 128 bytes, and sends again when it retries:
+  the same key from the same user returns the same order, never a second one.
+  """
   idempotencyKey: String!
 }
 
 extend type Query {
-  "Visible to the order's owner or an admin."
-  order(id: ID!): Order @authenticated
+  """
+  The order, or null if there is none. Visible to the order's buyer or an admin; someone
+  else's order answers null. Errors: UNAUTHENTICATED, BAD_USER_INPUT (not an order id).
+  """
+  order(
+    "The order's id (` + "`" + `ord_…` + "`" + `)."
+    id: ID!
+  ): Order @authenticated
 }
 
 extend type Mutation {
-  placeOrder(input: PlaceOrderInput!): Order! @authenticated
-  placeFlashSaleOrder(input: PlaceFlashSaleOrderInput!): Order! @authenticated
-  "Owner or admin; releases the order's units. A paid order is refunded (see Order.refundedAt)."
-  cancelOrder(id: ID!): Order! @authenticated
+  """
+  Buys units of a product's regular stock for the viewer. The order is PENDING, its units
+  held, until the payment worker moves it to PAID (or CANCELLED if the card is declined); watch
+  orderStatusChanged. Limited per viewer.
+  Errors: UNAUTHENTICATED, BAD_USER_INPUT (a malformed product id, a quantity out of bounds,
+  a missing or too long key, or a total over 2,147,483,647 cents), NOT_FOUND (no such
+  product), SOLD_OUT (fewer units left than asked), CONFLICT (an order with this key is still
+  being placed: retry with the same key), UNAVAILABLE (stock cannot be counted just now: retry
+  with the same key after retryAfter), RATE_LIMITED.
+  """
+  placeOrder(
+    "The product, quantity and idempotency key."
+    input: PlaceOrderInput!
+  ): Order! @authenticated
+  """
+  Buys units of a flash sale for the viewer, at the sale's price. The order is PENDING, its
+  units held, until the payment worker moves it to PAID (or CANCELLED if the card is
+  declined); watch orderStatusChanged. Limited per viewer.
+  Errors: UNAUTHENTICATED, BAD_USER_INPUT (a malformed sale id, a quantity out of bounds, a
+  missing or too long key, or a total over 2,147,483,647 cents), NOT_FOUND (no such sale),
+  SALE_NOT_ACTIVE (not started or ended), SOLD_OUT (fewer units left than asked),
+  LIMIT_EXCEEDED (over the sale's perUserLimit with the buyer's other orders in it), CONFLICT
+  (an order with this key is still being placed: retry with the same key), UNAVAILABLE (stock
+  cannot be counted just now: retry with the same key after retryAfter), RATE_LIMITED.
+  """
+  placeFlashSaleOrder(
+    "The sale, quantity and idempotency key."
+    input: PlaceFlashSaleOrderInput!
+  ): Order! @authenticated
+  """
+  Cancels a PENDING or PAID order and puts its units back on sale. The buyer or an admin
+  only. A paid order is refunded shortly after (see Order.refundedAt).
+  Errors: UNAUTHENTICATED, BAD_USER_INPUT (not an order id), NOT_FOUND (no such order, or
+  someone else's), CONFLICT (already cancelled or expired).
+  """
+  cancelOrder(
+    "The order's id (` + "`" + `ord_…` + "`" + `)."
+    id: ID!
+  ): Order! @authenticated
 }
 
 extend type Subscription {
-  "The viewer's own orders."
+  """
+  The viewer's own orders, each time one changes status (placed, paid, cancelled, expired,
+  refunded), on any replica. Errors: UNAUTHENTICATED, RATE_LIMITED.
+  """
   orderStatusChanged: Order! @authenticated
 }
 `, BuiltIn: false},
