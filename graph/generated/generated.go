@@ -1309,7 +1309,7 @@ type Notification {
   order: Order!
   "When the notification was written."
   createdAt: Time!
-  "When it was delivered (to the shop's webhook); null until then."
+  "When it was sent on to the buyer (through the shop's webhook); null until then."
   deliveredAt: Time
 }
 
