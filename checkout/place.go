@@ -39,7 +39,7 @@ func (s *Service) PlaceFlashSaleOrder(ctx context.Context, v flashsale.Viewer, i
 		ID: flashsale.NewOrderID(v.UserID), UserID: v.UserID, ProductID: sale.ProductID, SaleID: sale.ID,
 		Quantity: quantity, TotalCents: total, IdempotencyKey: key,
 	}
-	return s.place(ctx, o, func(context.Context) (flashsale.PoolTerms, error) { return saleTerms(sale), nil })
+	return s.place(ctx, o, s.saleTermsFunc(sale.ID))
 }
 
 // PlaceOrder sells units of a product's regular stock with the same guarantees.

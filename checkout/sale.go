@@ -85,9 +85,7 @@ func (s *Service) cacheSale(sale *flashsale.FlashSale) {
 
 // SaleRemaining returns a sale's live remaining count, rebuilding its pool if Redis lost it.
 func (s *Service) SaleRemaining(ctx context.Context, sale *flashsale.FlashSale) (int, error) {
-	return s.remaining(ctx, flashsale.SalePool(sale.ID), func(context.Context) (flashsale.PoolTerms, error) {
-		return saleTerms(sale), nil
-	})
+	return s.remaining(ctx, flashsale.SalePool(sale.ID), s.saleTermsFunc(sale.ID))
 }
 
 // ProductRemaining returns a product's live regular stock.

@@ -94,6 +94,19 @@ func (s *Service) followTerms(ctx context.Context, sale *flashsale.FlashSale) er
 	return nil
 }
 
+// saleTermsFunc reads a sale's terms for a rebuild of its pool from the sale store, not from
+// the service's memory, which may be up to saleCacheTTL behind a change, an end or a cancel:
+// a pool rebuilt from older terms would sell again under them.
+func (s *Service) saleTermsFunc(id flashsale.SaleID) termsFunc {
+	return func(ctx context.Context) (flashsale.PoolTerms, error) {
+		sale, err := s.sales.FindSaleByID(ctx, id)
+		if err != nil {
+			return flashsale.PoolTerms{}, err
+		}
+		return saleTerms(sale), nil
+	}
+}
+
 // redisRefused logs why the pool could not follow and answers UNAVAILABLE: nothing changed,
 // and the same request may succeed shortly.
 func (s *Service) redisRefused(ctx context.Context, pool flashsale.PoolKey, err error) error {
