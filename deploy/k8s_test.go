@@ -30,33 +30,33 @@ import (
 // typed are the kinds with Go types: each object is decoded into its type strictly, so a
 // misspelt or misplaced field fails the test as the API server would refuse it.
 var typed = map[string]func() any{
-	"v1/ConfigMap":                              func() any { return new(corev1.ConfigMap) },
-	"v1/Secret":                                 func() any { return new(corev1.Secret) },
-	"v1/Service":                                func() any { return new(corev1.Service) },
-	"v1/ServiceAccount":                         func() any { return new(corev1.ServiceAccount) },
-	"apps/v1/Deployment":                        func() any { return new(appsv1.Deployment) },
-	"apps/v1/StatefulSet":                       func() any { return new(appsv1.StatefulSet) },
-	"autoscaling/v2/HorizontalPodAutoscaler":    func() any { return new(autoscalingv2.HorizontalPodAutoscaler) },
-	"policy/v1/PodDisruptionBudget":             func() any { return new(policyv1.PodDisruptionBudget) },
-	"batch/v1/Job":                              func() any { return new(batchv1.Job) },
-	"networking.k8s.io/v1/Ingress":              func() any { return new(networkingv1.Ingress) },
-	"networking.k8s.io/v1/NetworkPolicy":        func() any { return new(networkingv1.NetworkPolicy) },
-	"keda.sh/v1alpha1/ScaledObject":             func() any { return new(keda.ScaledObject) },
-	"keda.sh/v1alpha1/TriggerAuthentication":    func() any { return new(keda.TriggerAuthentication) },
+	"v1/ConfigMap":                           func() any { return new(corev1.ConfigMap) },
+	"v1/Secret":                              func() any { return new(corev1.Secret) },
+	"v1/Service":                             func() any { return new(corev1.Service) },
+	"v1/ServiceAccount":                      func() any { return new(corev1.ServiceAccount) },
+	"apps/v1/Deployment":                     func() any { return new(appsv1.Deployment) },
+	"apps/v1/StatefulSet":                    func() any { return new(appsv1.StatefulSet) },
+	"autoscaling/v2/HorizontalPodAutoscaler": func() any { return new(autoscalingv2.HorizontalPodAutoscaler) },
+	"policy/v1/PodDisruptionBudget":          func() any { return new(policyv1.PodDisruptionBudget) },
+	"batch/v1/Job":                           func() any { return new(batchv1.Job) },
+	"networking.k8s.io/v1/Ingress":           func() any { return new(networkingv1.Ingress) },
+	"networking.k8s.io/v1/NetworkPolicy":     func() any { return new(networkingv1.NetworkPolicy) },
+	"keda.sh/v1alpha1/ScaledObject":          func() any { return new(keda.ScaledObject) },
+	"keda.sh/v1alpha1/TriggerAuthentication": func() any { return new(keda.TriggerAuthentication) },
 }
 
 // operatorKinds are the operators' kinds this project has no Go types for: each is decoded
 // into unstructured and must have the fields named (dot-separated paths), without which its
 // operator would refuse it or do nothing useful.
 var operatorKinds = map[string][]string{
-	"postgresql.cnpg.io/v1/Cluster":         {"spec.instances", "spec.storage.size", "spec.bootstrap.initdb.database", "spec.postgresql.parameters.max_connections"},
-	"postgresql.cnpg.io/v1/Pooler":          {"spec.cluster.name", "spec.instances", "spec.type", "spec.pgbouncer.poolMode", "spec.pgbouncer.parameters.max_client_conn", "spec.pgbouncer.parameters.default_pool_size"},
-	"rabbitmq.com/v1beta1/RabbitmqCluster":  {"spec.replicas", "spec.persistence.storage", "spec.resources.requests"},
-	"kafka.strimzi.io/v1beta2/Kafka":        {"spec.kafka.listeners", "spec.kafka.config", "spec.entityOperator.topicOperator"},
-	"kafka.strimzi.io/v1beta2/KafkaNodePool": {"spec.replicas", "spec.roles", "spec.storage.type"},
-	"kafka.strimzi.io/v1beta2/KafkaTopic":   {"spec.partitions", "spec.replicas"},
+	"postgresql.cnpg.io/v1/Cluster":           {"spec.instances", "spec.storage.size", "spec.bootstrap.initdb.database", "spec.postgresql.parameters.max_connections"},
+	"postgresql.cnpg.io/v1/Pooler":            {"spec.cluster.name", "spec.instances", "spec.type", "spec.pgbouncer.poolMode", "spec.pgbouncer.parameters.max_client_conn", "spec.pgbouncer.parameters.default_pool_size"},
+	"rabbitmq.com/v1beta1/RabbitmqCluster":    {"spec.replicas", "spec.persistence.storage", "spec.resources.requests"},
+	"kafka.strimzi.io/v1beta2/Kafka":          {"spec.kafka.listeners", "spec.kafka.config", "spec.entityOperator.topicOperator"},
+	"kafka.strimzi.io/v1beta2/KafkaNodePool":  {"spec.replicas", "spec.roles", "spec.storage.type"},
+	"kafka.strimzi.io/v1beta2/KafkaTopic":     {"spec.partitions", "spec.replicas"},
 	"monitoring.coreos.com/v1/ServiceMonitor": {"spec.selector", "spec.endpoints"},
-	"monitoring.coreos.com/v1/PodMonitor":   {"spec.selector", "spec.podMetricsEndpoints"},
+	"monitoring.coreos.com/v1/PodMonitor":     {"spec.selector", "spec.podMetricsEndpoints"},
 }
 
 // object is one decoded object of a build.
