@@ -430,8 +430,17 @@ func checkScaledObject(t *testing.T, so *keda.ScaledObject, cfg app.Config, objs
 				t.Errorf("ScaledObject %s: %s trigger's %s = %q, want %q", so.Name, tr.Type, k, tr.Metadata[k], v)
 			}
 		}
-		if tr.Type == "rabbitmq" && (tr.AuthenticationRef == nil || !hasObject[keda.TriggerAuthentication](objs, tr.AuthenticationRef.Name)) {
-			t.Errorf("ScaledObject %s: the rabbitmq trigger has no TriggerAuthentication here", so.Name)
+		switch tr.Type {
+		case "rabbitmq":
+			// KEDA connects with the workers' own RABBITMQ_URL, from the Secret.
+			if !authenticatesWith(objs, tr.AuthenticationRef, "host", "RABBITMQ_URL") {
+				t.Errorf("ScaledObject %s: the rabbitmq trigger's host is not RABBITMQ_URL through a TriggerAuthentication here", so.Name)
+			}
+		case "kafka":
+			// KEDA reads the brokers from the worker's own environment.
+			if env := tr.Metadata["bootstrapServersFromEnv"]; env != "KAFKA_BROKERS" {
+				t.Errorf("ScaledObject %s: the kafka trigger's bootstrapServersFromEnv = %q, want KAFKA_BROKERS", so.Name, env)
+			}
 		}
 	}
 	if !found {
@@ -441,6 +450,25 @@ func checkScaledObject(t *testing.T, so *keda.ScaledObject, cfg app.Config, objs
 		t.Errorf("ScaledObject %s: up to %d replicas, but the topic has %d partitions: the rest would sit idle",
 			so.Name, so.GetHPAMaxReplicas(), app.EventsTopicPartitions)
 	}
+}
+
+// authenticatesWith reports whether ref names a TriggerAuthentication that sets parameter from
+// the Secret's key.
+func authenticatesWith(objs []object, ref *keda.AuthenticationRef, parameter, key string) bool {
+	if ref == nil {
+		return false
+	}
+	for _, ta := range each[keda.TriggerAuthentication](objs) {
+		if ta.Name != ref.Name {
+			continue
+		}
+		for _, s := range ta.Spec.SecretTargetRef {
+			if s.Parameter == parameter && s.Key == key {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func hasObject[T any](objs []object, name string) bool {
