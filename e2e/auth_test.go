@@ -127,7 +127,9 @@ func TestBadTokensAreRefused(t *testing.T) {
 			}
 			// The catalog is answered as to anyone, and nothing of the forged viewer leaks in.
 			var data struct {
-				Products struct{ Edges []struct{ Node struct{ ID string } } }
+				Products struct {
+					Edges []struct{ Node struct{ ID string } }
+				}
 			}
 			s.Do(t, token, `{ products { edges { node { id } } } }`, nil).MustData(t, &data)
 		})

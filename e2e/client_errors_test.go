@@ -109,7 +109,9 @@ func TestAStaleTokenStillReadsTheCatalog(t *testing.T) {
 			t.Parallel()
 			for _, f := range frontends {
 				var data struct {
-					Products  struct{ Edges []struct{ Node struct{ ID string } } }
+					Products struct {
+						Edges []struct{ Node struct{ ID string } }
+					}
 					FlashSale struct{ ID, Status string }
 				}
 				query := "query Catalog($sale: ID!) {\n  products {\n    edges {\n      node {\n        id\n      }\n    }\n  }\n  flashSale(id: $sale) {\n    id\n    status\n  }\n}"

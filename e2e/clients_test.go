@@ -200,7 +200,9 @@ func TestRealClientsReadsComeFromTheResponseCache(t *testing.T) {
 			if got := cachedResponses(t, s) - before; got != 3 {
 				t.Errorf("3 repeated reads: %d answered from the response cache; want 3", got)
 			}
-			var data struct{ Product struct{ Name, Typename string } }
+			var data struct {
+				Product struct{ Name, Typename string }
+			}
 			first.MustData(t, &data)
 			if data.Product.Name != "Wanted" {
 				t.Errorf("read %s; want the product", first.Body)
