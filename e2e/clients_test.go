@@ -9,9 +9,11 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/internal/apitest"
+	"github.com/flashsale/flashsale/internal/loadgen"
 	"github.com/flashsale/flashsale/internal/testenv"
 )
 
@@ -208,5 +210,36 @@ func TestRealClientsReadsComeFromTheResponseCache(t *testing.T) {
 				t.Errorf("read %s; want the product", first.Body)
 			}
 		})
+	}
+}
+
+// The load generator's buyers send their orders as Apollo Client and urql do, and the
+// stampede after the sell-out is refused at the door: make bench measures the fast path the
+// shop's clients get.
+func TestTheLoadGeneratorsStampedeIsRefusedAtTheDoor(t *testing.T) {
+	t.Parallel()
+	s := apitest.StartStack(t)
+	res, err := loadgen.Run(t.Context(), loadgen.Config{
+		URL: s.URL, AdminEmail: apitest.AdminEmail, AdminPassword: apitest.AdminPassword,
+		Buyers: 40, Attempts: 300, Concurrency: 16, Quantity: 10, PerUserLimit: 1,
+		RegisterConcurrency: 8, PollConcurrency: 4, StartDelay: time.Millisecond,
+		DrainTimeout: time.Minute, RequestTimeout: 10 * time.Second,
+	}, nil)
+	if err != nil {
+		t.Fatalf("loadgen: %v", err)
+	}
+	if want := loadgen.Describe(loadgen.DefaultShapes); res.RequestShapes != want {
+		t.Errorf("the run says its requests were %q; want %q", res.RequestShapes, want)
+	}
+	soldOut := res.Rejections[flashsale.ESOLDOUT]
+	if !res.OK() || res.Accepted != 10 || soldOut == 0 {
+		t.Fatalf("%d accepted, rejections %v, violations %q; want 10 accepted and the rest SOLD_OUT", res.Accepted, res.Rejections, res.Violations)
+	}
+	// The first refusals after the sell-out run GraphQL, which the door learns from; the
+	// attempts already in flight then may too.
+	door := metric(t, s, atTheDoor)
+	t.Logf("%d of %d SOLD_OUT refusals answered at the door", door, soldOut)
+	if door < soldOut/2 || door > soldOut {
+		t.Errorf("%d of %d SOLD_OUT refusals answered at the door; want most", door, soldOut)
 	}
 }
