@@ -1,35 +1,16 @@
 package live
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/flashsale/flashsale"
 )
 
-// fakeFeed is a pool's feed driven by the test.
-type fakeFeed struct {
-	updates chan *flashsale.StockUpdate
-	closed  chan struct{}
-}
-
-func (f *fakeFeed) Updates() <-chan *flashsale.StockUpdate { return f.updates }
-func (f *fakeFeed) Close()                                 { close(f.closed) }
-
-type fakeSource struct{ feed *fakeFeed }
-
-func (s fakeSource) SubscribeStock(context.Context, flashsale.PoolKey) (Feed, error) {
-	return s.feed, nil
-}
-
+// newFake returns a shaper over a feed the test writes to (stock_test.go's fakes).
 func newFake() (*Stock, *fakeFeed) {
-	feed := &fakeFeed{updates: make(chan *flashsale.StockUpdate, 1), closed: make(chan struct{})}
+	feed := newFakeFeed()
 	return NewStock(fakeSource{feed}, 1000), feed
-}
-
-func constant(n int) func(context.Context) (int, error) {
-	return func(context.Context) (int, error) { return n, nil }
 }
 
 // receive returns the next update, or nil once the stream has ended.
@@ -74,15 +55,15 @@ func TestWatchSaleStartsThenSellsOut(t *testing.T) {
 	stock, feed := newFake()
 	now := time.Now()
 	sale := &flashsale.FlashSale{ID: 1, Quantity: 5, StartsAt: now.Add(300 * time.Millisecond), EndsAt: now.Add(time.Hour)}
-	ch, err := stock.WatchSale(t.Context(), sale, constant(5))
+	ch, err := stock.WatchSale(t.Context(), sale, current(5))
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantUpdate(t, ch, sale, 5, flashsale.SaleScheduled)
 	wantUpdate(t, ch, sale, 5, flashsale.SaleActive)
-	feed.updates <- &flashsale.StockUpdate{Remaining: 2, At: time.Now()}
+	feed.send(2)
 	wantUpdate(t, ch, sale, 2, flashsale.SaleActive)
-	feed.updates <- &flashsale.StockUpdate{Remaining: 0, At: time.Now()}
+	feed.send(0)
 	wantUpdate(t, ch, sale, 0, flashsale.SaleSoldOut)
 	wantEnd(t, ch, feed)
 }
@@ -93,7 +74,7 @@ func TestWatchSaleEnds(t *testing.T) {
 	stock, feed := newFake()
 	now := time.Now()
 	sale := &flashsale.FlashSale{ID: 2, Quantity: 5, StartsAt: now.Add(-time.Minute), EndsAt: now.Add(300 * time.Millisecond)}
-	ch, err := stock.WatchSale(t.Context(), sale, constant(4))
+	ch, err := stock.WatchSale(t.Context(), sale, current(4))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +101,7 @@ func TestWatchSaleOverAlready(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			stock, feed := newFake()
-			ch, err := stock.WatchSale(t.Context(), tt.sale, constant(tt.remaining))
+			ch, err := stock.WatchSale(t.Context(), tt.sale, current(tt.remaining))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -134,11 +115,11 @@ func TestWatchSaleOverAlready(t *testing.T) {
 func TestWatchProductNamesTheProduct(t *testing.T) {
 	t.Parallel()
 	stock, feed := newFake()
-	ch, err := stock.WatchProduct(t.Context(), 7, constant(9))
+	ch, err := stock.WatchProduct(t.Context(), 7, current(9))
 	if err != nil {
 		t.Fatal(err)
 	}
-	feed.updates <- &flashsale.StockUpdate{Remaining: 8, At: time.Now()}
+	feed.send(8)
 	for _, want := range []int{9, 8} {
 		u := receive(t, ch)
 		if u == nil || u.Remaining != want || u.ProductID != 7 || u.Sale != nil || u.Status != "" {

@@ -51,8 +51,10 @@ type Loaders struct {
 	orderFamilies        families[flashsale.OrderID, *flashsale.Order]
 	notificationFamilies families[int64, *flashsale.Notification]
 	productFamilies      families[flashsale.ProductID, *flashsale.Product]
-	// roots reads each kind of root field for the whole query at once.
+	// roots reads each kind of root field for the whole query at once; nodes reads what
+	// every root node(id:) field asks for.
 	roots [kinds]sync.Once
+	nodes sync.Once
 
 	// readings are live figures of sales this response already holds (readings.go).
 	readings sync.Map // flashsale.SaleID → saleReading

@@ -20,11 +20,11 @@ func NewProductStore(db *DB) *ProductStore { return &ProductStore{db: db} }
 
 var _ flashsale.ProductStore = (*ProductStore)(nil)
 
-const productColumns = `id, name, description, price_cents, stock, image_url, currency, created_at, updated_at`
+const productColumns = `id, name, description, price_cents, stock, image_url, currency, created_at, updated_at, retired_at`
 
 func scanProduct(row pgx.Row) (*flashsale.Product, error) {
 	var p flashsale.Product
-	err := row.Scan(&p.ID, &p.Name, &p.Description, &p.PriceCents, &p.Stock, &p.ImageURL, &p.Currency, &p.CreatedAt, &p.UpdatedAt)
+	err := row.Scan(&p.ID, &p.Name, &p.Description, &p.PriceCents, &p.Stock, &p.ImageURL, &p.Currency, &p.CreatedAt, &p.UpdatedAt, &p.RetiredAt)
 	return &p, err
 }
 
@@ -61,11 +61,17 @@ func (s *ProductStore) UpdateProduct(ctx context.Context, id flashsale.ProductID
 		if err := u.Apply(p); err != nil {
 			return err
 		}
+		if u.Retire {
+			if err := checkRetirable(ctx, tx, id); err != nil {
+				return err
+			}
+		}
 		if err := tx.QueryRow(ctx,
 			`UPDATE products SET name = $2, description = $3, price_cents = $4, stock = $5, image_url = $6,
-			 currency = $7, updated_at = now()
-			 WHERE id = $1 RETURNING updated_at`,
-			id, p.Name, p.Description, p.PriceCents, p.Stock, p.ImageURL, p.Currency).Scan(&p.UpdatedAt); err != nil {
+			   currency = $7, updated_at = now(),
+			   retired_at = CASE WHEN $8 THEN coalesce(retired_at, now()) ELSE retired_at END
+			 WHERE id = $1 RETURNING updated_at, retired_at`,
+			id, p.Name, p.Description, p.PriceCents, p.Stock, p.ImageURL, p.Currency, u.Retire).Scan(&p.UpdatedAt, &p.RetiredAt); err != nil {
 			return err
 		}
 		if follow != nil {
