@@ -1,6 +1,8 @@
 package live
 
 import (
+	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +13,11 @@ import (
 func newFake() (*Stock, *fakeFeed) {
 	feed := newFakeFeed()
 	return NewStock(fakeSource{feed}, 1000), feed
+}
+
+// same is a reload that finds the sale unchanged.
+func same(sale *flashsale.FlashSale) func(context.Context) (*flashsale.FlashSale, error) {
+	return func(context.Context) (*flashsale.FlashSale, error) { return sale, nil }
 }
 
 // receive returns the next update, or nil once the stream has ended.
@@ -55,7 +62,7 @@ func TestWatchSaleStartsThenSellsOut(t *testing.T) {
 	stock, feed := newFake()
 	now := time.Now()
 	sale := &flashsale.FlashSale{ID: 1, Quantity: 5, StartsAt: now.Add(300 * time.Millisecond), EndsAt: now.Add(time.Hour)}
-	ch, err := stock.WatchSale(t.Context(), sale, current(5))
+	ch, err := stock.WatchSale(t.Context(), sale, current(5), same(sale))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +81,7 @@ func TestWatchSaleEnds(t *testing.T) {
 	stock, feed := newFake()
 	now := time.Now()
 	sale := &flashsale.FlashSale{ID: 2, Quantity: 5, StartsAt: now.Add(-time.Minute), EndsAt: now.Add(300 * time.Millisecond)}
-	ch, err := stock.WatchSale(t.Context(), sale, current(4))
+	ch, err := stock.WatchSale(t.Context(), sale, current(4), same(sale))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +108,7 @@ func TestWatchSaleOverAlready(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			stock, feed := newFake()
-			ch, err := stock.WatchSale(t.Context(), tt.sale, current(tt.remaining))
+			ch, err := stock.WatchSale(t.Context(), tt.sale, current(tt.remaining), same(tt.sale))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -125,5 +132,39 @@ func TestWatchProductNamesTheProduct(t *testing.T) {
 		if u == nil || u.Remaining != want || u.ProductID != 7 || u.Sale != nil || u.Status != "" {
 			t.Fatalf("got %+v, want remaining %d of product 7, no sale", u, want)
 		}
+	}
+}
+
+// TestWatchSaleFollowsStaffChanges: a sale that staff end early (or cancel) shows ENDED
+// within a recheck, with no change of its stock, and its stream ends.
+func TestWatchSaleFollowsStaffChanges(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	running := &flashsale.FlashSale{ID: 5, Quantity: 5, StartsAt: now.Add(-time.Minute), EndsAt: now.Add(time.Hour)}
+	for _, tc := range []struct {
+		name   string
+		change func(s *flashsale.FlashSale, now time.Time)
+	}{
+		{"ended early", func(s *flashsale.FlashSale, now time.Time) { s.EndsAt = now }},
+		{"cancelled", func(s *flashsale.FlashSale, now time.Time) { s.CancelledAt = &now; s.EndsAt = now }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			stock, feed := newFake()
+			stock.recheck = 20 * time.Millisecond
+			var latestSale atomic.Pointer[flashsale.FlashSale]
+			latestSale.Store(running)
+			reload := func(context.Context) (*flashsale.FlashSale, error) { return latestSale.Load(), nil }
+			ch, err := stock.WatchSale(t.Context(), running, current(3), reload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantUpdate(t, ch, running, 3, flashsale.SaleActive)
+			changed := *running
+			tc.change(&changed, time.Now())
+			latestSale.Store(&changed)
+			wantUpdate(t, ch, &changed, 3, flashsale.SaleEnded)
+			wantEnd(t, ch, feed)
+		})
 	}
 }

@@ -28,6 +28,7 @@ type StockSource interface {
 type Stock struct {
 	source   StockSource
 	interval time.Duration
+	recheck  time.Duration // how often a sale's stream reads the sale again; 0: saleRecheck
 }
 
 // DefaultMaxPerSecond is how many updates a second a subscriber gets at most.

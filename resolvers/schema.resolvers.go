@@ -356,6 +356,8 @@ func (r *subscriptionResolver) FlashSaleStock(ctx context.Context, flashSaleID s
 	}
 	return r.Live.WatchSale(ctx, sale, func(ctx context.Context) (int, error) {
 		return r.Checkout.SaleRemaining(ctx, sale)
+	}, func(ctx context.Context) (*flashsale.FlashSale, error) {
+		return r.Checkout.Sale(ctx, sid)
 	})
 }
 

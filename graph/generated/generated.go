@@ -1851,7 +1851,8 @@ type Subscription {
   """
   The live count of a flash sale's remaining units: the current value first, then each
   change, at most STOCK_UPDATES_PER_SECOND (10) a second, the latest value of each interval,
-  and a message when the sale starts and when it ends. The subscription completes after the
+  and a message when the sale starts and when it ends (staff ending or cancelling it
+  included, seen within seconds). The subscription completes after the
   message that finds the sale SOLD_OUT or ENDED; units given back later by a cancelled or
   expired order are not followed (read FlashSale.remaining, or subscribe again).
   Errors: BAD_USER_INPUT (not a flash sale id), NOT_FOUND, RATE_LIMITED.
