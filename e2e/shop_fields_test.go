@@ -356,3 +356,26 @@ func TestProductStockFeedNamesTheProduct(t *testing.T) {
 		t.Errorf("got %+v, want id %s, no sale, remaining 10", u, p.ID)
 	}
 }
+
+// TestStockFeedEndsWhenStaffEndTheSale: a sale ended early by staff shows ENDED on its feed
+// within seconds, though no unit was sold, and the subscription completes.
+func TestStockFeedEndsWhenStaffEndTheSale(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t)
+	saleID, _ := activeSale(t, s, "Ended early", 5, 5)
+	sub := s.DialWS(t, "").MustSubscribe(t, fullSaleStock, map[string]any{"id": saleID})
+	wantStock(t, nextStock(t, sub), saleID, 5, "ACTIVE")
+	s.Do(t, s.AdminToken(t), `mutation($id: ID!) { endFlashSale(id: $id) { id } }`, map[string]any{"id": saleID}).
+		MustData(t, &struct{}{})
+	for { // the pool rebuilt for the new terms may send its count first
+		msg := nextStock(t, sub)
+		if u := msg.FlashSaleStock; u.Status != nil && *u.Status == "ACTIVE" && u.Remaining == 5 {
+			continue
+		}
+		wantStock(t, msg, saleID, 5, "ENDED")
+		break
+	}
+	if _, err := sub.Next(t.Context()); !errors.Is(err, apitest.ErrCompleted) {
+		t.Fatalf("after ENDED: got %v, want the subscription completed", err)
+	}
+}

@@ -13,8 +13,8 @@ const saleRecheck = 2 * time.Second
 
 // WatchSale returns a subscriber's stream of a flash sale's stock: Watch's stream of its pool,
 // each update naming the sale and its status at that moment. The status also changes with
-// the clock and with the staff's changes to the sale (read again through reload every few
-// seconds), so an update is sent when the sale starts, when it ends, and when a change
+// the clock and with the staff's changes to the sale (read again through reload with each
+// change of the stock and every few seconds), so an update is sent when the sale starts, when it ends, and when a change
 // alters its status. The stream ends after the first update that finds the sale SOLD_OUT or
 // ENDED: a client then knows the outcome and holds no connection open for a sale that can no
 // longer change on its own. (Units that a cancelled or expired order gives back later are
@@ -67,6 +67,12 @@ func (s *Stock) WatchSale(ctx context.Context, sale *flashsale.FlashSale, curren
 						return
 					}
 					u = got
+					// A change of the stock may come from a change of the sale (its pool is
+					// rebuilt with the new terms): judge it by the sale as it is now.
+					if fresh, err := reload(ctx); err == nil && !sameTerms(fresh, sale) {
+						sale = fresh
+						clock.set(sale)
+					}
 				case <-clock.started:
 					u = &flashsale.StockUpdate{Remaining: last.Remaining, At: latest(time.Now(), sale.StartsAt)}
 				case <-clock.closed:
