@@ -72,6 +72,9 @@ type ConsumerConfig struct {
 	// MaxBatch bounds the records of one BatchHandler call (default 500).
 	MaxBatch int
 
+	// Options set TLS and SASL (WithTLS, WithSASL); none: plaintext.
+	Options []Option
+
 	// Log receives Consume's logs; nil means slog.Default().
 	Log *slog.Logger
 
@@ -150,7 +153,7 @@ func Consume(ctx context.Context, cfg ConsumerConfig) error {
 		Brokers:           cfg.Brokers,
 		Topic:             cfg.Topic,
 		GroupID:           cfg.GroupID,
-		Dialer:            &kafkago.Dialer{ClientID: clientID, Timeout: adminTimeout, DualStack: true},
+		Dialer:            buildOptions(cfg.Options).dialer(),
 		StartOffset:       kafkago.FirstOffset,
 		MaxWait:           fetchMaxWait,
 		SessionTimeout:    cfg.SessionTimeout,

@@ -23,11 +23,11 @@ type Producer struct {
 }
 
 // NewProducer returns a Producer for topic. It connects lazily, on the first Send.
-func NewProducer(brokers []string, topic string, log *slog.Logger) *Producer {
+func NewProducer(brokers []string, topic string, log *slog.Logger, opts ...Option) *Producer {
 	log = log.With("topic", topic)
 	// A transport of our own, rather than kafka-go's shared DefaultTransport, so that Close
 	// can close its connections.
-	transport := &kafkago.Transport{ClientID: clientID}
+	transport := buildOptions(opts).transport()
 	return &Producer{
 		w: &kafkago.Writer{
 			Addr:  kafkago.TCP(brokers...),
