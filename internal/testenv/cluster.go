@@ -72,12 +72,11 @@ func RedisCluster(tb testing.TB) *Cluster {
 			shared.err = waitClusterOK(shared.cluster.Addrs, 5*time.Second)
 			return
 		}
-		dir, err := os.MkdirTemp("", "flashsale-redis-cluster-")
-		if err != nil {
-			shared.err = err
-			return
-		}
-		shared.cluster, shared.err = startCluster(dir, true)
+		// A directory for each try, since a failed try's shell removes its own.
+		shared.cluster, shared.err = startClusterRetrying(func() string {
+			dir, _ := os.MkdirTemp("", "flashsale-redis-cluster-") // on failure, redis-server says so
+			return dir
+		}, true)
 	})
 	if shared.err != nil {
 		tb.Fatalf("testenv: Redis Cluster: %v", shared.err)
@@ -89,7 +88,7 @@ func RedisCluster(tb testing.TB) *Cluster {
 // when the test ends. Tests that move slots or stop nodes use it.
 func StartRedisCluster(tb testing.TB) *Cluster {
 	tb.Helper()
-	c, err := startCluster(tb.TempDir(), false)
+	c, err := startClusterRetrying(tb.TempDir, false)
 	if err != nil {
 		tb.Fatalf("testenv: start a Redis Cluster: %v", err)
 	}
@@ -112,6 +111,19 @@ func (c *Cluster) Node(tb testing.TB, addr string) *redis.Client {
 	client := redis.NewClient(&redis.Options{Addr: addr})
 	tb.Cleanup(func() { client.Close() })
 	return client
+}
+
+// startClusterRetrying starts a cluster in dir(), trying again a couple of times: a port that
+// was free may be taken by another process before the server binds it.
+func startClusterRetrying(dir func() string, removeDir bool) (*Cluster, error) {
+	var err error
+	for range 3 {
+		var c *Cluster
+		if c, err = startCluster(dir(), removeDir); err == nil {
+			return c, nil
+		}
+	}
+	return nil, err
 }
 
 // clusterMasters is the number of masters a local cluster has: the fewest Redis accepts.
@@ -154,24 +166,20 @@ func startCluster(dir string, removeDir bool) (*Cluster, error) {
 			return nil, fmt.Errorf("find a free port: %w", err)
 		}
 	}
-	cleanup := ""
-	if removeDir {
-		cleanup = `rm -rf "$FLASHSALE_CLUSTER_DIR"`
-	}
-	script := `"$0" "$@" & pid=$!; read -r _; kill -9 $pid; wait $pid; ` + cleanup
 	addrs := make([]string, clusterMasters)
 	for i, port := range ports {
 		addrs[i] = "127.0.0.1:" + strconv.Itoa(port)
 		p := strconv.Itoa(port)
+		script := `"$0" "$@" & pid=$!; read -r _; kill -9 $pid; wait $pid`
+		if removeDir && i == 0 { // one shell removes the directory, after its server
+			script += `; rm -rf "$FLASHSALE_CLUSTER_DIR"`
+		}
 		cmd := exec.Command("sh", "-c", script, bin, "--port", p, "--bind", "127.0.0.1",
 			"--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(buses[i]),
 			"--cluster-config-file", "nodes-"+p+".conf", "--cluster-node-timeout", "5000",
 			"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", filepath.Join(dir, "redis-"+p+".log"))
 		cmd.Stdin = r
 		cmd.Env = append(os.Environ(), "FLASHSALE_CLUSTER_DIR="+dir)
-		if i > 0 {
-			cmd.Env = cmd.Env[:len(cmd.Env)-1] // one shell removes the directory, after its server
-		}
 		if err := cmd.Start(); err != nil {
 			stop()
 			return nil, fmt.Errorf("start redis-server: %w", err)
