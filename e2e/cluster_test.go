@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/app"
@@ -117,5 +120,16 @@ func TestFlashSaleWhileItsSlotMoves(t *testing.T) {
 	}
 	if left := saleRemaining(t, s, saleID); left+len(orders) != quantity {
 		t.Errorf("remaining %d + %d orders = %d; want the quantity %d", left, len(orders), left+len(orders), quantity)
+	}
+}
+
+// The API under test runs on the Redis Cluster exactly when TEST_REDIS_CLUSTER asks for one,
+// so that the tests `make test-cluster` runs again do run on a cluster.
+func TestAPIRunsOnTheClusterInClusterMode(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t)
+	_, onCluster := s.API.Redis.(*goredis.ClusterClient)
+	if onCluster != testenv.ClusterMode() {
+		t.Errorf("API on a Redis Cluster: %v; want %v (TEST_REDIS_CLUSTER=%q)", onCluster, testenv.ClusterMode(), os.Getenv(testenv.ClusterEnv))
 	}
 }
