@@ -90,6 +90,12 @@ type SaleStore interface {
 	// ListSales returns every sale whose window ends after `since`, across shards, in id
 	// order. A failing shard fails the call.
 	ListSales(ctx context.Context, since time.Time) ([]*FlashSale, error)
+	// PageSales returns up to first sales with ids above after (0: from the first), across
+	// shards, in id order, and whether more follow. A status, if given, is judged by the
+	// clock alone at now: SCHEDULED selects the sales that start after now, ENDED those that
+	// ended by now, and ACTIVE and SOLD_OUT alike the sales running at now, which only their
+	// stock tells apart. A failing shard fails the call.
+	PageSales(ctx context.Context, first int, after SaleID, status *SaleStatus, now time.Time) ([]*FlashSale, bool, error)
 }
 
 // StockUpdate is one reading of a live stock counter.

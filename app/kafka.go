@@ -82,11 +82,10 @@ func (s KafkaSettings) Options() ([]kafka.Option, error) {
 		opts = append(opts, kafka.WithTLS(tc))
 	}
 	if s.SASLMechanism != "" {
-		m, err := kafka.SASL(s.SASLMechanism, s.SASLUsername, s.SASLPassword)
-		if err != nil {
+		if err := kafka.CheckSASLMechanism(s.SASLMechanism); err != nil {
 			return nil, fmt.Errorf("KAFKA_SASL_MECHANISM: %w", err)
 		}
-		opts = append(opts, kafka.WithSASL(m))
+		opts = append(opts, kafka.WithSASL(s.SASLMechanism, s.SASLUsername, s.SASLPassword))
 	}
 	return opts, nil
 }

@@ -70,6 +70,9 @@ func complexity() generated.ComplexityRoot {
 	c.Query.Products = func(child int, first *int, _ *string) int { return page(child, first) }
 	c.User.Orders = func(child int, first *int, _ *string) int { return page(child, first) }
 	c.Query.FlashSales = func(child int, _ *flashsale.SaleStatus) int { return 1 + unboundedListSize*child }
+	c.Query.FlashSalesConnection = func(child int, first *int, _ *string, _ *flashsale.SaleStatus) int {
+		return page(child, first)
+	}
 	c.Mutation.Login = func(child int, _, _ string) int { return passwordCost + child }
 	c.Mutation.Register = func(child int, _ flashsale.RegisterInput) int { return passwordCost + child }
 	return c

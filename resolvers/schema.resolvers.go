@@ -151,6 +151,10 @@ func (r *queryResolver) Me(ctx context.Context) (*flashsale.User, error) {
 	return nullIfNotFound(loaders.For(ctx).Viewer(ctx, v.UserID))
 }
 
+func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error) {
+	return node(ctx, id)
+}
+
 func (r *queryResolver) Product(ctx context.Context, id string) (*flashsale.Product, error) {
 	pid, err := flashsale.ParseProductID(id)
 	if err != nil {
@@ -172,11 +176,12 @@ func (r *queryResolver) Products(ctx context.Context, first *int, after *string)
 	if err != nil {
 		return nil, err
 	}
-	conn := &model.ProductConnection{PageInfo: &model.PageInfo{HasNextPage: more}}
+	conn := &model.ProductConnection{PageInfo: &model.PageInfo{HasNextPage: more, HasPreviousPage: cursor != 0}}
 	for _, p := range products {
 		conn.Edges = append(conn.Edges, &model.ProductEdge{Cursor: encodeCursor(p.ID.String()), Node: p})
 	}
 	if len(conn.Edges) > 0 {
+		conn.PageInfo.StartCursor = &conn.Edges[0].Cursor
 		conn.PageInfo.EndCursor = &conn.Edges[len(conn.Edges)-1].Cursor
 	}
 	return conn, nil
@@ -197,6 +202,23 @@ func (r *queryResolver) FlashSales(ctx context.Context, status *flashsale.SaleSt
 	}
 	loaders.For(ctx).ListedSales(sales)
 	return sales, nil
+}
+
+func (r *queryResolver) FlashSalesConnection(ctx context.Context, first *int, after *string, status *flashsale.SaleStatus) (*model.FlashSaleConnection, error) {
+	n, err := flashsale.PageSize(first)
+	if err != nil {
+		return nil, err
+	}
+	cursor, err := decodeCursor(after, flashsale.ParseSaleID)
+	if err != nil {
+		return nil, err
+	}
+	sales, more, err := r.Checkout.SalesPage(ctx, n, cursor, status)
+	if err != nil {
+		return nil, err
+	}
+	loaders.For(ctx).ListedSales(sales)
+	return salesConnection(sales, more, cursor != 0), nil
 }
 
 func (r *queryResolver) Order(ctx context.Context, id string) (*flashsale.Order, error) {
@@ -276,11 +298,12 @@ func (r *userResolver) Orders(ctx context.Context, obj *flashsale.User, first *i
 		return nil, err
 	}
 	loaders.For(ctx).ListedOrders(orders)
-	conn := &model.OrderConnection{PageInfo: &model.PageInfo{HasNextPage: more}}
+	conn := &model.OrderConnection{PageInfo: &model.PageInfo{HasNextPage: more, HasPreviousPage: cursor != 0}}
 	for _, o := range orders {
 		conn.Edges = append(conn.Edges, &model.OrderEdge{Cursor: encodeCursor(o.ID.String()), Node: o})
 	}
 	if len(conn.Edges) > 0 {
+		conn.PageInfo.StartCursor = &conn.Edges[0].Cursor
 		conn.PageInfo.EndCursor = &conn.Edges[len(conn.Edges)-1].Cursor
 	}
 	return conn, nil
@@ -303,11 +326,12 @@ func (r *userResolver) Notifications(ctx context.Context, obj *flashsale.User, f
 		return nil, err
 	}
 	loaders.For(ctx).ListedNotifications(list)
-	conn := &model.NotificationConnection{PageInfo: &model.PageInfo{HasNextPage: more}}
+	conn := &model.NotificationConnection{PageInfo: &model.PageInfo{HasNextPage: more, HasPreviousPage: cursor != 0}}
 	for _, n := range list {
 		conn.Edges = append(conn.Edges, &model.NotificationEdge{Cursor: encodeCursor(flashsale.NotificationIDString(n.ID)), Node: n})
 	}
 	if len(conn.Edges) > 0 {
+		conn.PageInfo.StartCursor = &conn.Edges[0].Cursor
 		conn.PageInfo.EndCursor = &conn.Edges[len(conn.Edges)-1].Cursor
 	}
 	return conn, nil

@@ -98,7 +98,11 @@ func dialAny(ctx context.Context, brokers []string, o options) (*kafkago.Conn, f
 // contexts, so ctx's deadline (or adminTimeout) becomes the connection's, and ending ctx
 // closes it. release closes the connection and waits for that watcher.
 func dial(ctx context.Context, addr string, o options) (conn *kafkago.Conn, release func(), err error) {
-	conn, err = o.dialer().DialContext(ctx, "tcp", addr)
+	d, err := o.dialer()
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err = d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dial %s: %w", addr, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"math/big"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,8 +20,8 @@ import (
 	"github.com/flashsale/flashsale/stores/kafka"
 )
 
-// A broker that takes only TLS with SASL is reached, and written to, by clients given the
-// brokers' CA and the right credentials, and refused to clients without them.
+// A broker that takes only TLS with SASL is reached, written to and read from by clients
+// given the brokers' CA and the right credentials, and refused to clients without them.
 func TestTLSAndSASL(t *testing.T) {
 	t.Parallel()
 	serverTLS, roots := selfSignedTLS(t)
@@ -34,11 +35,7 @@ func TestTLSAndSASL(t *testing.T) {
 	clientTLS := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 
 	opts := func(mechanism, user, pass string) []kafka.Option {
-		m, err := kafka.SASL(mechanism, user, pass)
-		if err != nil {
-			t.Fatalf("SASL(%s): %v", mechanism, err)
-		}
-		return []kafka.Option{kafka.WithTLS(clientTLS), kafka.WithSASL(m)}
+		return []kafka.Option{kafka.WithTLS(clientTLS), kafka.WithSASL(mechanism, user, pass)}
 	}
 	for _, tt := range []struct {
 		name   string
@@ -73,12 +70,50 @@ func TestTLSAndSASL(t *testing.T) {
 	if err := p.Send(ctx, kafka.Message{Key: []byte("k"), Value: []byte("v")}); err != nil {
 		t.Fatalf("Send over TLS with SASL: %v", err)
 	}
+
+	// The consumer (another client library) reads it back over the same settings.
+	got := make(chan string, 1)
+	consumeCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- kafka.Consume(consumeCtx, kafka.ConsumerConfig{Brokers: brokers, Topic: topic, GroupID: testenv.Name(),
+			Options: good, Log: testLog(t), Handler: func(_ context.Context, m kafka.Message) error {
+				select {
+				case got <- string(m.Value):
+				default:
+				}
+				return nil
+			}})
+	}()
+	select {
+	case v := <-got:
+		if v != "v" {
+			t.Errorf("consumed %q; want %q", v, "v")
+		}
+	case <-ctx.Done():
+		t.Errorf("nothing consumed over TLS with SASL: %v", ctx.Err())
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("Consume = %v", err)
+	}
 }
 
-func TestSASLRefusesUnknownMechanism(t *testing.T) {
+func TestUnknownSASLMechanismIsRefused(t *testing.T) {
 	t.Parallel()
-	if _, err := kafka.SASL("GSSAPI", "u", "p"); err == nil {
-		t.Error("SASL(GSSAPI) = nil error; want one naming the mechanisms accepted")
+	if err := kafka.CheckSASLMechanism("GSSAPI"); err == nil {
+		t.Error("CheckSASLMechanism(GSSAPI) = nil; want an error naming the mechanisms accepted")
+	}
+	for _, m := range kafka.SASLMechanisms {
+		if err := kafka.CheckSASLMechanism(strings.ToLower(m)); err != nil {
+			t.Errorf("CheckSASLMechanism(%s) = %v", strings.ToLower(m), err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := kafka.Ping(ctx, []string{"127.0.0.1:1"}, kafka.WithSASL("GSSAPI", "u", "p")); err == nil ||
+		!strings.Contains(err.Error(), "GSSAPI") {
+		t.Errorf("Ping with GSSAPI = %v; want an error naming it", err)
 	}
 }
 
