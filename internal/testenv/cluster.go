@@ -194,8 +194,8 @@ func startCluster(dir string, removeDir bool) (*Cluster, error) {
 	return c, nil
 }
 
-// join gives each node its range of slots, introduces the nodes to the first one, and waits
-// until every node reports the cluster ok.
+// join gives each node its config epoch and its range of slots, introduces the nodes to the
+// first one, and waits until every node reports the cluster ok.
 func (c *Cluster) join(ports, buses []int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -205,6 +205,13 @@ func (c *Cluster) join(ports, buses []int) error {
 		defer node.Close()
 		if err := waitPing(ctx, node); err != nil {
 			return fmt.Errorf("node %s: %w", addr, err)
+		}
+		// Distinct config epochs, as redis-cli gives: nodes that share one resolve the
+		// collision by bumping theirs over the following seconds, and a bump that lands while
+		// a slot moves can make a node take back the slot it is handing over, leaving the
+		// two sending clients to each other with MOVED.
+		if err := node.Do(ctx, "CLUSTER", "SET-CONFIG-EPOCH", i+1).Err(); err != nil {
+			return fmt.Errorf("node %s: CLUSTER SET-CONFIG-EPOCH: %w", addr, err)
 		}
 		lo, hi := i*slots/clusterMasters, (i+1)*slots/clusterMasters-1
 		if err := node.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", lo, hi).Err(); err != nil {
