@@ -151,6 +151,20 @@ type Query struct {
 type Subscription struct {
 }
 
+// The terms of a scheduled flash sale to change; a field left out stays as it is.
+type UpdateFlashSaleInput struct {
+	// The price of one unit in cents, from 0 to 1000000000.
+	SalePriceCents *int `json:"salePriceCents,omitempty"`
+	// The units for sale, from 1 to 100000000.
+	Quantity *int `json:"quantity,omitempty"`
+	// The most units one buyer may hold, from 1 to the quantity.
+	PerUserLimit *int `json:"perUserLimit,omitempty"`
+	// When the sale opens: at least 5 seconds from now.
+	StartsAt *time.Time `json:"startsAt,omitempty"`
+	// When the sale closes: after it opens, in the future, and at most 31 days after it opens.
+	EndsAt *time.Time `json:"endsAt,omitempty"`
+}
+
 // Changes to a product. Fields left out stay as they are.
 type UpdateProductInput struct {
 	// A new name, 1 to 200 characters once trimmed.
@@ -162,4 +176,20 @@ type UpdateProductInput struct {
 	// A new count of units for regular orders, 0 to 100,000,000, counting the units pending and
 	// paid orders hold: it may not go below those (CONFLICT).
 	Stock *int `json:"stock,omitempty"`
+}
+
+// A page of users, in the order they registered.
+type UserConnection struct {
+	// The users of this page.
+	Edges []*UserEdge `json:"edges"`
+	// Whether more users follow, and the cursor to ask for them with.
+	PageInfo *PageInfo `json:"pageInfo"`
+}
+
+// One user in a page of users.
+type UserEdge struct {
+	// Pass as `after` to ask for the users that follow this one.
+	Cursor string `json:"cursor"`
+	// The user.
+	Node *flashsale.User `json:"node"`
 }
