@@ -20,6 +20,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/ratelimit"
@@ -55,6 +56,8 @@ type HTTPConfig struct {
 	TrustedProxies []netip.Prefix
 	// Limits (nil: none) are the rate limits; NewGraphQL must be given them too.
 	Limits *ratelimit.Policy
+	// Tracer (nil: none) traces each request (tracing.go).
+	Tracer trace.TracerProvider
 }
 
 // NewHTTPHandler routes /query, the playground, the live stock page, health, readiness and
@@ -81,7 +84,11 @@ func NewHTTPHandler(cfg HTTPConfig) http.Handler {
 	for pattern, h := range cfg.Extra {
 		mux.Handle(pattern, h)
 	}
-	return cfg.Serving.withDeadlines(withClientAddress(cfg.TrustedProxies, withRequestLog(cfg.Log, mux)))
+	h := cfg.Serving.withDeadlines(withClientAddress(cfg.TrustedProxies, withRequestLog(cfg.Log, mux)))
+	if cfg.Tracer != nil {
+		h = traceHTTP(cfg.Tracer, h)
+	}
+	return h
 }
 
 // limitBody answers 413 to a body over most bytes. It reads the body up front because

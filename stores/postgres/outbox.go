@@ -16,6 +16,9 @@ type OutboxRow struct {
 	Key      string // partition key: the product id
 	Priority uint8
 	Payload  []byte
+	// TraceParent is the W3C trace context of the request that wrote the event ("" if it
+	// was not traced).
+	TraceParent string
 }
 
 // Destination is where a relay sends outbox rows; each has its own "sent" column.
@@ -62,14 +65,14 @@ func (o *Outbox) Relay(ctx context.Context, shard int, dest Destination, limit i
 		}
 	}()
 	rows, err := tx.Query(ctx,
-		`SELECT id, event_id::text, event_type, partition_key, priority, payload FROM outbox
+		`SELECT id, event_id::text, event_type, partition_key, priority, payload, trace_parent FROM outbox
 		 WHERE `+string(dest)+` IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
 	if err != nil {
 		return 0, err
 	}
 	batch, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutboxRow, error) {
 		var row OutboxRow
-		err := r.Scan(&row.ID, &row.EventID, &row.Type, &row.Key, &row.Priority, &row.Payload)
+		err := r.Scan(&row.ID, &row.EventID, &row.Type, &row.Key, &row.Priority, &row.Payload, &row.TraceParent)
 		return row, err
 	})
 	if err != nil {
