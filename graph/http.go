@@ -294,8 +294,6 @@ func readiness(checks map[string]Check, details bool) http.Handler {
 	})
 }
 
-type requestIDKey struct{}
-
 // withRequestLog gives each request an id (echoed in X-Request-Id) and logs failures and slow
 // requests; successful fast ones are left to the metrics, since at flash-sale rates a log line
 // per request would cost more than the request.
@@ -308,10 +306,11 @@ func withRequestLog(log *slog.Logger, next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		start := time.Now()
-		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+		ctx := flashsale.NewContextWithRequestID(r.Context(), id)
+		next.ServeHTTP(rec, r.WithContext(ctx))
 		// A websocket (101) lasts as long as its subscriptions: its duration says nothing.
 		if d := time.Since(start); rec.status >= 500 || (d > time.Second && rec.status != http.StatusSwitchingProtocols) {
-			log.Warn("request", "id", id, "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", d)
+			log.WarnContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", d)
 		}
 	})
 }
