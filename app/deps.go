@@ -121,6 +121,7 @@ const attemptsFlush = time.Second
 func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.Options) (_ *Deps, err error) {
 	d := &Deps{Config: cfg, Log: log, Rush: NewRush(), PlacementSteps: newPlacementSteps(), Registry: prometheus.NewRegistry(), Repairs: newRepairs()}
 	d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), d.Repairs)
+	registerBuildInfo(d.Registry)
 	defer func() {
 		if err != nil {
 			d.Close()

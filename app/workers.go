@@ -57,6 +57,9 @@ func PrepareBrokers(ctx context.Context, cfg Config, kafkaBrokers []string) erro
 // written (up to half a second) and then go at a pace, and those for analytics wait until the
 // rush is over (up to 5 s).
 func RunRelays(ctx context.Context, d *Deps, kafkaBrokers []string) {
+	if err := registerCollector(d.Registry, newOutboxCollector(d.DB)); err != nil {
+		d.Log.Error("register the outbox metrics", "err", err)
+	}
 	pub := rabbitmq.NewPublisher(d.Config.RabbitMQURL, d.Config.OrdersExchange(), d.Log)
 	defer pub.Close()
 	d.brokers.add("relay", pub.Check)
@@ -162,13 +165,17 @@ func RunPayments(ctx context.Context, d *Deps, pc PaymentsConfig) error {
 		return fmt.Errorf("register the payments counter: %w", err)
 	}
 	w := payments.NewWorker(gw, d.Raw.Orders, d.Checkout, refunds, d.Log.With("worker", "payments")).CountPayments(charges)
+	forwards, err := d.queueMetrics("payments", d.Config.PaymentsQueue())
+	if err != nil {
+		return err
+	}
 	link := rabbitmq.NewLink()
 	d.brokers.add("payments", link.Check)
 	return rabbitmq.Consume(ctx, rabbitmq.ConsumerConfig{
 		URL: d.Config.RabbitMQURL, Queue: d.Config.PaymentsQueue(), Link: link,
 		Prefetch: 2 * pc.Concurrency, Concurrency: pc.Concurrency,
 		Delays: d.Config.RetryDelays, MaxAttempts: d.Config.MaxAttempts,
-		Handler: d.eventHandler("payments", w.Handle), Log: d.Log.With("worker", "payments"),
+		Handler: d.eventHandler("payments", w.Handle), Log: d.Log.With("worker", "payments"), Forwarded: forwards,
 	})
 }
 
@@ -182,12 +189,17 @@ func RunNotifications(ctx context.Context, d *Deps) error {
 		sink = notifications.WebhookSink{URL: d.Config.NotifyWebhookURL, Secret: []byte(d.Config.NotifyWebhookSecret)}
 	}
 	w := notifications.NewWorker(postgres.NewNotificationStore(d.DB), sink, d.Log.With("worker", "notifications"))
+	forwards, err := d.queueMetrics("notifications", d.Config.NotificationsQueue())
+	if err != nil {
+		return err
+	}
 	link := rabbitmq.NewLink()
 	d.brokers.add("notifications", link.Check)
 	return rabbitmq.Consume(ctx, rabbitmq.ConsumerConfig{
 		URL: d.Config.RabbitMQURL, Queue: d.Config.NotificationsQueue(), Link: link, Prefetch: 32, Concurrency: 8,
 		Delays: d.Config.RetryDelays, MaxAttempts: d.Config.MaxAttempts,
 		Handler: d.eventHandler("notifications", givingWay(d.Rush, w.Handle)), Log: d.Log.With("worker", "notifications"),
+		Forwarded: forwards,
 	})
 }
 
@@ -198,6 +210,9 @@ func RunAnalytics(ctx context.Context, d *Deps, kafkaBrokers []string) error {
 	w := analytics.NewWorker(postgres.NewStatsStore(d.DB))
 	log := d.Log.With("worker", "analytics")
 	d.brokers.add("analytics", func(ctx context.Context) error { return kafka.Ping(ctx, kafkaBrokers) })
+	if err := registerCollector(d.Registry, newLagCollector(kafkaBrokers, d.Config.EventsTopic(), d.Config.AnalyticsGroup())); err != nil {
+		return fmt.Errorf("register the consumer lag metric: %w", err)
+	}
 	return kafka.Consume(ctx, kafka.ConsumerConfig{
 		Brokers: kafkaBrokers, Topic: d.Config.EventsTopic(), GroupID: d.Config.AnalyticsGroup(),
 		Log: log,
@@ -280,4 +295,17 @@ func registerCounter(reg prometheus.Registerer, c *prometheus.CounterVec) (*prom
 		return already.ExistingCollector.(*prometheus.CounterVec), nil
 	}
 	return c, nil
+}
+
+// queueMetrics registers the depth of a RabbitMQ worker's queues and the counters of its
+// retries and dead letters, and returns what counts them for rabbitmq.ConsumerConfig.
+func (d *Deps) queueMetrics(worker, queue string) (func(dead bool), error) {
+	if err := registerCollector(d.Registry, newQueueCollector(d.Config.RabbitMQURL, worker, queue)); err != nil {
+		return nil, fmt.Errorf("register the queue depth metric: %w", err)
+	}
+	forwards, err := newQueueForwards(d.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("register the retry metrics: %w", err)
+	}
+	return forwards.counting(queue), nil
 }

@@ -18,6 +18,8 @@ import (
 type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	// subscriptions counts the subscriptions open on this process.
+	subscriptions prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -32,14 +34,30 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"operation"}),
 	}
-	reg.MustRegister(m.requests, m.latency)
+	m.subscriptions = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "flashsale_graphql_subscriptions_open",
+		Help: "GraphQL subscriptions open on this process.",
+	})
+	reg.MustRegister(m.requests, m.latency, m.subscriptions)
 	return m
 }
 
 var _ interface {
 	graphql.HandlerExtension
 	graphql.ResponseInterceptor
+	graphql.OperationInterceptor
 } = (*metrics)(nil)
+
+// InterceptOperation counts a subscription as open until its context ends, which the
+// websocket transport does when the subscription completes, is stopped or its connection
+// closes.
+func (m *metrics) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	if oc := graphql.GetOperationContext(ctx); oc.Operation != nil && oc.Operation.Operation == ast.Subscription {
+		m.subscriptions.Inc()
+		context.AfterFunc(ctx, m.subscriptions.Dec)
+	}
+	return next(ctx)
+}
 
 func (*metrics) ExtensionName() string                   { return "Metrics" }
 func (*metrics) Validate(graphql.ExecutableSchema) error { return nil }

@@ -128,3 +128,29 @@ func (o *Outbox) Backlog(ctx context.Context, dest Destination) (int, error) {
 	}
 	return total, err
 }
+
+// OutboxStats is what one shard's outbox holds for one destination.
+type OutboxStats struct {
+	// Unsent is the number of rows not yet sent.
+	Unsent int
+	// Oldest is how long the oldest of them has waited (zero when none).
+	Oldest time.Duration
+}
+
+// Stats reads shard's rows not yet sent to dest, along the destination's partial index: few,
+// unless a broker is out, when they are what an operator wants to know about.
+func (o *Outbox) Stats(ctx context.Context, shard int, dest Destination) (OutboxStats, error) {
+	if dest != ToRabbitMQ && dest != ToKafka {
+		return OutboxStats{}, fmt.Errorf("outbox: unknown destination %q", dest)
+	}
+	var st OutboxStats
+	var oldest float64
+	err := o.db.pools[shard].QueryRow(ctx,
+		`SELECT count(*), COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(created_at)), 0)::float8
+		 FROM outbox WHERE `+string(dest)+` IS NULL`).Scan(&st.Unsent, &oldest)
+	if err != nil {
+		return OutboxStats{}, fmt.Errorf("read outbox stats of shard %d to %s: %w", shard, dest, err)
+	}
+	st.Oldest = time.Duration(max(0, oldest) * float64(time.Second))
+	return st, nil
+}
