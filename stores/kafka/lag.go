@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -16,7 +17,11 @@ func Lag(ctx context.Context, brokers []string, topic, group string) (map[int]in
 		ctx, cancel = context.WithTimeout(ctx, adminTimeout)
 		defer cancel()
 	}
-	client := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: adminTimeout}
+	// A transport of its own, closed on return: a scrape every few seconds leaves no
+	// connection behind.
+	transport := &kafkago.Transport{ClientID: clientID}
+	defer transport.CloseIdleConnections()
+	client := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: adminTimeout, Transport: transport}
 	meta, err := client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return nil, fmt.Errorf("kafka: lag of %s on %s: metadata: %w", group, topic, err)
@@ -44,13 +49,17 @@ func Lag(ctx context.Context, brokers []string, topic, group string) (map[int]in
 	if err == nil {
 		err = committed.Error
 	}
-	if err != nil {
-		return nil, fmt.Errorf("kafka: lag of %s on %s: committed offsets: %w", group, topic, err)
-	}
 	at := map[int]int64{}
-	for _, p := range committed.Topics[topic] {
-		if p.Error == nil {
-			at[p.Partition] = p.CommittedOffset
+	switch {
+	case errors.Is(err, kafkago.GroupIdNotFound):
+		// A group that has never committed: it starts at each partition's first offset.
+	case err != nil:
+		return nil, fmt.Errorf("kafka: lag of %s on %s: committed offsets: %w", group, topic, err)
+	default:
+		for _, p := range committed.Topics[topic] {
+			if p.Error == nil {
+				at[p.Partition] = p.CommittedOffset
+			}
 		}
 	}
 	lag := make(map[int]int64, len(partitions))
