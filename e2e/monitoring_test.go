@@ -200,3 +200,40 @@ func dashboardExprs(t *testing.T, path string) map[string]string {
 	}
 	return exprs
 }
+
+// flashsale_graphql_subscriptions_open counts each subscription from its start to its end,
+// whether the client stops it or closes the websocket.
+func TestOpenSubscriptionsAreCounted(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t)
+	saleID, _ := activeSale(t, s, "Watched", 5, 1)
+	const open = "flashsale_graphql_subscriptions_open"
+	waitMetric := func(want int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			got := metric(t, s, open)
+			if got == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s = %d, want %d", open, got, want)
+			}
+		}
+	}
+	waitMetric(0)
+	ws := s.DialWS(t, "")
+	first := ws.MustSubscribe(t, saleStock, map[string]any{"id": saleID})
+	second := ws.MustSubscribe(t, saleStock, map[string]any{"id": saleID})
+	for _, sub := range []*apitest.Subscription{first, second} {
+		if _, err := sub.Next(t.Context()); err != nil { // the current stock: running
+			t.Fatalf("first message: %v", err)
+		}
+	}
+	waitMetric(2)
+	if err := first.Stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	waitMetric(1)
+	ws.Close()
+	waitMetric(0)
+}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -18,8 +19,10 @@ import (
 type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
-	// subscriptions counts the subscriptions open on this process.
+	// subscriptions counts the subscriptions open on this process, open holds them by
+	// operation (countOpen).
 	subscriptions prometheus.Gauge
+	open          sync.Map
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -45,19 +48,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 var _ interface {
 	graphql.HandlerExtension
 	graphql.ResponseInterceptor
-	graphql.OperationInterceptor
 } = (*metrics)(nil)
-
-// InterceptOperation counts a subscription as open until its context ends, which the
-// websocket transport does when the subscription completes, is stopped or its connection
-// closes.
-func (m *metrics) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-	if oc := graphql.GetOperationContext(ctx); oc.Operation != nil && oc.Operation.Operation == ast.Subscription {
-		m.subscriptions.Inc()
-		context.AfterFunc(ctx, m.subscriptions.Dec)
-	}
-	return next(ctx)
-}
 
 func (*metrics) ExtensionName() string                   { return "Metrics" }
 func (*metrics) Validate(graphql.ExecutableSchema) error { return nil }
@@ -67,18 +58,34 @@ func (m *metrics) InterceptResponse(ctx context.Context, next graphql.ResponseHa
 		return next(ctx)
 	}
 	oc := graphql.GetOperationContext(ctx)
+	if oc.Operation != nil && oc.Operation.Operation == ast.Subscription {
+		m.countOpen(ctx, oc)
+		return next(ctx) // a subscription's "latency" is its lifetime: counted as open instead
+	}
 	start := time.Now()
 	resp := next(ctx)
 	op := operationLabel(oc)
-	if oc.Operation != nil && oc.Operation.Operation == "subscription" {
-		return resp // a subscription's "latency" is its lifetime, counted elsewhere
-	}
 	outcome := "ok"
 	if resp == nil || len(resp.Errors) > 0 {
 		outcome = "error"
 	}
 	m.observe(op, outcome, time.Since(start))
 	return resp
+}
+
+// countOpen counts a subscription as open from the first wait for its first message until its
+// context ends, which the websocket transport does when the subscription completes, is
+// stopped or its connection closes. Its later messages find it counted already. Only
+// subscriptions pay for this: an operation interceptor would cost every request a closure.
+func (m *metrics) countOpen(ctx context.Context, oc *graphql.OperationContext) {
+	if _, counted := m.open.LoadOrStore(oc, struct{}{}); counted {
+		return
+	}
+	m.subscriptions.Inc()
+	context.AfterFunc(ctx, func() {
+		m.open.Delete(oc)
+		m.subscriptions.Dec()
+	})
 }
 
 // observe counts one operation; the response cache calls it for the requests it answers.
