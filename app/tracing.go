@@ -37,8 +37,8 @@ var tracing = propagation.TraceContext{}
 // OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set, and nil, for no
 // tracing at all, when it is not. The exporter reads the rest of the OTEL_EXPORTER_OTLP_*
 // settings itself; the service is named by OTEL_SERVICE_NAME, else after the binary.
-func newTracerProvider(ctx context.Context) (*sdktrace.TracerProvider, error) {
-	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
+func newTracerProvider(ctx context.Context, getenv func(string) string) (*sdktrace.TracerProvider, error) {
+	if getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
 		return nil, nil
 	}
 	exporter, err := otlptracehttp.New(ctx)
@@ -61,7 +61,7 @@ func newTracerProvider(ctx context.Context) (*sdktrace.TracerProvider, error) {
 func (d *Deps) openTracing(ctx context.Context, cfg Config, dbOpts *postgres.Options) error {
 	d.Tracer = cfg.Tracer
 	if d.Tracer == nil {
-		tp, err := newTracerProvider(ctx)
+		tp, err := newTracerProvider(ctx, os.Getenv)
 		if err != nil {
 			return err
 		}
