@@ -6,5 +6,6 @@
 // limits (package ratelimit) are applied around them: every request's client, known by its
 // viewer or by its address (ClientAddress), spends its budget in this process before them
 // and in Redis only after them, when GraphQL is about to run (ratelimit.go). The code under
-// generated/ and model/ is gqlgen's output and is never edited by hand (`make generate`).
+// generated/ and model/ is gqlgen's output and is never edited by hand (`make generate`),
+// but for model/node.go, the Go type gqlgen.yml binds the schema's Node interface to.
 package graph

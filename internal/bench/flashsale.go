@@ -97,23 +97,13 @@ type BurstCPU struct {
 // concurrency on redisClient. Each round registers its own buyers and opens its own sale.
 // local is the in-process API, nil when measuring one at url.
 func runFlashSale(ctx context.Context, cfg Config, url string, local *app.API, redisClient goredis.UniversalClient, runID string, progress io.Writer) (*FlashSaleResult, error) {
-	rounds := make([]*FlashSaleResult, 0, cfg.FlashRounds)
-	for round := range cfg.FlashRounds {
-		fmt.Fprintf(progress, "flash sale: round %d of %d\n", round+1, cfg.FlashRounds)
-		if round > 0 {
-			waitQuiet(ctx, progress) // the last round's notifications and counts run on
-		}
-		r, err := flashSaleRound(ctx, cfg, url, local, fmt.Sprintf("%s-r%d", runID, round+1), round == 0, progress)
-		if err != nil {
-			return nil, fmt.Errorf("round %d: %w", round+1, err)
-		}
-		rounds = append(rounds, r)
+	r, err := flashSaleRounds(ctx, cfg, url, local, runID, progress)
+	if err != nil {
+		return nil, err
 	}
-	r := combineRounds(rounds)
 
 	fmt.Fprintf(progress, "ceiling: %d Lua reservations at concurrency %d, no HTTP\n", cfg.Attempts, cfg.Concurrency)
 	prefix := "bench-" + runID + ":"
-	var err error
 	if r.Ceiling, err = runCeiling(ctx, redisClient, prefix, cfg.Buyers, cfg.Attempts, cfg.Concurrency, cfg.Quantity, 1); err != nil {
 		return r, err
 	}
@@ -129,6 +119,23 @@ func runFlashSale(ctx context.Context, cfg Config, url string, local *app.API, r
 
 // flashSaleRound is one sale: buyers, floor, burst, drain, census, floor again. profile
 // says whether to profile its burst.
+// flashSaleRounds runs cfg.FlashRounds sales against url and combines them.
+func flashSaleRounds(ctx context.Context, cfg Config, url string, local *app.API, runID string, progress io.Writer) (*FlashSaleResult, error) {
+	rounds := make([]*FlashSaleResult, 0, cfg.FlashRounds)
+	for round := range cfg.FlashRounds {
+		fmt.Fprintf(progress, "flash sale: round %d of %d\n", round+1, cfg.FlashRounds)
+		if round > 0 {
+			waitQuiet(ctx, progress) // the last round's notifications and counts run on
+		}
+		r, err := flashSaleRound(ctx, cfg, url, local, fmt.Sprintf("%s-r%d", runID, round+1), round == 0 && local != nil, progress)
+		if err != nil {
+			return nil, fmt.Errorf("round %d: %w", round+1, err)
+		}
+		rounds = append(rounds, r)
+	}
+	return combineRounds(rounds), nil
+}
+
 func flashSaleRound(ctx context.Context, cfg Config, url string, local *app.API, runID string, profile bool, progress io.Writer) (*FlashSaleResult, error) {
 	var db *postgres.DB
 	var steps *prometheus.HistogramVec
