@@ -20,16 +20,18 @@ import (
 // the ceiling (the Lua reservation in Redis with no HTTP) and the seed's lock. The floor is
 // the mean of one measurement before the burst and one after it (loadgen.Result.FloorPerS).
 type FlashSaleResult struct {
-	Buyers       int     `json:"buyers"`
-	Attempts     int     `json:"attempts"`
-	Concurrency  int     `json:"concurrency"`
-	AttemptsPerS float64 `json:"attempts_per_s"`
-	FloorPerS    float64 `json:"floor_per_s"`
-	CeilingPerS  float64 `json:"ceiling_per_s"`
-	P50Ms        float64 `json:"p50_ms"`
-	P99Ms        float64 `json:"p99_ms"`
-	FloorP50Ms   float64 `json:"floor_p50_ms"`
-	FloorP99Ms   float64 `json:"floor_p99_ms"`
+	// RequestShapes names how the burst and its floor sent their requests (loadgen.Describe).
+	RequestShapes string  `json:"request_shapes"`
+	Buyers        int     `json:"buyers"`
+	Attempts      int     `json:"attempts"`
+	Concurrency   int     `json:"concurrency"`
+	AttemptsPerS  float64 `json:"attempts_per_s"`
+	FloorPerS     float64 `json:"floor_per_s"`
+	CeilingPerS   float64 `json:"ceiling_per_s"`
+	P50Ms         float64 `json:"p50_ms"`
+	P99Ms         float64 `json:"p99_ms"`
+	FloorP50Ms    float64 `json:"floor_p50_ms"`
+	FloorP99Ms    float64 `json:"floor_p99_ms"`
 	// FloorBeforePerS and FloorAfterPerS are the floor's two measurements.
 	FloorBeforePerS float64 `json:"floor_before_per_s"`
 	FloorAfterPerS  float64 `json:"floor_after_per_s"`
@@ -174,7 +176,7 @@ func flashSaleRound(ctx context.Context, cfg Config, url string, local *app.API,
 		return nil, fmt.Errorf("flash-sale burst: %w", err)
 	}
 	r := &FlashSaleResult{
-		Buyers: res.Buyers, Attempts: res.Attempts, Concurrency: res.Concurrency,
+		RequestShapes: res.RequestShapes, Buyers: res.Buyers, Attempts: res.Attempts, Concurrency: res.Concurrency,
 		AttemptsPerS: res.AttemptsPerS, FloorPerS: res.FloorPerS, P50Ms: res.P50Ms, P99Ms: res.P99Ms,
 		FloorP50Ms: res.FloorP50Ms, FloorP99Ms: res.FloorP99Ms,
 		FloorBeforePerS: res.FloorBeforePerS, FloorAfterPerS: res.FloorAfterPerS,

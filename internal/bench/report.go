@@ -212,6 +212,12 @@ func (r *Results) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if f := r.FlashSale; f != nil && f.RequestShapes != "" {
+		fmt.Fprintf(w, "flash sale: the burst and its floor send requests as %s, in turn\n", f.RequestShapes)
+	}
+	if c := r.Cache; c != nil && c.RequestShapes != "" {
+		fmt.Fprintf(w, "cache: the reads and their floor send requests as %s, in turn\n", c.RequestShapes)
+	}
 	for _, name := range slices.Sorted(maps.Keys(r.Skipped)) {
 		fmt.Fprintf(w, "skipped %s: %s\n", name, r.Skipped[name])
 	}
