@@ -45,17 +45,31 @@ func TestOneTraceFromOrderToCharge(t *testing.T) {
 		t.Errorf("charge span's outcome = %q, want %q", got, want)
 	}
 
-	// The charge's ancestors, nearest first, must lead back to the request.
-	all := spans.GetSpans()
-	byID := map[trace.SpanID]tracetest.SpanStub{}
-	for _, s := range all {
-		if s.SpanContext.TraceID() == charge.SpanContext.TraceID() {
-			byID[s.SpanContext.SpanID()] = s
+	// The charge's ancestors, nearest first, must lead back to the request. A span is
+	// exported when it ends, and the relay's ends once the broker confirmed, which can be
+	// after the worker charged: wait for the chain to reach a root.
+	var (
+		all   tracetest.SpanStubs
+		byID  map[trace.SpanID]tracetest.SpanStub
+		chain []string
+	)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		all = spans.GetSpans()
+		byID = map[trace.SpanID]tracetest.SpanStub{}
+		for _, s := range all {
+			if s.SpanContext.TraceID() == charge.SpanContext.TraceID() {
+				byID[s.SpanContext.SpanID()] = s
+			}
 		}
-	}
-	var chain []string
-	for s, ok := charge, true; ok; s, ok = byID[s.Parent.SpanID()] {
-		chain = append(chain, s.Name)
+		chain = chain[:0]
+		root := charge
+		for s, ok := charge, true; ok; s, ok = byID[s.Parent.SpanID()] {
+			chain = append(chain, s.Name)
+			root = s
+		}
+		if !root.Parent.IsValid() || time.Now().After(deadline) {
+			break
+		}
 	}
 	path := strings.Join(chain, " < ")
 	for _, want := range []string{"payments order.placed", "send order.placed", "Mutation/placeFlashSaleOrder", "mutation:placeFlashSaleOrder", "POST /query"} {
