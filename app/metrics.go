@@ -148,14 +148,15 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 // of each partition of the events topic.
 type lagCollector struct {
 	brokers      []string
+	opts         []kafka.Option
 	topic, group string
 	lag          *prometheus.Desc
 	up           *prometheus.Desc
 }
 
-func newLagCollector(brokers []string, topic, group string) *lagCollector {
+func newLagCollector(brokers []string, topic, group string, opts []kafka.Option) *lagCollector {
 	return &lagCollector{
-		brokers: brokers, topic: topic, group: group,
+		brokers: brokers, opts: opts, topic: topic, group: group,
 		lag: prometheus.NewDesc("flashsale_kafka_consumer_lag",
 			"Records of a Kafka partition the consumer group has not committed yet.",
 			[]string{"partition"}, prometheus.Labels{"topic": topic, "group": group}),
@@ -171,7 +172,7 @@ func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 	defer cancel()
-	lag, err := kafka.Lag(ctx, c.brokers, c.topic, c.group)
+	lag, err := kafka.Lag(ctx, c.brokers, c.topic, c.group, c.opts...)
 	ch <- upMetric(c.up, err)
 	for p, n := range lag {
 		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(n), strconv.Itoa(p))

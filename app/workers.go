@@ -45,7 +45,11 @@ func PrepareBrokers(ctx context.Context, cfg Config, kafkaBrokers []string) erro
 	if err := rabbitmq.Declare(ctx, cfg.RabbitMQURL, cfg.Topology()); err != nil {
 		return fmt.Errorf("declare RabbitMQ topology: %w", err)
 	}
-	if err := kafka.CreateTopic(ctx, kafkaBrokers, cfg.EventsTopic(), EventsTopicPartitions); err != nil {
+	kafkaOpts, err := cfg.Kafka.Options()
+	if err != nil {
+		return err
+	}
+	if err := kafka.CreateTopic(ctx, kafkaBrokers, cfg.EventsTopic(), EventsTopicPartitions, kafkaOpts...); err != nil {
 		return fmt.Errorf("create Kafka topic: %w", err)
 	}
 	return nil
@@ -63,7 +67,12 @@ func RunRelays(ctx context.Context, d *Deps, kafkaBrokers []string) {
 	pub := rabbitmq.NewPublisher(d.Config.RabbitMQURL, d.Config.OrdersExchange(), d.Log)
 	defer pub.Close()
 	d.brokers.add("relay", pub.Check)
-	producer := kafka.NewProducer(kafkaBrokers, d.Config.EventsTopic(), d.Log)
+	kafkaOpts, err := d.Config.Kafka.Options()
+	if err != nil { // ConfigFromEnv refuses these settings; a hand-built Config may not
+		d.Log.Error("relay not started", "err", err)
+		return
+	}
+	producer := kafka.NewProducer(kafkaBrokers, d.Config.EventsTopic(), d.Log, kafkaOpts...)
 	defer producer.Close()
 
 	toRabbit := relay.SinkFunc(func(ctx context.Context, rows []postgres.OutboxRow) (err error) {
@@ -209,13 +218,17 @@ func RunNotifications(ctx context.Context, d *Deps) error {
 func RunAnalytics(ctx context.Context, d *Deps, kafkaBrokers []string) error {
 	w := analytics.NewWorker(postgres.NewStatsStore(d.DB))
 	log := d.Log.With("worker", "analytics")
-	d.brokers.add("analytics", func(ctx context.Context) error { return kafka.Ping(ctx, kafkaBrokers) })
-	if err := registerCollector(d.Registry, newLagCollector(kafkaBrokers, d.Config.EventsTopic(), d.Config.AnalyticsGroup())); err != nil {
+	kafkaOpts, err := d.Config.Kafka.Options()
+	if err != nil {
+		return err
+	}
+	d.brokers.add("analytics", func(ctx context.Context) error { return kafka.Ping(ctx, kafkaBrokers, kafkaOpts...) })
+	if err := registerCollector(d.Registry, newLagCollector(kafkaBrokers, d.Config.EventsTopic(), d.Config.AnalyticsGroup(), kafkaOpts)); err != nil {
 		return fmt.Errorf("register the consumer lag metric: %w", err)
 	}
 	return kafka.Consume(ctx, kafka.ConsumerConfig{
 		Brokers: kafkaBrokers, Topic: d.Config.EventsTopic(), GroupID: d.Config.AnalyticsGroup(),
-		Log: log,
+		Options: kafkaOpts, Log: log,
 		BatchHandler: func(ctx context.Context, msgs []kafka.Message) (err error) {
 			if d.Tracer != nil {
 				parents := make([]string, len(msgs))

@@ -20,8 +20,8 @@ const clientID = "flashsale"
 
 // Ping reports whether any of brokers answers a metadata request, which is enough for the
 // clients here to find the rest of the cluster. It is meant for readiness checks.
-func Ping(ctx context.Context, brokers []string) error {
-	conn, release, err := dialAny(ctx, brokers)
+func Ping(ctx context.Context, brokers []string, opts ...Option) error {
+	conn, release, err := dialAny(ctx, brokers, buildOptions(opts))
 	if err != nil {
 		return fmt.Errorf("kafka: ping: %w", err)
 	}
@@ -37,11 +37,12 @@ func Ping(ctx context.Context, brokers []string) error {
 // CreateTopic creates topic with the given number of partitions, replicated to up to three
 // brokers. A topic that already exists is left as it is, whatever its partition count, so
 // every service can call CreateTopic at startup.
-func CreateTopic(ctx context.Context, brokers []string, topic string, partitions int) error {
+func CreateTopic(ctx context.Context, brokers []string, topic string, partitions int, opts ...Option) error {
+	o := buildOptions(opts)
 	if partitions < 1 {
 		return fmt.Errorf("kafka: create topic %s: %d partitions", topic, partitions)
 	}
-	conn, release, err := dialAny(ctx, brokers)
+	conn, release, err := dialAny(ctx, brokers, o)
 	if err != nil {
 		return fmt.Errorf("kafka: create topic %s: %w", topic, err)
 	}
@@ -56,7 +57,7 @@ func CreateTopic(ctx context.Context, brokers []string, topic string, partitions
 		return fmt.Errorf("kafka: create topic %s: find controller: %w", topic, orCtxErr(ctx, err))
 	}
 	addr := net.JoinHostPort(controller.Host, strconv.Itoa(controller.Port))
-	conn, release, err = dial(ctx, addr)
+	conn, release, err = dial(ctx, addr, o)
 	if err != nil {
 		return fmt.Errorf("kafka: create topic %s: %w", topic, err)
 	}
@@ -75,13 +76,13 @@ func CreateTopic(ctx context.Context, brokers []string, topic string, partitions
 }
 
 // dialAny connects to the first of brokers that accepts a connection.
-func dialAny(ctx context.Context, brokers []string) (*kafkago.Conn, func(), error) {
+func dialAny(ctx context.Context, brokers []string, o options) (*kafkago.Conn, func(), error) {
 	if len(brokers) == 0 {
 		return nil, nil, errors.New("no broker addresses")
 	}
 	var errs []error
 	for _, b := range brokers {
-		conn, release, err := dial(ctx, b)
+		conn, release, err := dial(ctx, b, o)
 		if err == nil {
 			return conn, release, nil
 		}
@@ -96,8 +97,11 @@ func dialAny(ctx context.Context, brokers []string) (*kafkago.Conn, func(), erro
 // dial connects to addr and ties the connection to ctx: kafka-go's Conn takes deadlines, not
 // contexts, so ctx's deadline (or adminTimeout) becomes the connection's, and ending ctx
 // closes it. release closes the connection and waits for that watcher.
-func dial(ctx context.Context, addr string) (conn *kafkago.Conn, release func(), err error) {
-	d := kafkago.Dialer{ClientID: clientID, Timeout: adminTimeout, DualStack: true}
+func dial(ctx context.Context, addr string, o options) (conn *kafkago.Conn, release func(), err error) {
+	d, err := o.dialer()
+	if err != nil {
+		return nil, nil, err
+	}
 	conn, err = d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dial %s: %w", addr, err)

@@ -10,8 +10,9 @@ import (
 
 // Lag returns, for each partition of topic, how many records the consumer group has yet to
 // commit: the partition's end offset less the group's committed offset (or less the
-// partition's first offset, where the group starts, before its first commit).
-func Lag(ctx context.Context, brokers []string, topic, group string) (map[int]int64, error) {
+// partition's first offset, where the group starts, before its first commit). opts are the
+// clients' TLS and SASL settings.
+func Lag(ctx context.Context, brokers []string, topic, group string, opts ...Option) (map[int]int64, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, adminTimeout)
@@ -19,7 +20,10 @@ func Lag(ctx context.Context, brokers []string, topic, group string) (map[int]in
 	}
 	// A transport of its own, closed on return: a scrape every few seconds leaves no
 	// connection behind.
-	transport := &kafkago.Transport{ClientID: clientID}
+	transport, err := buildOptions(opts).transport()
+	if err != nil {
+		return nil, fmt.Errorf("kafka: lag of %s on %s: %w", group, topic, err)
+	}
 	defer transport.CloseIdleConnections()
 	client := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: adminTimeout, Transport: transport}
 	meta, err := client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
