@@ -42,3 +42,17 @@ func ClientAddrFromContext(ctx context.Context) (netip.Addr, bool) {
 	a, ok := ctx.Value(clientAddrKey{}).(netip.Addr)
 	return a, ok
 }
+
+type requestIDKey struct{}
+
+// NewContextWithRequestID returns a context carrying the id of the HTTP request being served
+// (its X-Request-Id), which every log line of the request carries.
+func NewContextWithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestIDFromContext returns the request's id, or "" outside a request.
+func RequestIDFromContext(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}

@@ -114,6 +114,7 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 
 		WebsocketInitTimeout:      cfg.WebsocketInitTimeout,
 		SubscriptionsPerWebsocket: cfg.SubscriptionsPerWebsocket,
+		Tracer:                    a.Tracer,
 	})
 	handler := graph.NewHTTPHandler(graph.HTTPConfig{
 		GraphQL:        gql,
@@ -125,6 +126,7 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 		Refusals:       refusals,
 		Limits:         limits,
 		TrustedProxies: cfg.trustedProxies(),
+		Tracer:         a.Tracer,
 		// A complexity limit raised for deliberately large queries raises the body limit
 		// with the query limits it scales (graph.Config).
 		MaxBodyBytes: graph.MaxBodyBytes * max(1, cfg.ComplexityLimit/graph.ComplexityLimit),

@@ -5,6 +5,7 @@
 package app
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -13,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flashsale/flashsale/ratelimit"
 )
@@ -140,6 +143,10 @@ type Config struct {
 	// TrustedProxies are the peers whose X-Forwarded-For names the client (TRUSTED_PROXIES;
 	// nil: the loopback, empty: none).
 	TrustedProxies []netip.Prefix
+	// Tracer, when set, traces the process instead of the exporter that
+	// OTEL_EXPORTER_OTLP_ENDPOINT turns on (tests give an in-memory one). Nil and without the
+	// endpoint: no tracing (tracing.go).
+	Tracer trace.TracerProvider
 }
 
 // minDedupRetention is the least DEDUP_RETENTION accepted: RabbitMQ's retries and a Kafka
@@ -302,6 +309,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("ops_http_addr", c.OpsAddr),
 		slog.Any("rate_limits", c.RateLimits),
 		slog.Any("trusted_proxies", c.trustedProxies()),
+		slog.String("otel_exporter_otlp_endpoint", redact(cmp.Or(os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")))),
 	)
 }
 

@@ -3,12 +3,14 @@ package app
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	goredis "github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/checkout"
@@ -49,6 +51,10 @@ type Deps struct {
 	// Repairs counts the stock pools' repairs made here, by kind (the API and the workers'
 	// ops server register it).
 	Repairs *prometheus.CounterVec
+	// Tracer traces requests, statements, commands and messages (tracing.go); nil when
+	// tracing is off.
+	Tracer         trace.TracerProvider
+	tracerShutdown func(context.Context) error
 }
 
 // newRepairs is the counter of repairs of stock pools: a rebuild after Redis lost a pool or
@@ -115,6 +121,7 @@ const attemptsFlush = time.Second
 func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.Options) (_ *Deps, err error) {
 	d := &Deps{Config: cfg, Log: log, Rush: NewRush(), PlacementSteps: newPlacementSteps(), Registry: prometheus.NewRegistry(), Repairs: newRepairs()}
 	d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), d.Repairs)
+	registerBuildInfo(d.Registry)
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -123,11 +130,17 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres
 	if dbOpts.MaxConns == 0 {
 		dbOpts.MaxConns = cfg.DatabasePoolSize
 	}
+	if err := d.openTracing(ctx, cfg, &dbOpts); err != nil {
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
 	if d.DB, err = postgres.Open(ctx, cfg.DatabaseShards, dbOpts); err != nil {
 		return nil, err
 	}
 	if d.Redis, err = OpenRedis(ctx, cfg); err != nil {
 		return nil, err
+	}
+	if err := d.traceRedis(d.Redis); err != nil {
+		return nil, fmt.Errorf("trace redis: %w", err)
 	}
 	prefix := cfg.redisPrefix()
 	d.Inventory = redis.NewInventory(d.Redis, prefix)
@@ -217,6 +230,7 @@ func (d *Deps) Close() {
 	if d.DB != nil {
 		d.DB.Close()
 	}
+	d.closeTracing()
 }
 
 var _ flashsale.Inventory = (*redis.Inventory)(nil)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/graph"
@@ -60,6 +61,9 @@ func PrepareBrokers(ctx context.Context, cfg Config, kafkaBrokers []string) erro
 // written (up to half a second) and then go at a pace, and those for analytics wait until the
 // rush is over (up to 5 s).
 func RunRelays(ctx context.Context, d *Deps, kafkaBrokers []string) {
+	if err := registerCollector(d.Registry, newOutboxCollector(d.DB)); err != nil {
+		d.Log.Error("register the outbox metrics", "err", err)
+	}
 	pub := rabbitmq.NewPublisher(d.Config.RabbitMQURL, d.Config.OrdersExchange(), d.Log)
 	defer pub.Close()
 	d.brokers.add("relay", pub.Check)
@@ -71,17 +75,27 @@ func RunRelays(ctx context.Context, d *Deps, kafkaBrokers []string) {
 	producer := kafka.NewProducer(kafkaBrokers, d.Config.EventsTopic(), d.Log, kafkaOpts...)
 	defer producer.Close()
 
-	toRabbit := relay.SinkFunc(func(ctx context.Context, rows []postgres.OutboxRow) error {
+	toRabbit := relay.SinkFunc(func(ctx context.Context, rows []postgres.OutboxRow) (err error) {
+		parents, end := d.relaySpans(ctx, "rabbitmq", rows)
+		defer func() { end(err) }()
 		msgs := make([]rabbitmq.Message, len(rows))
 		for i, r := range rows {
 			msgs[i] = rabbitmq.Message{ID: r.EventID, RoutingKey: r.Type, Body: r.Payload, Priority: r.Priority}
+			if parents[i] != "" {
+				msgs[i].Headers = amqp.Table{HeaderTraceParent: parents[i]}
+			}
 		}
 		return pub.Publish(ctx, msgs...)
 	})
-	toKafka := relay.SinkFunc(func(ctx context.Context, rows []postgres.OutboxRow) error {
+	toKafka := relay.SinkFunc(func(ctx context.Context, rows []postgres.OutboxRow) (err error) {
+		parents, end := d.relaySpans(ctx, "kafka", rows)
+		defer func() { end(err) }()
 		msgs := make([]kafka.Message, len(rows))
 		for i, r := range rows {
 			msgs[i] = kafka.Message{Key: []byte(r.Key), Value: r.Payload, Headers: map[string]string{"type": r.Type, "event-id": r.EventID}}
+			if parents[i] != "" {
+				msgs[i].Headers[HeaderTraceParent] = parents[i]
+			}
 		}
 		return producer.Send(ctx, msgs...)
 	})
@@ -103,9 +117,16 @@ func RunSweeper(ctx context.Context, d *Deps, cfg sweeper.Config) {
 	sweeper.Run(ctx, d.Checkout, cfg, d.Log.With("worker", "sweeper"))
 }
 
-// eventHandler decodes an order event from a RabbitMQ delivery for a worker.
-func eventHandler(handle func(context.Context, flashsale.OrderEvent) error) func(context.Context, rabbitmq.Delivery) error {
-	return func(ctx context.Context, m rabbitmq.Delivery) error {
+// eventHandler decodes an order event from a RabbitMQ delivery for a worker, in a span of
+// the trace the message carries when tracing is on.
+func (d *Deps) eventHandler(worker string, handle func(context.Context, flashsale.OrderEvent) error) func(context.Context, rabbitmq.Delivery) error {
+	return func(ctx context.Context, m rabbitmq.Delivery) (err error) {
+		if d.Tracer != nil {
+			parent, _ := m.Headers[HeaderTraceParent].(string)
+			var end func(error)
+			ctx, end = d.consumerSpan(ctx, worker, m.RoutingKey, parent)
+			defer func() { end(err) }()
+		}
 		var e flashsale.OrderEvent
 		if err := json.Unmarshal(m.Body, &e); err != nil {
 			// A message that cannot be read never will be: let it go to the dead letters.
@@ -144,22 +165,26 @@ func RunPayments(ctx context.Context, d *Deps, pc PaymentsConfig) error {
 	gw := payments.NewGateway(postgres.NewChargeLedger(d.DB), payments.GatewayConfig{
 		Latency: d.Config.PaymentLatency, FailureRate: d.Config.PaymentFailureRate, TimeoutRate: d.Config.PaymentTimeoutRate,
 	})
-	refunds := payments.NewRefundsCounter(nil)
-	if err := d.Registry.Register(refunds); err != nil {
-		var already prometheus.AlreadyRegisteredError
-		if !errors.As(err, &already) {
-			return fmt.Errorf("register the refunds counter: %w", err)
-		}
-		refunds = already.ExistingCollector.(*prometheus.CounterVec) // a second payment worker in this process
+	refunds, err := registerCounter(d.Registry, payments.NewRefundsCounter(nil))
+	if err != nil {
+		return fmt.Errorf("register the refunds counter: %w", err)
 	}
-	w := payments.NewWorker(gw, d.Raw.Orders, d.Checkout, refunds, d.Log.With("worker", "payments"))
+	charges, err := registerCounter(d.Registry, payments.NewPaymentsCounter(nil))
+	if err != nil {
+		return fmt.Errorf("register the payments counter: %w", err)
+	}
+	w := payments.NewWorker(gw, d.Raw.Orders, d.Checkout, refunds, d.Log.With("worker", "payments")).CountPayments(charges)
+	forwards, err := d.queueMetrics("payments", d.Config.PaymentsQueue())
+	if err != nil {
+		return err
+	}
 	link := rabbitmq.NewLink()
 	d.brokers.add("payments", link.Check)
 	return rabbitmq.Consume(ctx, rabbitmq.ConsumerConfig{
 		URL: d.Config.RabbitMQURL, Queue: d.Config.PaymentsQueue(), Link: link,
 		Prefetch: 2 * pc.Concurrency, Concurrency: pc.Concurrency,
 		Delays: d.Config.RetryDelays, MaxAttempts: d.Config.MaxAttempts,
-		Handler: eventHandler(w.Handle), Log: d.Log.With("worker", "payments"),
+		Handler: d.eventHandler("payments", w.Handle), Log: d.Log.With("worker", "payments"), Forwarded: forwards,
 	})
 }
 
@@ -173,12 +198,17 @@ func RunNotifications(ctx context.Context, d *Deps) error {
 		sink = notifications.WebhookSink{URL: d.Config.NotifyWebhookURL, Secret: []byte(d.Config.NotifyWebhookSecret)}
 	}
 	w := notifications.NewWorker(postgres.NewNotificationStore(d.DB), sink, d.Log.With("worker", "notifications"))
+	forwards, err := d.queueMetrics("notifications", d.Config.NotificationsQueue())
+	if err != nil {
+		return err
+	}
 	link := rabbitmq.NewLink()
 	d.brokers.add("notifications", link.Check)
 	return rabbitmq.Consume(ctx, rabbitmq.ConsumerConfig{
 		URL: d.Config.RabbitMQURL, Queue: d.Config.NotificationsQueue(), Link: link, Prefetch: 32, Concurrency: 8,
 		Delays: d.Config.RetryDelays, MaxAttempts: d.Config.MaxAttempts,
-		Handler: eventHandler(givingWay(d.Rush, w.Handle)), Log: d.Log.With("worker", "notifications"),
+		Handler: d.eventHandler("notifications", givingWay(d.Rush, w.Handle)), Log: d.Log.With("worker", "notifications"),
+		Forwarded: forwards,
 	})
 }
 
@@ -193,10 +223,22 @@ func RunAnalytics(ctx context.Context, d *Deps, kafkaBrokers []string) error {
 		return err
 	}
 	d.brokers.add("analytics", func(ctx context.Context) error { return kafka.Ping(ctx, kafkaBrokers, kafkaOpts...) })
+	if err := registerCollector(d.Registry, newLagCollector(kafkaBrokers, d.Config.EventsTopic(), d.Config.AnalyticsGroup(), kafkaOpts)); err != nil {
+		return fmt.Errorf("register the consumer lag metric: %w", err)
+	}
 	return kafka.Consume(ctx, kafka.ConsumerConfig{
 		Brokers: kafkaBrokers, Topic: d.Config.EventsTopic(), GroupID: d.Config.AnalyticsGroup(),
 		Options: kafkaOpts, Log: log,
-		BatchHandler: func(ctx context.Context, msgs []kafka.Message) error {
+		BatchHandler: func(ctx context.Context, msgs []kafka.Message) (err error) {
+			if d.Tracer != nil {
+				parents := make([]string, len(msgs))
+				for i, m := range msgs {
+					parents[i] = m.Headers[HeaderTraceParent]
+				}
+				var end func(error)
+				ctx, end = d.batchSpan(ctx, "analytics", "count", parents)
+				defer func() { end(err) }()
+			}
 			events := make([]flashsale.OrderEvent, 0, len(msgs))
 			for _, m := range msgs {
 				var e flashsale.OrderEvent
@@ -211,7 +253,7 @@ func RunAnalytics(ctx context.Context, d *Deps, kafkaBrokers []string) error {
 			if len(events) > 0 {
 				d.Rush.GiveWay(ctx, oldest(events)) // counts can wait for a rush to pass
 			}
-			err := w.HandleBatch(ctx, events)
+			err = w.HandleBatch(ctx, events)
 			if flashsale.ErrorCode(err) == flashsale.EINVALID {
 				// An event the store refuses (an id that is no UUID) never will be counted:
 				// as poison, the batch is retried one record at a time and that one skipped.
@@ -253,4 +295,30 @@ func ServeOps(ctx context.Context, addr string, d *Deps, extra map[string]func(c
 		return err
 	}
 	return nil
+}
+
+// registerCounter registers c on reg, or returns the counter of the same name registered
+// before by another worker of the same kind in this process.
+func registerCounter(reg prometheus.Registerer, c *prometheus.CounterVec) (*prometheus.CounterVec, error) {
+	if err := reg.Register(c); err != nil {
+		var already prometheus.AlreadyRegisteredError
+		if !errors.As(err, &already) {
+			return nil, err
+		}
+		return already.ExistingCollector.(*prometheus.CounterVec), nil
+	}
+	return c, nil
+}
+
+// queueMetrics registers the depth of a RabbitMQ worker's queues and the counters of its
+// retries and dead letters, and returns what counts them for rabbitmq.ConsumerConfig.
+func (d *Deps) queueMetrics(worker, queue string) (func(dead bool), error) {
+	if err := registerCollector(d.Registry, newQueueCollector(d.Config.RabbitMQURL, worker, queue)); err != nil {
+		return nil, fmt.Errorf("register the queue depth metric: %w", err)
+	}
+	forwards, err := newQueueForwards(d.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("register the retry metrics: %w", err)
+	}
+	return forwards.counting(queue), nil
 }

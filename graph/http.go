@@ -20,6 +20,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/ratelimit"
@@ -55,6 +56,8 @@ type HTTPConfig struct {
 	TrustedProxies []netip.Prefix
 	// Limits (nil: none) are the rate limits; NewGraphQL must be given them too.
 	Limits *ratelimit.Policy
+	// Tracer (nil: none) traces each request (tracing.go).
+	Tracer trace.TracerProvider
 }
 
 // NewHTTPHandler routes /query, the playground, the live stock page, health, readiness and
@@ -81,7 +84,11 @@ func NewHTTPHandler(cfg HTTPConfig) http.Handler {
 	for pattern, h := range cfg.Extra {
 		mux.Handle(pattern, h)
 	}
-	return cfg.Serving.withDeadlines(withClientAddress(cfg.TrustedProxies, withRequestLog(cfg.Log, mux)))
+	h := cfg.Serving.withDeadlines(withClientAddress(cfg.TrustedProxies, withRequestLog(cfg.Log, mux)))
+	if cfg.Tracer != nil {
+		h = traceHTTP(cfg.Tracer, h)
+	}
+	return h
 }
 
 // limitBody answers 413 to a body over most bytes. It reads the body up front because
@@ -316,8 +323,6 @@ func readiness(checks map[string]Check, details bool) http.Handler {
 	})
 }
 
-type requestIDKey struct{}
-
 // withRequestLog gives each request an id (echoed in X-Request-Id) and logs failures and slow
 // requests; successful fast ones are left to the metrics, since at flash-sale rates a log line
 // per request would cost more than the request.
@@ -330,10 +335,11 @@ func withRequestLog(log *slog.Logger, next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		start := time.Now()
-		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+		ctx := flashsale.NewContextWithRequestID(r.Context(), id)
+		next.ServeHTTP(rec, r.WithContext(ctx))
 		// A websocket (101) lasts as long as its subscriptions: its duration says nothing.
 		if d := time.Since(start); rec.status >= 500 || (d > time.Second && rec.status != http.StatusSwitchingProtocols) {
-			log.Warn("request", "id", id, "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", d)
+			log.WarnContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", d)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -18,6 +19,10 @@ import (
 type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	// subscriptions counts the subscriptions open on this process, open holds them by
+	// operation (countOpen).
+	subscriptions prometheus.Gauge
+	open          sync.Map
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -32,7 +37,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"operation"}),
 	}
-	reg.MustRegister(m.requests, m.latency)
+	m.subscriptions = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "flashsale_graphql_subscriptions_open",
+		Help: "GraphQL subscriptions open on this process.",
+	})
+	reg.MustRegister(m.requests, m.latency, m.subscriptions)
 	return m
 }
 
@@ -49,18 +58,34 @@ func (m *metrics) InterceptResponse(ctx context.Context, next graphql.ResponseHa
 		return next(ctx)
 	}
 	oc := graphql.GetOperationContext(ctx)
+	if oc.Operation != nil && oc.Operation.Operation == ast.Subscription {
+		m.countOpen(ctx, oc)
+		return next(ctx) // a subscription's "latency" is its lifetime: counted as open instead
+	}
 	start := time.Now()
 	resp := next(ctx)
 	op := operationLabel(oc)
-	if oc.Operation != nil && oc.Operation.Operation == "subscription" {
-		return resp // a subscription's "latency" is its lifetime, counted elsewhere
-	}
 	outcome := "ok"
 	if resp == nil || len(resp.Errors) > 0 {
 		outcome = "error"
 	}
 	m.observe(op, outcome, time.Since(start))
 	return resp
+}
+
+// countOpen counts a subscription as open from the first wait for its first message until its
+// context ends, which the websocket transport does when the subscription completes, is
+// stopped or its connection closes. Its later messages find it counted already. Only
+// subscriptions pay for this: an operation interceptor would cost every request a closure.
+func (m *metrics) countOpen(ctx context.Context, oc *graphql.OperationContext) {
+	if _, counted := m.open.LoadOrStore(oc, struct{}{}); counted {
+		return
+	}
+	m.subscriptions.Inc()
+	context.AfterFunc(ctx, func() {
+		m.open.Delete(oc)
+		m.subscriptions.Dec()
+	})
 }
 
 // observe counts one operation; the response cache calls it for the requests it answers.

@@ -12,6 +12,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/graph/generated"
@@ -52,6 +53,8 @@ type Config struct {
 	// Limits (nil: none) are the rate limits of the mutations and subscriptions that have
 	// budgets of their own; NewHTTPHandler applies the rest.
 	Limits *ratelimit.Policy
+	// Tracer (nil: none) traces each operation and its root fields (tracing.go).
+	Tracer trace.TracerProvider
 }
 
 // Default sizes of the caches of parsed and persisted queries. A parsed document of this
@@ -135,6 +138,11 @@ func NewGraphQL(cfg Config) *handler.Server {
 		}
 		if cfg.Refusals != nil {
 			cfg.Refusals.stats = m.observe
+		}
+	}
+	if cfg.Tracer != nil {
+		for _, ext := range traceGraphQL(cfg.Tracer) {
+			srv.Use(ext)
 		}
 	}
 	srv.AroundResponses(loaders.PerResponse(cfg.Stores, !cfg.NoBatching))

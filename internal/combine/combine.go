@@ -7,6 +7,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Combiner gathers concurrent one-item calls to a queue (a shard, say) into batches. A call
@@ -46,8 +49,11 @@ type combineQueue[T, R any] struct {
 type combineRequest[T, R any] struct {
 	item     T
 	deadline time.Time // zero: none
-	state    atomic.Int32
-	done     chan Outcome[R]
+	// span is the caller's trace span (a no-op one when untraced): the batch's statements
+	// go into the first caller's trace, linked from the others'.
+	span  trace.Span
+	state atomic.Int32
+	done  chan Outcome[R]
 }
 
 const (
@@ -69,7 +75,7 @@ func New[T, R any](queues, max, writers int, write func(context.Context, int, []
 // it, it is withdrawn and never run; once taken, Do waits for the batch, which ends by the
 // earliest deadline of its callers.
 func (c *Combiner[T, R]) Do(ctx context.Context, queue int, item T) (R, error) {
-	req := &combineRequest[T, R]{item: item, done: make(chan Outcome[R], 1)}
+	req := &combineRequest[T, R]{item: item, done: make(chan Outcome[R], 1), span: trace.SpanFromContext(ctx)}
 	req.deadline, _ = ctx.Deadline()
 	q := &c.queues[queue]
 	q.mu.Lock()
@@ -134,6 +140,19 @@ func (c *Combiner[T, R]) take(q *combineQueue[T, R]) []*combineRequest[T, R] {
 func (c *Combiner[T, R]) run(queue int, batch []*combineRequest[T, R]) {
 	ctx, cancel := batchContext(batch)
 	defer cancel()
+	if first := batch[0].span; first.SpanContext().IsValid() {
+		ctx = trace.ContextWithSpan(ctx, first)
+		if len(batch) > 1 {
+			links := make([]trace.Link, 0, len(batch)-1)
+			for _, r := range batch[1:] {
+				links = append(links, trace.Link{SpanContext: r.span.SpanContext()})
+			}
+			var span trace.Span
+			ctx, span = first.TracerProvider().Tracer("github.com/flashsale/flashsale/internal/combine").Start(ctx, "batch",
+				trace.WithLinks(links...), trace.WithAttributes(attribute.Int("flashsale.batch_size", len(batch))))
+			defer span.End()
+		}
+	}
 	items := make([]T, len(batch))
 	for i, r := range batch {
 		items[i] = r.item

@@ -81,7 +81,7 @@ func (s *OrderStore) CreateOrderWhen(ctx context.Context, o *flashsale.Order, co
 	if err != nil {
 		return err
 	}
-	inserted, err := s.creates.Do(ctx, s.db.ShardOf(o.ID.Bucket()), newOrder{order: o, event: e, payload: string(payload), confirm: confirm})
+	inserted, err := s.creates.Do(ctx, s.db.ShardOf(o.ID.Bucket()), newOrder{order: o, event: e, payload: string(payload), confirm: confirm, traceParent: traceParent(ctx)})
 	if err != nil {
 		return fmt.Errorf("insert order %d: %w", o.ID, markLost(err))
 	}
@@ -97,6 +97,8 @@ type newOrder struct {
 	event   flashsale.OrderEvent
 	payload string
 	confirm func(context.Context) error // nil: commit at once
+	// traceParent is the placing request's trace context, stored with the event.
+	traceParent string
 }
 
 // insertOrders writes orders and their events in one statement. An order whose buyer already
@@ -107,6 +109,7 @@ func (s *OrderStore) insertOrders(ctx context.Context, shard int, rows []newOrde
 	sales := make([]*int64, n)
 	buckets, quantities, priorities := make([]int32, n), make([]int32, n), make([]int32, n)
 	keys, eventIDs, types, partitions, payloads := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	traces := make([]string, n)
 	created := make([]time.Time, n)
 	for i, r := range rows {
 		o := r.order
@@ -118,8 +121,9 @@ func (s *OrderStore) insertOrders(ctx context.Context, shard int, rows []newOrde
 		buckets[i], quantities[i], priorities[i] = int32(o.ID.Bucket()), int32(o.Quantity), int32(r.event.Priority())
 		keys[i], created[i] = o.IdempotencyKey, o.CreatedAt
 		eventIDs[i], types[i], partitions[i], payloads[i] = r.event.EventID, r.event.Type, r.event.ProductID.String(), r.payload
+		traces[i] = r.traceParent
 	}
-	args := []any{ids, buckets, users, products, sales, quantities, totals, keys, created, eventIDs, types, partitions, priorities, payloads}
+	args := []any{ids, buckets, users, products, sales, quantities, totals, keys, created, eventIDs, types, partitions, priorities, payloads, traces}
 	if slices.ContainsFunc(rows, func(r newOrder) bool { return r.confirm != nil }) {
 		return s.insertConfirmed(ctx, shard, rows, ids, eventIDs, args)
 	}
@@ -192,9 +196,9 @@ func (s *OrderStore) insertConfirmed(ctx context.Context, shard int, rows []newO
 const insertOrdersSQL = `WITH input AS (
 		   SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::integer[],
 		                        $7::bigint[], $8::text[], $9::timestamptz[], $10::uuid[], $11::text[], $12::text[],
-		                        $13::smallint[], $14::jsonb[])
+		                        $13::smallint[], $14::jsonb[], $15::text[])
 		     AS i(id, bucket, user_id, product_id, sale_id, quantity, total_cents, idempotency_key, created_at,
-		          event_id, event_type, partition_key, priority, payload)
+		          event_id, event_type, partition_key, priority, payload, trace_parent)
 		 ), placed AS (
 		   INSERT INTO orders (id, bucket, user_id, product_id, sale_id, quantity, total_cents, status, idempotency_key, created_at, updated_at)
 		   SELECT id, bucket, user_id, product_id, sale_id, quantity, total_cents, 'PENDING', idempotency_key, created_at, created_at
@@ -202,8 +206,8 @@ const insertOrdersSQL = `WITH input AS (
 		   ON CONFLICT (user_id, idempotency_key) DO NOTHING
 		   RETURNING id
 		 ), events AS (
-		   INSERT INTO outbox (event_id, event_type, partition_key, priority, payload)
-		   SELECT i.event_id, i.event_type, i.partition_key, i.priority, i.payload FROM input i JOIN placed USING (id)
+		   INSERT INTO outbox (event_id, event_type, partition_key, priority, payload, trace_parent)
+		   SELECT i.event_id, i.event_type, i.partition_key, i.priority, i.payload, i.trace_parent FROM input i JOIN placed USING (id)
 		 )
 		 SELECT id FROM placed`
 

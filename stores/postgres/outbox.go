@@ -16,6 +16,9 @@ type OutboxRow struct {
 	Key      string // partition key: the product id
 	Priority uint8
 	Payload  []byte
+	// TraceParent is the W3C trace context of the request that wrote the event ("" if it
+	// was not traced).
+	TraceParent string
 }
 
 // Destination is where a relay sends outbox rows; each has its own "sent" column.
@@ -62,14 +65,14 @@ func (o *Outbox) Relay(ctx context.Context, shard int, dest Destination, limit i
 		}
 	}()
 	rows, err := tx.Query(ctx,
-		`SELECT id, event_id::text, event_type, partition_key, priority, payload FROM outbox
+		`SELECT id, event_id::text, event_type, partition_key, priority, payload, trace_parent FROM outbox
 		 WHERE `+string(dest)+` IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
 	if err != nil {
 		return 0, err
 	}
 	batch, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutboxRow, error) {
 		var row OutboxRow
-		err := r.Scan(&row.ID, &row.EventID, &row.Type, &row.Key, &row.Priority, &row.Payload)
+		err := r.Scan(&row.ID, &row.EventID, &row.Type, &row.Key, &row.Priority, &row.Payload, &row.TraceParent)
 		return row, err
 	})
 	if err != nil {
@@ -124,4 +127,30 @@ func (o *Outbox) Backlog(ctx context.Context, dest Destination) (int, error) {
 		total += c
 	}
 	return total, err
+}
+
+// OutboxStats is what one shard's outbox holds for one destination.
+type OutboxStats struct {
+	// Unsent is the number of rows not yet sent.
+	Unsent int
+	// Oldest is how long the oldest of them has waited (zero when none).
+	Oldest time.Duration
+}
+
+// Stats reads shard's rows not yet sent to dest, along the destination's partial index: few,
+// unless a broker is out, when they are what an operator wants to know about.
+func (o *Outbox) Stats(ctx context.Context, shard int, dest Destination) (OutboxStats, error) {
+	if dest != ToRabbitMQ && dest != ToKafka {
+		return OutboxStats{}, fmt.Errorf("outbox: unknown destination %q", dest)
+	}
+	var st OutboxStats
+	var oldest float64
+	err := o.db.pools[shard].QueryRow(ctx,
+		`SELECT count(*), COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(created_at)), 0)::float8
+		 FROM outbox WHERE `+string(dest)+` IS NULL`).Scan(&st.Unsent, &oldest)
+	if err != nil {
+		return OutboxStats{}, fmt.Errorf("read outbox stats of shard %d to %s: %w", shard, dest, err)
+	}
+	st.Oldest = time.Duration(max(0, oldest) * float64(time.Second))
+	return st, nil
 }

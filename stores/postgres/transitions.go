@@ -196,9 +196,9 @@ func insertEvents(ctx context.Context, tx pgx.Tx, events []flashsale.OrderEvent)
 		ids[i], types[i], partitions[i], payloads[i], priorities[i] = e.EventID, e.Type, e.ProductID.String(), string(payload), int32(e.Priority())
 	}
 	_, err := tx.Exec(ctx,
-		`INSERT INTO outbox (event_id, event_type, partition_key, priority, payload)
-		 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::smallint[], $5::jsonb[])`,
-		ids, types, partitions, priorities, payloads)
+		`INSERT INTO outbox (event_id, event_type, partition_key, priority, payload, trace_parent)
+		 SELECT *, $6::text FROM unnest($1::uuid[], $2::text[], $3::text[], $4::smallint[], $5::jsonb[])`,
+		ids, types, partitions, priorities, payloads, traceParent(ctx))
 	return err
 }
 

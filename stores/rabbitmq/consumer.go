@@ -58,6 +58,10 @@ type ConsumerConfig struct {
 	// Link, if set, is kept up while the consumer is consuming and down while it is not, for
 	// the worker's readiness.
 	Link *Link
+	// Forwarded, if set, is told of each failed message once its copy is confirmed in a
+	// delay queue (dead false: it will be retried) or in the dead-letter queue (dead true),
+	// for the worker's metrics.
+	Forwarded func(dead bool)
 }
 
 // consumer is one Consume call.
@@ -289,6 +293,9 @@ func (c *consumer) handle(ctx context.Context, d amqp.Delivery, fwd *confirmer, 
 		return fmt.Errorf("forward message %q to %s: %w", del.MessageID, key, err)
 	}
 	acks.ack(d.DeliveryTag) // the copy is confirmed, so the original can go
+	if c.cfg.Forwarded != nil {
+		c.cfg.Forwarded(key == DeadQueueName(c.cfg.Queue))
+	}
 	return nil
 }
 

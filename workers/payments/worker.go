@@ -5,6 +5,9 @@ import (
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flashsale/flashsale"
 )
@@ -46,12 +49,53 @@ func NewRefundsCounter(reg prometheus.Registerer) *prometheus.CounterVec {
 	return c
 }
 
+// Outcomes of charging a placed order, as flashsale_payments_total counts them.
+const (
+	PaymentApproved = "approved" // charged; the order is PAID
+	PaymentDeclined = "declined" // refused by the gateway; the order is CANCELLED
+	PaymentVoided   = "voided"   // the order ended before its charge: nothing charged
+	PaymentFailed   = "failed"   // the gateway or the database failed; the message is retried
+)
+
+// tracerName names the spans of the payment worker.
+const tracerName = "github.com/flashsale/flashsale/workers/payments"
+
+// NewPaymentsCounter returns the counter of charges of placed orders by outcome, registered
+// on reg if reg is not nil.
+func NewPaymentsCounter(reg prometheus.Registerer) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "flashsale_payments_total",
+		Help: "Charges of placed orders by the payment worker, by outcome: approved, declined, voided (the order ended first), failed (retried).",
+	}, []string{"outcome"})
+	for _, o := range []string{PaymentApproved, PaymentDeclined, PaymentVoided, PaymentFailed} {
+		c.WithLabelValues(o)
+	}
+	if reg != nil {
+		reg.MustRegister(c)
+	}
+	return c
+}
+
+// paymentOutcome is the label of a gateway's outcome.
+func paymentOutcome(gateway string) string {
+	switch gateway {
+	case Approved:
+		return PaymentApproved
+	case Declined:
+		return PaymentDeclined
+	case Voided:
+		return PaymentVoided
+	}
+	return PaymentFailed
+}
+
 // Worker handles order events for payment.
 type Worker struct {
 	gateway  *Gateway
 	orders   Orders
 	checkout Checkout
 	refunds  *prometheus.CounterVec
+	payments *prometheus.CounterVec
 	log      *slog.Logger
 }
 
@@ -60,7 +104,13 @@ func NewWorker(g *Gateway, orders Orders, c Checkout, refunds *prometheus.Counte
 	if refunds == nil {
 		refunds = NewRefundsCounter(nil)
 	}
-	return &Worker{gateway: g, orders: orders, checkout: c, refunds: refunds, log: log}
+	return &Worker{gateway: g, orders: orders, checkout: c, refunds: refunds, payments: NewPaymentsCounter(nil), log: log}
+}
+
+// CountPayments makes the worker count its charges on c (from NewPaymentsCounter).
+func (w *Worker) CountPayments(c *prometheus.CounterVec) *Worker {
+	w.payments = c
+	return w
 }
 
 var pending = []flashsale.OrderStatus{flashsale.OrderPending}
@@ -85,7 +135,16 @@ func (w *Worker) Handle(ctx context.Context, e flashsale.OrderEvent) error {
 
 // charge charges a placed order and moves it to PAID, or CANCELLED if declined. A charge that
 // lands after the order was cancelled or expired is refunded at once.
-func (w *Worker) charge(ctx context.Context, e flashsale.OrderEvent) error {
+func (w *Worker) charge(ctx context.Context, e flashsale.OrderEvent) (err error) {
+	// A span of the trace the event came with, if any: without one the tracer is a no-op.
+	ctx, span := trace.SpanFromContext(ctx).TracerProvider().Tracer(tracerName).Start(ctx, "charge order",
+		trace.WithAttributes(attribute.String("flashsale.order_id", e.OrderID.String())))
+	defer func() {
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	o, err := w.orders.FindOrderByID(ctx, e.OrderID)
 	if flashsale.ErrorCode(err) == flashsale.ENOTFOUND {
 		w.log.WarnContext(ctx, "order of a placed event does not exist", "order", e.OrderID.String())
@@ -100,8 +159,11 @@ func (w *Worker) charge(ctx context.Context, e flashsale.OrderEvent) error {
 	}
 	outcome, err := w.gateway.Charge(ctx, o.ID, o.TotalCents)
 	if err != nil {
+		w.payments.WithLabelValues(PaymentFailed).Inc()
 		return err
 	}
+	w.payments.WithLabelValues(paymentOutcome(outcome)).Inc()
+	span.SetAttributes(attribute.String("flashsale.payment_outcome", paymentOutcome(outcome)))
 	if outcome == Voided {
 		return nil // ended and settled before the charge: nothing was charged
 	}
