@@ -26,6 +26,9 @@ func workerMain(log *slog.Logger, run func(ctx context.Context, d *Deps) error) 
 	if err != nil {
 		return err
 	}
+	// A worker listens on WORKER_HTTP_ADDR, never on the API's HTTP_ADDR: the config it logs
+	// says so, rather than the API's default.
+	cfg.HTTPAddr = env("WORKER_HTTP_ADDR", ":8081")
 	log.Info("starting", "config", cfg)
 	ctx, stop := SignalContext()
 	defer stop()
@@ -36,7 +39,7 @@ func workerMain(log *slog.Logger, run func(ctx context.Context, d *Deps) error) 
 	defer d.Close()
 	var wg sync.WaitGroup
 	var opsErr error
-	wg.Go(func() { opsErr = ServeOps(ctx, env("WORKER_HTTP_ADDR", ":8081"), d, nil) })
+	wg.Go(func() { opsErr = ServeOps(ctx, cfg.HTTPAddr, d, nil) })
 	err = run(ctx, d)
 	stop()
 	wg.Wait()
