@@ -51,6 +51,9 @@ type Config struct {
 	// Limits (nil: none) are the rate limits of the mutations and subscriptions that have
 	// budgets of their own; NewHTTPHandler applies the rest.
 	Limits *ratelimit.Policy
+	// Drain (nil: none) closes the websockets of a replica going out of service with
+	// CloseServiceRestart.
+	Drain *Drain
 }
 
 // Default sizes of the caches of parsed and persisted queries. A parsed document of this
@@ -97,7 +100,7 @@ func NewGraphQL(cfg Config) *handler.Server {
 			// from connection_init, never from a cookie, so any origin is safe to accept.
 			InsecureSkipVerify: true,
 		}},
-	}})
+	}, cfg.Drain})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
