@@ -242,7 +242,7 @@ func RunAnalytics(ctx context.Context, d *Deps, kafkaBrokers []string) error {
 	declared.Store(true)
 	return kafka.Consume(ctx, kafka.ConsumerConfig{
 		Brokers: kafkaBrokers, Topic: d.Config.EventsTopic(), GroupID: d.Config.AnalyticsGroup(),
-		Log: log,
+		Log: log, DrainTimeout: WorkerDrainTimeout,
 		BatchHandler: func(ctx context.Context, msgs []kafka.Message) error {
 			events := make([]flashsale.OrderEvent, 0, len(msgs))
 			for _, m := range msgs {

@@ -20,6 +20,8 @@ import (
 // at-least-once allows, and a commit of ours there only moves the group's offset over
 // records that were handled.
 func (c *consumer) runBatches(ctx context.Context) {
+	hctx, stop := drainContext(ctx, c.cfg.DrainTimeout) // the handler's: it outlives ctx by DrainTimeout
+	defer stop()
 	ctx, cancel := context.WithCancel(ctx)
 	fetched := make(chan kafkago.Message, c.cfg.MaxBatch)
 	var wg sync.WaitGroup
@@ -27,12 +29,12 @@ func (c *consumer) runBatches(ctx context.Context) {
 	// Consume closes the reader once this returns: the prefetcher must be out of it first.
 	defer wg.Wait()
 	defer cancel()
-	for {
+	for ctx.Err() == nil {
 		batch, ok := nextBatch(ctx, fetched, c.cfg.MaxBatch)
 		if !ok {
 			return
 		}
-		handled := c.handleBatch(ctx, batch)
+		handled := c.handleBatch(hctx, batch)
 		c.commit(ctx, batch[:handled])
 		if handled < len(batch) {
 			return

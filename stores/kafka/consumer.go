@@ -89,6 +89,13 @@ type ConsumerConfig struct {
 	SessionTimeout    time.Duration
 	HeartbeatInterval time.Duration
 	RebalanceTimeout  time.Duration
+
+	// DrainTimeout is how long the record or batch in hand when ctx ends may go on: Consume
+	// takes nothing more, lets the handler finish with a context that ends this much later,
+	// and commits what it handled before it leaves the group, so that a consumer stopped for
+	// a rollout leaves the next member nothing to handle again. Zero ends the handler's
+	// context with ctx.
+	DrainTimeout time.Duration
 }
 
 func (cfg *ConsumerConfig) check() error {
@@ -103,6 +110,8 @@ func (cfg *ConsumerConfig) check() error {
 		return errors.New("no handler")
 	case cfg.Handler != nil && cfg.BatchHandler != nil:
 		return errors.New("both Handler and BatchHandler set")
+	case cfg.DrainTimeout < 0:
+		return errors.New("negative DrainTimeout")
 	}
 	return nil
 }
@@ -186,12 +195,31 @@ type consumer struct {
 
 // run fetches, handles and commits records until ctx ends.
 func (c *consumer) run(ctx context.Context) {
-	for {
+	hctx, stop := drainContext(ctx, c.cfg.DrainTimeout)
+	defer stop()
+	for ctx.Err() == nil {
 		km, ok := c.fetch(ctx)
-		if !ok || !c.handle(ctx, km) {
+		if !ok || !c.handle(hctx, km) {
 			return
 		}
 		c.commit(ctx, []kafkago.Message{km})
+	}
+}
+
+// drainContext returns a context that ends drain after ctx does (with ctx when drain is
+// zero), and a function that releases it.
+func drainContext(ctx context.Context, drain time.Duration) (context.Context, context.CancelFunc) {
+	if drain == 0 {
+		return context.WithCancel(ctx)
+	}
+	out, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(drain, cancel)
+		context.AfterFunc(out, func() { t.Stop() })
+	})
+	return out, func() {
+		stop()
+		cancel()
 	}
 }
 
