@@ -138,9 +138,9 @@ func (d *deployment) start(name, binary string) *process {
 		d.t.Fatal(err)
 	}
 	p.cmd = exec.Command(filepath.Join(d.bin, binary))
-	p.cmd.Env = append(d.env, "HTTP_ADDR="+addr, "WORKER_HTTP_ADDR="+addr)
+	p.cmd.Env = append(d.env, "WORKER_HTTP_ADDR="+addr)
 	if binary == "api" {
-		p.cmd.Env = append(p.cmd.Env, "DATABASE_POOL_SIZE="+apiPoolSize)
+		p.cmd.Env = append(d.env, "HTTP_ADDR="+addr, "DATABASE_POOL_SIZE="+apiPoolSize)
 	}
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	if err := p.cmd.Start(); err != nil {
@@ -331,8 +331,9 @@ func TestSeparateProcessesStartInAnyOrderAndRollWithoutLoss(t *testing.T) {
 		return errors.Join(errs...)
 	})
 	for _, name := range []string{"payments", "notifications", "analytics", "relay"} {
-		if b, _ := os.ReadFile(procs[name].log); !bytes.Contains(b, []byte(procs[name].addr)) {
-			t.Errorf("%s's log never names its address %s (WORKER_HTTP_ADDR)", name, procs[name].addr)
+		b, _ := os.ReadFile(procs[name].log)
+		if !bytes.Contains(b, []byte(procs[name].addr)) || bytes.Contains(b, []byte(":8080")) {
+			t.Errorf("%s's log names the API's :8080, or never its address %s (WORKER_HTTP_ADDR)\n%s", name, procs[name].addr, procs[name].tail())
 		}
 	}
 
