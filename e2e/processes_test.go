@@ -301,8 +301,8 @@ func (b *balancer) isUp(p *process) bool {
 
 // The shop as it is deployed: two APIs and each worker as a separate process built from
 // ./cmd, started in a random order, sell a flash sale under load through a balancer that
-// follows their readiness, while both APIs are replaced one after the other by SIGTERM as a
-// rolling update does. No request goes unanswered or fails, the websocket open on the first
+// follows their readiness, while both APIs and the payments worker are replaced one after
+// the other by SIGTERM as a rolling update does. No request goes unanswered or fails, the websocket open on the first
 // API is told to reconnect (1012), nothing is oversold, every order is paid, charged once and
 // notified, the analytics counts are exact, the sale's events spread over the topic's
 // partitions, and every process exits cleanly on SIGTERM.
@@ -388,28 +388,38 @@ func TestSeparateProcessesStartInAnyOrderAndRollWithoutLoss(t *testing.T) {
 	}
 	time.Sleep(time.Until(startsAt))
 
-	// The roll: each API in turn gets a replacement, which joins the balancer once ready,
-	// then is stopped by SIGTERM and leaves it, as a Deployment's rolling update does.
+	// The roll: each API in turn, and the payments worker between them, gets a replacement,
+	// which (an API) joins the balancer once ready; then the old one is stopped by SIGTERM and
+	// (an API) leaves the balancer, as a Deployment's rolling update does. The payments worker
+	// goes while it holds deliveries of the sale's orders.
 	rolled := make(chan struct{})
+	rolling := []struct {
+		old    *process
+		binary string
+	}{{api1, "api"}, {procs["payments"], "payments-worker"}, {api2, "api"}}
 	go func() {
 		defer close(rolled)
-		for _, old := range []*process{api1, api2} {
-			repl := d.start(old.name+"-next", "api")
+		for _, r := range rolling {
+			repl := d.start(r.old.name+"-next", r.binary)
 			deadline := time.Now().Add(60 * time.Second)
 			for repl.ready() != nil {
 				if time.Now().After(deadline) {
-					t.Errorf("the replacement of %s is not ready: %v", old.name, repl.ready())
+					t.Errorf("the replacement of %s is not ready: %v", r.old.name, repl.ready())
 					return
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
-			b.add(repl)
-			for !b.isUp(repl) {
-				time.Sleep(20 * time.Millisecond)
+			if r.binary == "api" {
+				b.add(repl)
+				for !b.isUp(repl) {
+					time.Sleep(20 * time.Millisecond)
+				}
 			}
-			old.stop(t, 30*time.Second)
-			b.remove(old)
-			procs[old.name+"-next"] = repl
+			r.old.stop(t, 30*time.Second)
+			if r.binary == "api" {
+				b.remove(r.old)
+			}
+			procs[r.old.name+"-next"] = repl
 		}
 	}()
 
@@ -493,7 +503,7 @@ func TestSeparateProcessesStartInAnyOrderAndRollWithoutLoss(t *testing.T) {
 	d.checkPartitions(t, ctx)
 
 	for name, p := range procs {
-		if name == "api-1" || name == "api-2" {
+		if name == "api-1" || name == "api-2" || name == "payments" {
 			continue // stopped by the roll
 		}
 		p.stop(t, 30*time.Second)
