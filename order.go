@@ -135,4 +135,8 @@ type OrderStore interface {
 	RequestSettlements(ctx context.Context, before time.Time, limit int) (int, error)
 	// StalePending returns up to limit PENDING orders created before `before`, across shards.
 	StalePending(ctx context.Context, before time.Time, limit int) ([]*Order, error)
+	// ListSaleOrders returns up to first orders of a sale older than `before` (0: the
+	// newest), newest first, in the status if one is given, merged across the buyers'
+	// shards, and whether more follow. A failing shard fails the call.
+	ListSaleOrders(ctx context.Context, sale SaleID, status *OrderStatus, first int, before OrderID) ([]*Order, bool, error)
 }

@@ -17,6 +17,9 @@ type Product struct {
 	Stock       int
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	// RetiredAt is when staff retired the product: it is no longer sold nor listed in the
+	// catalog by default, and its orders stay as they are. Nil for a product on sale.
+	RetiredAt *time.Time
 }
 
 // Catalog limits.
@@ -35,6 +38,8 @@ type ProductUpdate struct {
 	Description *string
 	PriceCents  *int
 	Stock       *int
+	// Retire retires the product (RetireProduct); a product retired before keeps its time.
+	Retire bool
 }
 
 // Apply validates the update and applies it to p. BAD_USER_INPUT.
@@ -113,4 +118,6 @@ type ProductStore interface {
 	// in id order, merged across shards, and whether more follow. It fails, naming the
 	// shard, if any shard fails: a page is never silently partial.
 	ListProducts(ctx context.Context, first int, after ProductID) ([]*Product, bool, error)
+	// ListCatalog is ListProducts without the retired products, unless includeRetired.
+	ListCatalog(ctx context.Context, first int, after ProductID, includeRetired bool) ([]*Product, bool, error)
 }

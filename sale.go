@@ -44,11 +44,16 @@ type FlashSale struct {
 	StartsAt       time.Time
 	EndsAt         time.Time
 	CreatedAt      time.Time
+	// CancelledAt is when staff cancelled the sale (CancelSale); nil for a sale never
+	// cancelled. A cancelled sale sells nothing more and shows as ENDED.
+	CancelledAt *time.Time
 }
 
 // StatusAt is the sale's status at a moment, given the units it has left.
 func (s *FlashSale) StatusAt(now time.Time, remaining int) SaleStatus {
 	switch {
+	case s.CancelledAt != nil:
+		return SaleEnded
 	case now.Before(s.StartsAt):
 		return SaleScheduled
 	case !now.Before(s.EndsAt):
@@ -90,6 +95,16 @@ type SaleStore interface {
 	// ListSales returns every sale whose window ends after `since`, across shards, in id
 	// order. A failing shard fails the call.
 	ListSales(ctx context.Context, since time.Time) ([]*FlashSale, error)
+	// PageSales returns up to first sales with ids above after (0: from the first), across
+	// shards, in id order, and whether more follow. A status, if given, is judged by the
+	// clock alone at now: SCHEDULED selects the sales that start after now, ENDED those that
+	// ended by now, and ACTIVE and SOLD_OUT alike the sales running at now, which only their
+	// stock tells apart. A failing shard fails the call.
+	PageSales(ctx context.Context, first int, after SaleID, status *SaleStatus, now time.Time) ([]*FlashSale, bool, error)
+	// UpdateSale locks the sale's row, calls change with it, writes what change left, then
+	// calls follow (if not nil) with the new sale before committing: an error from change or
+	// follow rolls the update back and is returned. NOT_FOUND, and change's errors.
+	UpdateSale(ctx context.Context, id SaleID, change, follow func(context.Context, *FlashSale) error) (*FlashSale, error)
 }
 
 // StockUpdate is one reading of a live stock counter.

@@ -137,4 +137,8 @@ type UserStore interface {
 	// FindUsersByIDs returns one user or error per id, in the order of ids, with one
 	// statement per shard touched; a missing id gets NOT_FOUND.
 	FindUsersByIDs(ctx context.Context, ids []UserID) ([]*User, []error)
+	// ListUsers returns up to first users with ids after `after` (0: from the start) whose
+	// email or name starts with prefix (see UserSearch; "" matches everyone), in id order
+	// merged across shards, and whether more follow. A failing shard fails the call.
+	ListUsers(ctx context.Context, prefix string, first int, after UserID) ([]*User, bool, error)
 }

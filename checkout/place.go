@@ -39,11 +39,11 @@ func (s *Service) PlaceFlashSaleOrder(ctx context.Context, v flashsale.Viewer, i
 		ID: flashsale.NewOrderID(v.UserID), UserID: v.UserID, ProductID: sale.ProductID, SaleID: sale.ID,
 		Quantity: quantity, TotalCents: total, IdempotencyKey: key,
 	}
-	return s.place(ctx, o, func(context.Context) (flashsale.PoolTerms, error) { return saleTerms(sale), nil })
+	return s.place(ctx, o, s.saleTermsFunc(sale.ID))
 }
 
 // PlaceOrder sells units of a product's regular stock with the same guarantees.
-// SOLD_OUT, BAD_USER_INPUT, NOT_FOUND (product).
+// SOLD_OUT, BAD_USER_INPUT, NOT_FOUND (product), SALE_NOT_ACTIVE (the product is retired).
 func (s *Service) PlaceOrder(ctx context.Context, v flashsale.Viewer, id flashsale.ProductID, quantity int, key string) (*flashsale.Order, error) {
 	if err := flashsale.ValidateOrderRequest(quantity, key); err != nil {
 		return nil, err
@@ -51,6 +51,9 @@ func (s *Service) PlaceOrder(ctx context.Context, v flashsale.Viewer, id flashsa
 	p, err := s.products.FindProductByID(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if p.RetiredAt != nil {
+		return nil, flashsale.ErrProductRetired(p.ID)
 	}
 	total, err := flashsale.OrderTotal(p.PriceCents, quantity)
 	if err != nil {

@@ -105,7 +105,9 @@ func (s *Service) build(ctx context.Context, pool flashsale.PoolKey, seen int64,
 	}
 	s.log.InfoContext(ctx, "rebuilt stock pool from PostgreSQL", "pool", string(pool), "why", kind,
 		"generation", gen, "seq", maxSeq, "holds", len(holds), "held", held)
-	s.countRepair(kind, 1)
+	if kind != rebuildForTerms { // staff changed the terms: nothing was wrong
+		s.countRepair(kind, 1)
+	}
 	s.soldOut.Clear(pool)
 	s.publish(ctx, pool, max(t.Quantity-held, 0))
 	return nil
@@ -123,6 +125,13 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	}
 	var errs []error
 	for _, sale := range sales {
+		if sale.CancelledAt != nil {
+			// Finishes a cancel that stopped halfway, and cancels the orders whose units
+			// were taken just before the sale closed but written after its orders were.
+			if _, err := s.cancelSaleOrders(ctx, sale); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		t := saleTerms(sale)
 		if err := s.ReconcilePool(ctx, flashsale.SalePool(sale.ID), constTerms(t), constLock(t)); err != nil {
 			errs = append(errs, err)

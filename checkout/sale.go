@@ -40,7 +40,7 @@ func (s *Service) loadNew(ctx context.Context, pool flashsale.PoolKey, t flashsa
 
 func saleTerms(sale *flashsale.FlashSale) flashsale.PoolTerms {
 	return flashsale.PoolTerms{
-		Quantity: sale.Quantity, StartsAt: sale.StartsAt, EndsAt: sale.EndsAt, PerUserLimit: sale.PerUserLimit,
+		Quantity: sale.Quantity, StartsAt: sale.StartsAt, EndsAt: sale.ClosesAt(), PerUserLimit: sale.PerUserLimit,
 	}
 }
 
@@ -48,13 +48,23 @@ func productTerms(p *flashsale.Product) flashsale.PoolTerms {
 	return flashsale.PoolTerms{Quantity: p.Stock}
 }
 
+// saleCacheTTL is how long the service keeps a sale in memory; reading it again goes to the
+// sale store's cache, whose near copies staff changes drop in every process.
+const saleCacheTTL = time.Second
+
+// cachedSale is a sale kept in memory and when it was read.
+type cachedSale struct {
+	sale *flashsale.FlashSale
+	at   time.Time
+}
+
 // Sale returns a sale through the in-process cache. NOT_FOUND.
 func (s *Service) Sale(ctx context.Context, id flashsale.SaleID) (*flashsale.FlashSale, error) {
 	s.salesMu.RLock()
-	sale := s.saleMap[id]
+	c := s.saleMap[id]
 	s.salesMu.RUnlock()
-	if sale != nil {
-		return sale, nil
+	if c.sale != nil && time.Since(c.at) < saleCacheTTL {
+		return c.sale, nil
 	}
 	sale, err := s.sales.FindSaleByID(ctx, id)
 	if err != nil {
@@ -70,14 +80,12 @@ func (s *Service) cacheSale(sale *flashsale.FlashSale) {
 	if len(s.saleMap) >= maxCachedSales {
 		clear(s.saleMap)
 	}
-	s.saleMap[sale.ID] = sale
+	s.saleMap[sale.ID] = cachedSale{sale: sale, at: time.Now()}
 }
 
 // SaleRemaining returns a sale's live remaining count, rebuilding its pool if Redis lost it.
 func (s *Service) SaleRemaining(ctx context.Context, sale *flashsale.FlashSale) (int, error) {
-	return s.remaining(ctx, flashsale.SalePool(sale.ID), func(context.Context) (flashsale.PoolTerms, error) {
-		return saleTerms(sale), nil
-	})
+	return s.remaining(ctx, flashsale.SalePool(sale.ID), s.saleTermsFunc(sale.ID))
 }
 
 // ProductRemaining returns a product's live regular stock.

@@ -149,10 +149,11 @@ type Service struct {
 	repaired  func(kind string)
 
 	loads singleflight.Group // one rebuild per pool per process at a time
-	// sales caches flash sales by id: a sale's terms never change after creation, and the
-	// hot path must not read PostgreSQL for them on every attempt.
+	// sales caches flash sales by id, each for up to saleCacheTTL: the hot path must not
+	// read the sale's store on every attempt, and staff may change a scheduled sale's terms
+	// (SaleChangeLead keeps that change away from its start by more than the TTL).
 	salesMu sync.RWMutex
-	saleMap map[flashsale.SaleID]*flashsale.FlashSale
+	saleMap map[flashsale.SaleID]cachedSale
 }
 
 // Deps are the service's collaborators.
@@ -204,7 +205,7 @@ func New(d Deps, cfg Config) *Service {
 	return &Service{
 		sales: d.Sales, products: d.Products, orders: d.Orders, inventory: d.Inventory, ledger: d.Ledger,
 		stock: d.Stock, soldOut: d.SoldOut, attempts: d.Attempts, stats: d.Stats, updates: d.Updates, log: d.Log, cfg: cfg.withDefaults(), now: time.Now,
-		observe: d.ObserveStep, repaired: d.CountRepair, saleMap: map[flashsale.SaleID]*flashsale.FlashSale{},
+		observe: d.ObserveStep, repaired: d.CountRepair, saleMap: map[flashsale.SaleID]cachedSale{},
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -26,6 +27,10 @@ import (
 // with the first over HTTP; this tells how much of the gap is the server's. Run with
 // go test ./e2e -run '^$' -bench Handler -benchmem.
 //
+// The sold-out refusal and the cached read are also sent as Apollo Client 4 sends them
+// (POST, its Accept, extensions.clientLibrary) and the read as urql 6 does (GET, its
+// Accept): the fast paths must cost those shapes what they cost the plain one.
+//
 // The rate limits are on, with budgets too large to refuse anything, so that every request
 // pays for its checks as a request within its budget does: the floor, the sold-out refusal
 // and the cached read their local one, and the viewer's read its Redis round trip too.
@@ -36,27 +41,70 @@ func BenchmarkHandler(b *testing.B) {
 	late := customer(b, s, "late@example.test")
 	lateOrder := map[string]any{"in": map[string]any{"flashSaleId": saleID, "quantity": 1, "idempotencyKey": "sold-out"}}
 	s.Do(b, late, placeInSale, lateOrder).WantCode(b, "SOLD_OUT")
+	const productRead = `query($id: ID!) { product(id: $id) { id name description priceCents } }`
+	productVars := map[string]any{"id": productID}
 
 	h := s.API.Handler()
 	requests := []struct {
-		name, token, query string
-		vars               map[string]any
-		want               string // in the response body
+		name, shape, token, query string
+		vars                      map[string]any
+		want                      string // in the response body
 	}{
-		{"floor", "", `{ __typename }`, nil, `"Query"`},
+		{"floor", "plain", "", `{ __typename }`, nil, `"Query"`},
 		// The viewer comes from the near cache: beyond the floor, mostly the shared limit's
 		// Redis round trip, which every read that is not answered from memory pays.
-		{"viewer-read", late, `{ me { id } }`, nil, `"me"`},
-		{"sold-out", late, placeInSale, lateOrder, `"SOLD_OUT"`},
-		{"cached-product", "", `query($id: ID!) { product(id: $id) { id name description priceCents } }`,
-			map[string]any{"id": productID}, `"Bench"`},
+		{"viewer-read", "plain", late, `{ me { id } }`, nil, `"me"`},
+		{"sold-out", "plain", late, placeInSale, lateOrder, `"SOLD_OUT"`},
+		{"sold-out-apollo", "apollo", late, placeInSale, lateOrder, `"SOLD_OUT"`},
+		{"cached-product", "plain", "", productRead, productVars, `"Bench"`},
+		{"cached-product-apollo", "apollo", "", productRead, productVars, `"Bench"`},
+		{"cached-product-urql", "urql", "", productRead, productVars, `"Bench"`},
 	}
 	for _, r := range requests {
-		body, err := json.Marshal(map[string]any{"query": r.query, "variables": r.vars})
-		if err != nil {
-			b.Fatal(err)
+		newRequest := benchRequest(b, r.shape, r.token, r.query, r.vars)
+		b.Run(r.name, func(b *testing.B) { serveParallel(b, h, newRequest, r.want) })
+	}
+}
+
+// benchRequest returns a function making the request of a client's shape: "plain" (POST,
+// no Accept, the query and variables), "apollo" (Apollo Client 4's HttpLink) or "urql"
+// (urql 6's GET).
+func benchRequest(b *testing.B, shape, token, query string, vars map[string]any) func() *http.Request {
+	varsJSON, err := json.Marshal(vars)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var method, target, accept string
+	var body []byte
+	switch shape {
+	case "plain":
+		method, target = http.MethodPost, "/query"
+		body, err = json.Marshal(map[string]any{"query": query, "variables": vars})
+	case "apollo":
+		method, target, accept = http.MethodPost, "/query", apolloAccept
+		body, err = json.Marshal(map[string]any{"operationName": nil, "variables": vars, "query": query,
+			"extensions": map[string]any{"clientLibrary": map[string]any{"name": "@apollo/client", "version": "4.0.7"}}})
+	case "urql":
+		method, accept = http.MethodGet, urqlAccept
+		target = "/query?query=" + url.QueryEscape(query) + "&variables=" + url.QueryEscape(string(varsJSON))
+	default:
+		b.Fatalf("no request shape %q", shape)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	return func() *http.Request {
+		req := httptest.NewRequest(method, target, bytes.NewReader(body))
+		if method == http.MethodPost {
+			req.Header.Set("Content-Type", "application/json")
 		}
-		b.Run(r.name, func(b *testing.B) { serveParallel(b, h, r.token, body, r.want) })
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		return req
 	}
 }
 
@@ -71,29 +119,33 @@ func BenchmarkAbuse(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Run("floor", func(b *testing.B) { serveParallel(b, h, "", floor, `"Query"`) })
+	b.Run("floor", func(b *testing.B) { serveParallel(b, h, postRequest(floor), `"Query"`) })
 	for _, p := range bench.AbuseProbes() {
-		b.Run(p.Name, func(b *testing.B) { serveParallel(b, h, "", p.Body(), `"errors"`) })
+		b.Run(p.Name, func(b *testing.B) { serveParallel(b, h, postRequest(p.Body()), `"errors"`) })
 	}
 }
 
-// serveParallel sends body to h, from every core at once, and fails unless each answer
-// contains want. Beside ns/op, which other work on the machine stretches, it reports the
-// process's CPU time per request (cpu-ns/op).
-func serveParallel(b *testing.B, h http.Handler, token string, body []byte, want string) {
+// postRequest returns a function making an anonymous POST of body.
+func postRequest(body []byte) func() *http.Request {
+	return func() *http.Request {
+		req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		return req
+	}
+}
+
+// serveParallel sends the requests newRequest makes to h, from every core at once, and fails
+// unless each answer contains want. Beside ns/op, which other work on the machine stretches,
+// it reports the process's CPU time per request (cpu-ns/op).
+func serveParallel(b *testing.B, h http.Handler, newRequest func() *http.Request, want string) {
 	b.ReportAllocs()
-	b.SetBytes(int64(len(body)))
+	b.SetBytes(newRequest().ContentLength)
 	cpu0 := processCPU(b)
 	defer func() { b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op") }()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			if token != "" {
-				req.Header.Set("Authorization", "Bearer "+token)
-			}
 			w := httptest.NewRecorder()
-			h.ServeHTTP(w, req)
+			h.ServeHTTP(w, newRequest())
 			if !strings.Contains(w.Body.String(), want) {
 				b.Fatalf("answered %d %.300s", w.Code, w.Body.String())
 			}

@@ -100,22 +100,33 @@ func TestRequestsTheDoorCannotVouchForGetGraphQLsAnswer(t *testing.T) {
 			r.WantCode(t, c.want)
 		})
 	}
-	t.Run("a persisted query", func(t *testing.T) {
+	t.Run("a persisted query whose hash is not its text's", func(t *testing.T) {
+		s.Send(t, buyer, apitest.Request{Query: placeInSale, Variables: placeVars(saleID, 1, "k"), Extensions: map[string]any{
+			"persistedQuery": map[string]any{"version": 1, "sha256Hash": strings.Repeat("0", 64)},
+		}}).WantCode(t, flashsale.EINVALID)
+	})
+	t.Run("a persisted query of another version", func(t *testing.T) {
 		sum := sha256.Sum256([]byte(placeInSale))
 		s.Send(t, buyer, apitest.Request{Query: placeInSale, Variables: placeVars(saleID, 1, "k"), Extensions: map[string]any{
-			"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])},
-		}}).WantCode(t, flashsale.ESOLDOUT)
+			"persistedQuery": map[string]any{"version": "1", "sha256Hash": hex.EncodeToString(sum[:])},
+		}}).WantCode(t, flashsale.EINVALID)
 	})
-	t.Run("another Accept", func(t *testing.T) {
+	t.Run("a hash GraphQL has not kept", func(t *testing.T) {
+		sum := sha256.Sum256([]byte(placeInSale + " "))
+		r := s.Send(t, buyer, apitest.Request{Variables: placeVars(saleID, 1, "k"), Extensions: map[string]any{
+			"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])},
+		}})
+		if len(r.Errors) != 1 || r.Errors[0].Message != "PersistedQueryNotFound" {
+			t.Errorf("a hash never sent with its query: %s; want PersistedQueryNotFound", r.Body)
+		}
+	})
+	t.Run("a text/plain body", func(t *testing.T) {
 		body, _ := json.Marshal(apitest.Request{Query: placeInSale, Variables: placeVars(saleID, 1, "k")})
 		req, _ := http.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/graphql-response+json")
+		req.Header.Set("Content-Type", "text/plain")
 		req.Header.Set("Authorization", "Bearer "+buyer)
-		r := s.HTTP(t, req)
-		r.WantCode(t, flashsale.ESOLDOUT)
-		if ct := r.Header.Get("Content-Type"); ct != "application/graphql-response+json" {
-			t.Errorf("Content-Type = %q, want GraphQL's own application/graphql-response+json", ct)
+		if r := s.HTTP(t, req); r.Status < 400 {
+			t.Errorf("a text/plain body answered %d %s; want GraphQL's refusal", r.Status, r.Body)
 		}
 	})
 	if got := metric(t, s, atTheDoor) - before; got != 0 {

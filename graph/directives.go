@@ -10,7 +10,7 @@ import (
 
 // hasRole implements @hasRole: UNAUTHENTICATED without a viewer, FORBIDDEN without the role.
 func hasRole(ctx context.Context, _ any, next graphql.Resolver, role flashsale.Role) (any, error) {
-	v, err := flashsale.RequireViewer(ctx)
+	v, err := requireViewer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -22,7 +22,7 @@ func hasRole(ctx context.Context, _ any, next graphql.Resolver, role flashsale.R
 
 // authenticated implements @authenticated: UNAUTHENTICATED without a viewer.
 func authenticated(ctx context.Context, _ any, next graphql.Resolver) (any, error) {
-	if _, err := flashsale.RequireViewer(ctx); err != nil {
+	if _, err := requireViewer(ctx); err != nil {
 		return nil, err
 	}
 	return next(ctx)

@@ -90,19 +90,19 @@ func limitBody(most int, next http.Handler) http.Handler {
 	tooLarge := flashsale.Errorf(flashsale.EINVALID, "request body is larger than %d bytes", most)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > int64(most) {
-			writeGraphQLError(w, http.StatusRequestEntityTooLarge, tooLarge)
+			writeGraphQLError(w, r, http.StatusRequestEntityTooLarge, tooLarge)
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody && r.Header.Get("Upgrade") == "" {
 			body, err := io.ReadAll(io.LimitReader(r.Body, int64(most)+1))
 			if len(body) > most {
-				writeGraphQLError(w, http.StatusRequestEntityTooLarge, tooLarge)
+				writeGraphQLError(w, r, http.StatusRequestEntityTooLarge, tooLarge)
 				return
 			} else if errors.Is(err, os.ErrDeadlineExceeded) {
-				writeGraphQLError(w, http.StatusRequestTimeout, flashsale.Errorf(flashsale.EINVALID, "the request body did not arrive in time"))
+				writeGraphQLError(w, r, http.StatusRequestTimeout, flashsale.Errorf(flashsale.EINVALID, "the request body did not arrive in time"))
 				return
 			} else if err != nil {
-				writeGraphQLError(w, http.StatusBadRequest, flashsale.Errorf(flashsale.EINVALID, "could not read the request body"))
+				writeGraphQLError(w, r, http.StatusBadRequest, flashsale.Errorf(flashsale.EINVALID, "could not read the request body"))
 				return
 			}
 			r.Body = &readBody{Reader: bytes.NewReader(body), b: body}
@@ -120,13 +120,22 @@ type readBody struct {
 
 func (*readBody) Close() error { return nil }
 
+// bytes returns the body, or nil for a nil readBody.
+func (b *readBody) bytes() []byte {
+	if b == nil {
+		return nil
+	}
+	return b.b
+}
+
 // withErrorCodes gives a code to the errors gqlgen's transports write themselves, without
 // the error presenter (an unsupported method or content type, a mutation over GET): every
-// error the API sends carries an extensions.code. Only responses of status 400 and above are
-// held back to be read; successful ones stream through untouched.
+// error the API sends carries an extensions.code, in the media type the client asked for.
+// Only responses of status 400 and above are held back to be read; successful ones stream
+// through untouched.
 func withErrorCodes(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cw := &codeWriter{ResponseWriter: w}
+		cw := &codeWriter{ResponseWriter: w, accept: r.Header.Get("Accept")}
 		next.ServeHTTP(cw, r)
 		cw.finish()
 	})
@@ -134,6 +143,7 @@ func withErrorCodes(next http.Handler) http.Handler {
 
 type codeWriter struct {
 	http.ResponseWriter
+	accept string // the request's Accept header
 	status int
 	held   *bytes.Buffer // the body of a failed response, until finish
 }
@@ -182,9 +192,16 @@ func (c *codeWriter) finish() {
 			ext["code"] = flashsale.EINVALID
 		}
 	}
-	c.ResponseWriter.Header().Set("Content-Type", "application/json")
+	status := c.status
+	if status == http.StatusNotAcceptable {
+		// gqlgen's answer to a mutation over GET; GraphQL over HTTP asks for 405 and the
+		// method that would do.
+		status = http.StatusMethodNotAllowed
+		c.ResponseWriter.Header().Set("Allow", http.MethodPost)
+	}
+	c.ResponseWriter.Header().Set("Content-Type", responseMediaType(c.accept))
 	c.ResponseWriter.Header().Del("Content-Length")
-	c.ResponseWriter.WriteHeader(c.status)
+	c.ResponseWriter.WriteHeader(status)
 	json.NewEncoder(c.ResponseWriter).Encode(body)
 }
 
@@ -203,9 +220,11 @@ func OpsMux(checks map[string]Check, gatherer prometheus.Gatherer) *http.ServeMu
 	return mux
 }
 
-// withAuth puts the viewer of a valid bearer token in the context. A request with an invalid
-// token is refused outright with UNAUTHENTICATED rather than served as anonymous, so a
-// client with an expired token learns it at once instead of seeing empty answers.
+// withAuth puts the viewer of a valid bearer token in the context. A token that is invalid,
+// expired or revoked does not stop the request: what anyone may read (the catalog, the sales)
+// and the sign-in mutations are answered as to anyone, as a client whose token lapsed between
+// two pages expects, and anything else is refused whole with the token's own UNAUTHENTICATED
+// error and 401 (staleTokens), so that a client learns at once that it must sign in again.
 func withAuth(auth flashsale.AuthService, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		header := r.Header.Get("Authorization")
@@ -214,23 +233,33 @@ func withAuth(auth flashsale.AuthService, next http.Handler) http.Handler {
 			return
 		}
 		v, err := auth.Authenticate(r.Context(), bearer(header))
-		if err != nil {
-			writeGraphQLError(w, http.StatusUnauthorized, err)
-			return
+		switch {
+		case err == nil:
+			next.ServeHTTP(w, r.WithContext(flashsale.NewContextWithViewer(r.Context(), v)))
+		case flashsale.ErrorCode(err) == flashsale.EUNAUTHENTICATED:
+			st := &staleToken{err: err}
+			next.ServeHTTP(&staleWriter{ResponseWriter: w, token: st}, r.WithContext(context.WithValue(r.Context(), staleTokenKey{}, st)))
+		default: // the token could not be checked (a store is recovering)
+			status := http.StatusUnauthorized
+			if flashsale.ErrorCode(err) == flashsale.EUNAVAILABLE {
+				status = http.StatusServiceUnavailable
+			}
+			writeGraphQLError(w, r, status, err)
 		}
-		next.ServeHTTP(w, r.WithContext(flashsale.NewContextWithViewer(r.Context(), v)))
 	})
 }
 
-// writeGraphQLError answers a request refused before GraphQL ran. A refusal that says when to
-// retry also carries Retry-After, as HTTP clients and proxies read it.
-func writeGraphQLError(w http.ResponseWriter, status int, err error) {
+// writeGraphQLError answers a request refused before GraphQL ran, in the media type the
+// client asked for (GraphQL over HTTP: with application/graphql-response+json, a client
+// reads the body of a 4xx as a GraphQL response). A refusal that says when to retry also
+// carries Retry-After, as HTTP clients and proxies read it.
+func writeGraphQLError(w http.ResponseWriter, r *http.Request, status int, err error) {
 	ext := map[string]any{"code": flashsale.ErrorCode(err)}
 	if s := flashsale.RetryAfterSeconds(err); s > 0 {
 		ext["retryAfter"] = s
 		w.Header().Set("Retry-After", strconv.Itoa(s))
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", responseMediaType(r.Header.Get("Accept")))
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]any{{
 		"message":    flashsale.ErrorMessage(err),

@@ -67,9 +67,14 @@ func complexity() generated.ComplexityRoot {
 		}
 		return 1 + n*child
 	}
-	c.Query.Products = func(child int, first *int, _ *string) int { return page(child, first) }
+	c.Query.Products = func(child int, first *int, _ *string, _ *bool) int { return page(child, first) }
+	c.Query.Users = func(child int, _ *string, first *int, _ *string) int { return page(child, first) }
+	c.FlashSale.Orders = func(child int, _ *flashsale.OrderStatus, first *int, _ *string) int { return page(child, first) }
 	c.User.Orders = func(child int, first *int, _ *string) int { return page(child, first) }
 	c.Query.FlashSales = func(child int, _ *flashsale.SaleStatus) int { return 1 + unboundedListSize*child }
+	c.Query.FlashSalesConnection = func(child int, first *int, _ *string, _ *flashsale.SaleStatus) int {
+		return page(child, first)
+	}
 	c.Mutation.Login = func(child int, _, _ string) int { return passwordCost + child }
 	c.Mutation.Register = func(child int, _ flashsale.RegisterInput) int { return passwordCost + child }
 	return c

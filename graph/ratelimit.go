@@ -51,7 +51,7 @@ func limitInFront(p *ratelimit.Policy, next http.Handler) http.Handler {
 			err = p.Local(ratelimit.Requests, key)
 		}
 		if err != nil {
-			writeGraphQLError(w, http.StatusTooManyRequests, err)
+			writeGraphQLError(w, r, http.StatusTooManyRequests, err)
 			return
 		}
 		next.ServeHTTP(w, r)

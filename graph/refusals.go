@@ -3,6 +3,8 @@ package graph
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"sync"
@@ -34,23 +36,36 @@ type SoldOutMemory interface {
 //
 // It learns from GraphQL: when a request is answered SOLD_OUT, and its operation is a
 // mutation whose only root field is placeFlashSaleOrder(input: $variable), with no
-// directives, that answer is kept under the query text and operation name; it does not
-// depend on the variables (the message, the path and the locations come from the text).
-// A later request with the same text, an authenticated viewer, and variables that hold just
-// that input, with exactly its three fields of the right JSON types, is answered with those
-// bytes if the checkout says it would refuse them from memory. Anything else, including
-// whatever the strict reading is unsure of, goes to GraphQL, which answers as it always has.
+// directives, that answer is kept under the query text and operation name, and under the
+// text's sha256 hash (a persisted query sent by its hash alone); it does not depend on the
+// variables (the message, the path and the locations come from the text). A later request
+// with the same text or hash, an authenticated viewer, and variables that hold just that
+// input, with exactly its three fields of the right JSON types, is answered with those bytes
+// if the checkout says it would refuse them from memory.
+//
+// It reads what frontend clients send by default: Apollo Client's and urql's Accept headers
+// and a browser's */*, answered with the Content-Type GraphQL would choose
+// (responseMediaType), and request extensions, which GraphQL ignores but for a persisted
+// query's: a hash sent with its query must be the query's, and one sent alone must be in
+// the persisted queries' store, as GraphQL requires. Anything else, including whatever the
+// strict reading is unsure of, goes to GraphQL, which answers as it always has.
 type Refusals struct {
 	memory SoldOutMemory
 
 	mu    sync.RWMutex
-	known map[refusalKey]*refusal
+	known map[refusalKey]*refusal // by query text, and by its hash
 
-	hits  prometheus.Counter
-	stats func(op, outcome string, d time.Duration) // the GraphQL metrics, if any
+	hits      prometheus.Counter
+	stats     func(op, outcome string, d time.Duration) // the GraphQL metrics, if any
+	persisted func(hash string) bool                    // whether GraphQL knows a persisted query
 }
 
-type refusalKey struct{ query, operationName string }
+// refusalKey is a query's text and operation name; or, with hash set, the hex sha256 of
+// the text in place of it.
+type refusalKey struct {
+	query, operationName string
+	hash                 bool
+}
 
 type refusal struct {
 	variable string // the name of the input's variable
@@ -58,7 +73,8 @@ type refusal struct {
 	op       string // the metrics label
 }
 
-// maxRefusalShapes bounds the query texts remembered (clients send a handful).
+// maxRefusalShapes bounds the query texts remembered (clients send a handful), each kept
+// under its text and its hash.
 const maxRefusalShapes = 1000
 
 // NewRefusals returns Refusals that ask memory; reg (nil: none) gets its counter.
@@ -85,13 +101,42 @@ func (rf *Refusals) Serve(next http.Handler) http.Handler {
 }
 
 // placeRequest is a request body as a refusal reads it. It fails on any field it does not
-// know, as extensions (a persisted query). Its field names match as gqlgen's own request
-// struct does; the input's are read from a map, since encoding/json would match a struct's
-// regardless of case, and GraphQL would refuse "flashSaleID".
+// know. Its field names match as gqlgen's own request struct does; the input's are read from
+// a map, since encoding/json would match a struct's regardless of case, and GraphQL would
+// refuse "flashSaleID".
 type placeRequest struct {
 	Query         string                                `json:"query"`
 	OperationName string                                `json:"operationName"`
 	Variables     map[string]map[string]json.RawMessage `json:"variables"`
+	Extensions    map[string]json.RawMessage            `json:"extensions"`
+}
+
+// persistedQuery is the persisted-query extension (Apollo's automatic persisted queries).
+type persistedQuery struct {
+	Version    json.RawMessage `json:"version"`
+	Sha256Hash string          `json:"sha256Hash"`
+}
+
+// refusalKey returns the key a request's answer is kept under, or false when GraphQL would
+// not run its text: its persisted-query extension is malformed, names a hash that is not its
+// query's, or a hash GraphQL does not hold.
+func (rf *Refusals) refusalKey(req *placeRequest) (refusalKey, bool) {
+	raw, ok := req.Extensions["persistedQuery"]
+	if !ok || string(raw) == "null" {
+		return refusalKey{query: req.Query, operationName: req.OperationName}, req.Query != ""
+	}
+	var pq persistedQuery
+	if json.Unmarshal(raw, &pq) != nil || string(pq.Version) != "1" {
+		return refusalKey{}, false
+	}
+	if req.Query != "" {
+		sum := sha256.Sum256([]byte(req.Query))
+		return refusalKey{query: req.Query, operationName: req.OperationName}, hex.EncodeToString(sum[:]) == pq.Sha256Hash
+	}
+	if rf.persisted == nil || !rf.persisted(pq.Sha256Hash) {
+		return refusalKey{}, false
+	}
+	return refusalKey{query: pq.Sha256Hash, operationName: req.OperationName, hash: true}, true
 }
 
 // placeInput reads PlaceFlashSaleOrderInput as GraphQL would accept it: exactly its three
@@ -112,12 +157,8 @@ func placeInput(in map[string]json.RawMessage) (sale string, quantity int32, key
 func (rf *Refusals) answer(w http.ResponseWriter, r *http.Request) bool {
 	start := time.Now()
 	body, ok := r.Body.(*readBody)
-	if !ok || r.Method != http.MethodPost || !bytes.Contains(body.b, []byte("placeFlashSaleOrder")) ||
-		r.Header.Get("Content-Type") != "application/json" {
-		return false
-	}
-	// The answer's Content-Type is GraphQL's for these Accept values; others go to GraphQL.
-	if accept := r.Header.Get("Accept"); accept != "" && accept != "application/json" {
+	if !ok || r.Method != http.MethodPost || !bytes.Contains(body.b, []byte("placeFlashSaleOrder")) && !bytes.Contains(body.b, []byte("sha256Hash")) ||
+		!isJSONBody(r.Header.Get("Content-Type")) {
 		return false
 	}
 	if _, ok := flashsale.ViewerFromContext(r.Context()); !ok || !rf.memory.RemembersASellOut() {
@@ -129,21 +170,25 @@ func (rf *Refusals) answer(w http.ResponseWriter, r *http.Request) bool {
 	if dec.Decode(&req) != nil || dec.More() || len(req.Variables) != 1 {
 		return false
 	}
+	key, ok := rf.refusalKey(&req)
+	if !ok {
+		return false
+	}
 	rf.mu.RLock()
-	known := rf.known[refusalKey{req.Query, req.OperationName}]
+	known := rf.known[key]
 	rf.mu.RUnlock()
 	if known == nil {
 		return false
 	}
-	saleID, quantity, key, ok := placeInput(req.Variables[known.variable])
+	saleID, quantity, idempotencyKey, ok := placeInput(req.Variables[known.variable])
 	if !ok {
 		return false
 	}
 	sale, err := flashsale.ParseSaleID(saleID)
-	if err != nil || !rf.memory.RefusesFromMemory(sale, int(quantity), key) {
+	if err != nil || !rf.memory.RefusesFromMemory(sale, int(quantity), idempotencyKey) {
 		return false
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", responseMediaType(r.Header.Get("Accept")))
 	w.Write(known.body)
 	rf.memory.CountRefusedFromMemory(sale)
 	rf.hits.Inc()
@@ -180,7 +225,7 @@ func (l learn) InterceptResponse(ctx context.Context, next graphql.ResponseHandl
 	if len(oc.RawQuery)+len(oc.OperationName) > maxCachedRequest {
 		return resp // clients choose the texts: long ones are not kept
 	}
-	key := refusalKey{oc.RawQuery, oc.OperationName}
+	key := refusalKey{query: oc.RawQuery, operationName: oc.OperationName}
 	l.rf.mu.RLock()
 	known := l.rf.known[key] != nil
 	l.rf.mu.RUnlock()
@@ -191,12 +236,16 @@ func (l learn) InterceptResponse(ctx context.Context, next graphql.ResponseHandl
 	if err != nil {
 		return resp
 	}
+	sum := sha256.Sum256([]byte(oc.RawQuery))
+	byHash := refusalKey{query: hex.EncodeToString(sum[:]), operationName: oc.OperationName, hash: true}
+	r := &refusal{variable: variable, body: body, op: operationLabel(oc)}
 	l.rf.mu.Lock()
 	defer l.rf.mu.Unlock()
-	if len(l.rf.known) >= maxRefusalShapes {
+	if len(l.rf.known) >= 2*maxRefusalShapes {
 		clear(l.rf.known)
 	}
-	l.rf.known[key] = &refusal{variable: variable, body: body, op: operationLabel(oc)}
+	l.rf.known[key] = r
+	l.rf.known[byHash] = r
 	return resp
 }
 

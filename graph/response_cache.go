@@ -41,8 +41,13 @@ type Invalidator interface {
 //
 // Any invalidation of a product or a sale, from any process, drops every kept response, as
 // product writes are rare; entries also lapse after ttl, bounding the harm of an invalidation
-// lost without the subscription noticing. The key is the request body as sent, with the
-// request's Content-Type and Accept, which choose the response's own Content-Type.
+// lost without the subscription noticing.
+//
+// It serves what frontend clients send by default: a POST's JSON body (Apollo Client, fetch)
+// or a GET's query string (urql sends queries as GET), extensions and all, which are part of
+// the key; the key is the body or query string as sent, and a kept response is served to a
+// request of the same method whose Accept header GraphQL answers with the response's own
+// Content-Type (responseMediaType).
 type ResponseCache struct {
 	bus        Invalidator
 	ttl        time.Duration
@@ -58,11 +63,11 @@ type ResponseCache struct {
 }
 
 type cachedResponse struct {
-	contentType, accept string // of the request
-	header              string // the response's Content-Type
-	body                []byte
-	op                  string // the metrics label of the operation
-	expires             time.Time
+	get     bool   // the key is a GET's query string, not a POST's body
+	header  string // the response's Content-Type
+	body    []byte
+	op      string // the metrics label of the operation
+	expires time.Time
 }
 
 // Limits of what is kept: small request bodies (the key), small responses, a bounded number.
@@ -119,37 +124,55 @@ func (c *ResponseCache) clear() {
 // whether its response may be kept. It sits after limitBody, whose body it reads.
 func (c *ResponseCache) Serve(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, ok := r.Body.(*readBody)
-		// Only a body that may read a cacheable root field, and names no mutation, is
+		key, get, ok := cacheKey(r)
+		// Only a request that may read a cacheable root field, and names no mutation, is
 		// followed, so that orders and other reads pay nothing for the cache (a query that
 		// merely says "mutation" in a string goes uncached: no harm).
-		if !ok || r.Method != http.MethodPost || len(body.b) > maxCachedRequest ||
-			!mayKeep(body.b) || !c.bus.Live() {
+		if !ok || len(key) > maxCachedRequest || !mayKeep(key) || !c.bus.Live() {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if c.serveKept(w, r, body.b) {
+		if c.serveKept(w, r, key, get) {
 			return
 		}
 		f := &fill{ResponseWriter: w, gen: c.bus.Generation()}
 		next.ServeHTTP(f, r.WithContext(context.WithValue(r.Context(), fillKey{}, f)))
-		c.keep(r, body.b, f)
+		c.keep(key, get, f)
 	})
 }
 
-// mayKeep is a cheap look at a body for the root fields of cacheableFields.
-func mayKeep(body []byte) bool {
-	return !bytes.Contains(body, []byte("mutation")) &&
-		(bytes.Contains(body, []byte("product")) || bytes.Contains(body, []byte("flashSale")))
+// cacheKey returns what a request is kept under: a POST's JSON body (as limitBody read it),
+// or a GET's query string, which GraphQL reads in its place.
+func cacheKey(r *http.Request) (key []byte, get bool, ok bool) {
+	switch r.Method {
+	case http.MethodPost:
+		body, ok := r.Body.(*readBody)
+		return body.bytes(), false, ok && isJSONBody(r.Header.Get("Content-Type"))
+	case http.MethodGet:
+		// The GET transport reads the query string; one that is too long to keep is not
+		// copied.
+		if len(r.URL.RawQuery) > maxCachedRequest || r.Header.Get("Upgrade") != "" {
+			return nil, true, false
+		}
+		return []byte(r.URL.RawQuery), true, true
+	}
+	return nil, false, false
 }
 
-func (c *ResponseCache) serveKept(w http.ResponseWriter, r *http.Request, key []byte) bool {
+// mayKeep is a cheap look at a body or query string for the root fields of cacheableFields
+// or a persisted query's hash (a persisted query sent alone names no field).
+func mayKeep(key []byte) bool {
+	return !bytes.Contains(key, []byte("mutation")) &&
+		(bytes.Contains(key, []byte("product")) || bytes.Contains(key, []byte("flashSale")) ||
+			bytes.Contains(key, []byte("sha256Hash")))
+}
+
+func (c *ResponseCache) serveKept(w http.ResponseWriter, r *http.Request, key []byte, get bool) bool {
 	start := time.Now()
 	c.mu.RLock()
 	e := c.entries[string(key)]
 	c.mu.RUnlock()
-	if e == nil || start.After(e.expires) ||
-		r.Header.Get("Content-Type") != e.contentType || r.Header.Get("Accept") != e.accept {
+	if e == nil || start.After(e.expires) || e.get != get || e.header != responseMediaType(r.Header.Get("Accept")) {
 		return false
 	}
 	w.Header().Set("Content-Type", e.header)
@@ -161,13 +184,12 @@ func (c *ResponseCache) serveKept(w http.ResponseWriter, r *http.Request, key []
 	return true
 }
 
-func (c *ResponseCache) keep(r *http.Request, key []byte, f *fill) {
+func (c *ResponseCache) keep(key []byte, get bool, f *fill) {
 	if !f.cacheable() || f.status != 0 && f.status != http.StatusOK || f.body == nil ||
 		!c.bus.Live() || c.bus.Generation() != f.gen {
 		return
 	}
-	e := &cachedResponse{contentType: r.Header.Get("Content-Type"), accept: r.Header.Get("Accept"),
-		header: f.Header().Get("Content-Type"), body: f.body.Bytes(), op: f.op,
+	e := &cachedResponse{get: get, header: f.Header().Get("Content-Type"), body: f.body.Bytes(), op: f.op,
 		expires: time.Now().Add(c.ttl)}
 	c.mu.Lock()
 	defer c.mu.Unlock()

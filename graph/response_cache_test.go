@@ -44,7 +44,7 @@ func (e *executions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if e.during != nil {
 		e.during()
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", responseMediaType(r.Header.Get("Accept"))) // as gqlgen does
 	w.Write([]byte(`{"data":{"product":null}}`))
 }
 
@@ -72,9 +72,42 @@ func TestResponseCacheKeepsAReadAndDropsItOnInvalidation(t *testing.T) {
 	if exec.n != 2 {
 		t.Errorf("after an invalidation, two reads executed %d times in all, want 2", exec.n)
 	}
+	// GraphQL reads a JSON body whatever its parameters, and refuses any other.
 	serveTwice(t, h, func() *http.Request { return postWith(`{"query":"{ product }"}`, "application/json; charset=utf-8") })
+	if exec.n != 2 {
+		t.Errorf("a JSON body with a charset executed (%d executions, want 2)", exec.n)
+	}
+	serveTwice(t, h, func() *http.Request { return postWith(`{"query":"{ product }"}`, "text/plain") })
+	if exec.n != 4 {
+		t.Errorf("a text/plain body was answered from the kept response (%d executions, want 4)", exec.n)
+	}
+}
+
+// urql sends queries as GET: the query string is the key, apart from POST bodies, and the
+// Accept header must choose the kept response's Content-Type.
+func TestResponseCacheKeepsGETReads(t *testing.T) {
+	b, exec := newBus(), &executions{}
+	h := NewResponseCache(b, nil).Serve(exec)
+	get := func(rawQuery, accept string) func() *http.Request {
+		return func() *http.Request {
+			r := httptest.NewRequest(http.MethodGet, "/query?"+rawQuery, nil)
+			r.Header.Set("Accept", accept)
+			return r
+		}
+	}
+	serveTwice(t, h, get("query=%7B+product+%7D", urqlAccept))
+	if exec.n != 1 {
+		t.Fatalf("two identical GET reads executed %d times, want 1", exec.n)
+	}
+	// The kept response is application/graphql-response+json, which this Accept does not
+	// choose: the first read executes, and its response is kept in place of the other.
+	serveTwice(t, h, get("query=%7B+product+%7D", "application/json"))
+	if exec.n != 2 {
+		t.Errorf("GET reads asking for application/json executed %d times in all, want 2", exec.n)
+	}
+	serveTwice(t, h, func() *http.Request { return post("query=%7B+product+%7D") })
 	if exec.n != 3 {
-		t.Errorf("another Content-Type was answered from the kept response (%d executions, want 3)", exec.n)
+		t.Errorf("a POST body equal to a kept query string: %d executions in all, want 3 (the first not from the GET's)", exec.n)
 	}
 }
 

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"time"
@@ -141,6 +142,7 @@ func NewGraphQL(cfg Config) *handler.Server {
 	}
 	srv.AroundResponses(loaders.PerResponse(cfg.Stores, !cfg.NoBatching))
 	srv.AroundFields(internalErrors(cfg.Log))
+	srv.Use(staleTokens{})
 	if cfg.Limits != nil {
 		srv.Use(limitFields{cfg.Limits})
 	}
@@ -148,6 +150,7 @@ func NewGraphQL(cfg Config) *handler.Server {
 		srv.Use(watch{})
 	}
 	if cfg.Refusals != nil {
+		cfg.Refusals.persisted = persisted.cache.Contains
 		srv.Use(learn{cfg.Refusals})
 	}
 	srv.SetErrorPresenter(presentError)
@@ -155,8 +158,10 @@ func NewGraphQL(cfg Config) *handler.Server {
 	return srv
 }
 
-// websocketInit authenticates a websocket from the connection_init payload's Authorization.
-// A signed-in connection runs in the viewer's session, and so ends with it (sessionWebsocket).
+// websocketInit authenticates a websocket from the connection_init payload's Authorization,
+// or failing that the upgrade request's. A signed-in connection runs in the viewer's session,
+// and so ends with it (sessionWebsocket). A refused token closes the socket with
+// graphql-transport-ws's 4403 Forbidden and the reason, which graphql-ws clients show.
 func websocketInit(auth flashsale.AuthService) transport.WebsocketInitFunc {
 	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 		header := payload.Authorization()
@@ -166,18 +171,27 @@ func websocketInit(auth flashsale.AuthService) transport.WebsocketInitFunc {
 			}
 		}
 		if header == "" {
+			if st, ok := staleTokenFrom(ctx); ok { // the upgrade's own Authorization was refused
+				return refuseInit(ctx, st.err)
+			}
 			return ctx, nil, nil
 		}
 		v, err := auth.Authenticate(ctx, bearer(header))
 		if err != nil {
-			// 4403 Forbidden is graphql-transport-ws's close code for a refused init.
-			ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, CloseSessionEnded), flashsale.ErrorMessage(err))
-			return ctx, nil, err
+			return refuseInit(ctx, err)
 		}
 		ctx = inSession(ctx, auth, v)
 		// No ack payload: echoing the init payload would send the bearer token back.
 		return flashsale.NewContextWithViewer(ctx, v), nil, nil
 	}
+}
+
+// refuseInit closes a websocket whose connection_init was refused with CloseSessionEnded
+// (4403 Forbidden) and err's message, which is also the legacy protocol's connection_error.
+func refuseInit(ctx context.Context, err error) (context.Context, *transport.InitPayload, error) {
+	msg := flashsale.ErrorMessage(err)
+	ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, CloseSessionEnded), msg)
+	return ctx, nil, errors.New(msg)
 }
 
 // withSubscriptionBudget gives each websocket its own count of open subscriptions.

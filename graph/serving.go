@@ -73,7 +73,7 @@ func (s *Serving) capWebsockets(next http.Handler) http.Handler {
 		}
 		addr := s.clientAddr(r)
 		if !s.open.take(addr, s.WebsocketsPerAddress) {
-			writeGraphQLError(w, http.StatusTooManyRequests, flashsale.Retryable(flashsale.ERATELIMITED, 10*time.Second,
+			writeGraphQLError(w, r, http.StatusTooManyRequests, flashsale.Retryable(flashsale.ERATELIMITED, 10*time.Second,
 				"this address holds %d open websockets, the most allowed; close one first", s.WebsocketsPerAddress))
 			return
 		}

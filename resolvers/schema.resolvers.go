@@ -25,6 +25,10 @@ func (r *flashSaleResolver) Stats(ctx context.Context, obj *flashsale.FlashSale)
 	return r.Checkout.SaleStats(ctx, obj.ID)
 }
 
+func (r *flashSaleResolver) Orders(ctx context.Context, obj *flashsale.FlashSale, status *flashsale.OrderStatus, first *int, after *string) (*model.OrderConnection, error) {
+	return r.saleOrders(ctx, obj, status, first, after)
+}
+
 func (r *mutationResolver) Register(ctx context.Context, input flashsale.RegisterInput) (*flashsale.AuthPayload, error) {
 	return r.Auth.Register(ctx, input)
 }
@@ -116,6 +120,41 @@ func (r *mutationResolver) CancelOrder(ctx context.Context, id string) (*flashsa
 	return r.Checkout.Cancel(ctx, v, oid)
 }
 
+func (r *mutationResolver) UpdateFlashSale(ctx context.Context, id string, input model.UpdateFlashSaleInput) (*flashsale.FlashSale, error) {
+	sid, err := flashsale.ParseSaleID(id)
+	if err != nil {
+		return nil, err
+	}
+	return r.Checkout.ChangeSale(ctx, sid, flashsale.SaleChange{
+		SalePriceCents: input.SalePriceCents, Quantity: input.Quantity, PerUserLimit: input.PerUserLimit,
+		StartsAt: input.StartsAt, EndsAt: input.EndsAt,
+	})
+}
+
+func (r *mutationResolver) EndFlashSale(ctx context.Context, id string) (*flashsale.FlashSale, error) {
+	sid, err := flashsale.ParseSaleID(id)
+	if err != nil {
+		return nil, err
+	}
+	return r.Checkout.EndSale(ctx, sid)
+}
+
+func (r *mutationResolver) CancelFlashSale(ctx context.Context, id string) (*flashsale.FlashSale, error) {
+	sid, err := flashsale.ParseSaleID(id)
+	if err != nil {
+		return nil, err
+	}
+	return r.Checkout.CancelSale(ctx, sid)
+}
+
+func (r *mutationResolver) RetireProduct(ctx context.Context, id string) (*flashsale.Product, error) {
+	pid, err := flashsale.ParseProductID(id)
+	if err != nil {
+		return nil, err
+	}
+	return r.Checkout.RetireProduct(ctx, pid)
+}
+
 func (r *notificationResolver) ID(ctx context.Context, obj *flashsale.Notification) (string, error) {
 	return flashsale.NotificationIDString(obj.ID), nil
 }
@@ -151,6 +190,10 @@ func (r *queryResolver) Me(ctx context.Context) (*flashsale.User, error) {
 	return nullIfNotFound(loaders.For(ctx).Viewer(ctx, v.UserID))
 }
 
+func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error) {
+	return node(ctx, id)
+}
+
 func (r *queryResolver) Product(ctx context.Context, id string) (*flashsale.Product, error) {
 	pid, err := flashsale.ParseProductID(id)
 	if err != nil {
@@ -159,7 +202,7 @@ func (r *queryResolver) Product(ctx context.Context, id string) (*flashsale.Prod
 	return nullIfNotFound(loaders.For(ctx).Product(ctx, pid))
 }
 
-func (r *queryResolver) Products(ctx context.Context, first *int, after *string) (*model.ProductConnection, error) {
+func (r *queryResolver) Products(ctx context.Context, first *int, after *string, includeRetired *bool) (*model.ProductConnection, error) {
 	n, err := flashsale.PageSize(first)
 	if err != nil {
 		return nil, err
@@ -168,15 +211,16 @@ func (r *queryResolver) Products(ctx context.Context, first *int, after *string)
 	if err != nil {
 		return nil, err
 	}
-	products, more, err := r.Catalog.ListProducts(ctx, n, cursor)
+	products, more, err := r.Catalog.ListCatalog(ctx, n, cursor, includeRetired != nil && *includeRetired)
 	if err != nil {
 		return nil, err
 	}
-	conn := &model.ProductConnection{PageInfo: &model.PageInfo{HasNextPage: more}}
+	conn := &model.ProductConnection{PageInfo: &model.PageInfo{HasNextPage: more, HasPreviousPage: cursor != 0}}
 	for _, p := range products {
 		conn.Edges = append(conn.Edges, &model.ProductEdge{Cursor: encodeCursor(p.ID.String()), Node: p})
 	}
 	if len(conn.Edges) > 0 {
+		conn.PageInfo.StartCursor = &conn.Edges[0].Cursor
 		conn.PageInfo.EndCursor = &conn.Edges[len(conn.Edges)-1].Cursor
 	}
 	return conn, nil
@@ -199,6 +243,23 @@ func (r *queryResolver) FlashSales(ctx context.Context, status *flashsale.SaleSt
 	return sales, nil
 }
 
+func (r *queryResolver) FlashSalesConnection(ctx context.Context, first *int, after *string, status *flashsale.SaleStatus) (*model.FlashSaleConnection, error) {
+	n, err := flashsale.PageSize(first)
+	if err != nil {
+		return nil, err
+	}
+	cursor, err := decodeCursor(after, flashsale.ParseSaleID)
+	if err != nil {
+		return nil, err
+	}
+	sales, more, err := r.Checkout.SalesPage(ctx, n, cursor, status)
+	if err != nil {
+		return nil, err
+	}
+	loaders.For(ctx).ListedSales(sales)
+	return salesConnection(sales, more, cursor != 0), nil
+}
+
 func (r *queryResolver) Order(ctx context.Context, id string) (*flashsale.Order, error) {
 	oid, err := flashsale.ParseOrderID(id)
 	if err != nil {
@@ -213,6 +274,10 @@ func (r *queryResolver) Order(ctx context.Context, id string) (*flashsale.Order,
 		return nil, nil // someone else's order answers as if it did not exist
 	}
 	return o, err
+}
+
+func (r *queryResolver) Users(ctx context.Context, search *string, first *int, after *string) (*model.UserConnection, error) {
+	return r.users(ctx, search, first, after)
 }
 
 func (r *subscriptionResolver) FlashSaleStock(ctx context.Context, flashSaleID string) (<-chan *flashsale.StockUpdate, error) {
@@ -276,11 +341,12 @@ func (r *userResolver) Orders(ctx context.Context, obj *flashsale.User, first *i
 		return nil, err
 	}
 	loaders.For(ctx).ListedOrders(orders)
-	conn := &model.OrderConnection{PageInfo: &model.PageInfo{HasNextPage: more}}
+	conn := &model.OrderConnection{PageInfo: &model.PageInfo{HasNextPage: more, HasPreviousPage: cursor != 0}}
 	for _, o := range orders {
 		conn.Edges = append(conn.Edges, &model.OrderEdge{Cursor: encodeCursor(o.ID.String()), Node: o})
 	}
 	if len(conn.Edges) > 0 {
+		conn.PageInfo.StartCursor = &conn.Edges[0].Cursor
 		conn.PageInfo.EndCursor = &conn.Edges[len(conn.Edges)-1].Cursor
 	}
 	return conn, nil
@@ -303,11 +369,12 @@ func (r *userResolver) Notifications(ctx context.Context, obj *flashsale.User, f
 		return nil, err
 	}
 	loaders.For(ctx).ListedNotifications(list)
-	conn := &model.NotificationConnection{PageInfo: &model.PageInfo{HasNextPage: more}}
+	conn := &model.NotificationConnection{PageInfo: &model.PageInfo{HasNextPage: more, HasPreviousPage: cursor != 0}}
 	for _, n := range list {
 		conn.Edges = append(conn.Edges, &model.NotificationEdge{Cursor: encodeCursor(flashsale.NotificationIDString(n.ID)), Node: n})
 	}
 	if len(conn.Edges) > 0 {
+		conn.PageInfo.StartCursor = &conn.Edges[0].Cursor
 		conn.PageInfo.EndCursor = &conn.Edges[len(conn.Edges)-1].Cursor
 	}
 	return conn, nil

@@ -53,8 +53,10 @@ type ComplexityRoot struct {
 	}
 
 	FlashSale struct {
+		CancelledAt    func(childComplexity int) int
 		EndsAt         func(childComplexity int) int
 		ID             func(childComplexity int) int
+		Orders         func(childComplexity int, status *flashsale.OrderStatus, first *int, after *string) int
 		PerUserLimit   func(childComplexity int) int
 		Product        func(childComplexity int) int
 		Quantity       func(childComplexity int) int
@@ -63,6 +65,16 @@ type ComplexityRoot struct {
 		StartsAt       func(childComplexity int) int
 		Stats          func(childComplexity int) int
 		Status         func(childComplexity int) int
+	}
+
+	FlashSaleConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	FlashSaleEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	FlashSaleStats struct {
@@ -85,15 +97,19 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
+		CancelFlashSale     func(childComplexity int, id string) int
 		CancelOrder         func(childComplexity int, id string) int
 		CreateFlashSale     func(childComplexity int, input model.CreateFlashSaleInput) int
 		CreateProduct       func(childComplexity int, input model.CreateProductInput) int
+		EndFlashSale        func(childComplexity int, id string) int
 		Login               func(childComplexity int, email string, password string) int
 		Logout              func(childComplexity int, refreshToken string) int
 		PlaceFlashSaleOrder func(childComplexity int, input model.PlaceFlashSaleOrderInput) int
 		PlaceOrder          func(childComplexity int, input model.PlaceOrderInput) int
 		RefreshToken        func(childComplexity int, refreshToken string) int
 		Register            func(childComplexity int, input flashsale.RegisterInput) int
+		RetireProduct       func(childComplexity int, id string) int
+		UpdateFlashSale     func(childComplexity int, id string, input model.UpdateFlashSaleInput) int
 		UpdateProduct       func(childComplexity int, id string, input model.UpdateProductInput) int
 	}
 
@@ -141,8 +157,10 @@ type ComplexityRoot struct {
 	}
 
 	PageInfo struct {
-		EndCursor   func(childComplexity int) int
-		HasNextPage func(childComplexity int) int
+		EndCursor       func(childComplexity int) int
+		HasNextPage     func(childComplexity int) int
+		HasPreviousPage func(childComplexity int) int
+		StartCursor     func(childComplexity int) int
 	}
 
 	Product struct {
@@ -151,6 +169,7 @@ type ComplexityRoot struct {
 		ID          func(childComplexity int) int
 		Name        func(childComplexity int) int
 		PriceCents  func(childComplexity int) int
+		RetiredAt   func(childComplexity int) int
 		Stock       func(childComplexity int) int
 		UpdatedAt   func(childComplexity int) int
 	}
@@ -166,12 +185,15 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		FlashSale  func(childComplexity int, id string) int
-		FlashSales func(childComplexity int, status *flashsale.SaleStatus) int
-		Me         func(childComplexity int) int
-		Order      func(childComplexity int, id string) int
-		Product    func(childComplexity int, id string) int
-		Products   func(childComplexity int, first *int, after *string) int
+		FlashSale            func(childComplexity int, id string) int
+		FlashSales           func(childComplexity int, status *flashsale.SaleStatus) int
+		FlashSalesConnection func(childComplexity int, first *int, after *string, status *flashsale.SaleStatus) int
+		Me                   func(childComplexity int) int
+		Node                 func(childComplexity int, id string) int
+		Order                func(childComplexity int, id string) int
+		Product              func(childComplexity int, id string) int
+		Products             func(childComplexity int, first *int, after *string, includeRetired *bool) int
+		Users                func(childComplexity int, search *string, first *int, after *string) int
 	}
 
 	StockUpdate struct {
@@ -194,6 +216,16 @@ type ComplexityRoot struct {
 		Orders        func(childComplexity int, first *int, after *string) int
 		Role          func(childComplexity int) int
 	}
+
+	UserConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	UserEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
 }
 
 // endregion ***************************** api!.gotpl *****************************
@@ -207,6 +239,8 @@ type FlashSaleResolver interface {
 
 	Status(ctx context.Context, obj *flashsale.FlashSale) (flashsale.SaleStatus, error)
 	Stats(ctx context.Context, obj *flashsale.FlashSale) (*flashsale.SaleStats, error)
+
+	Orders(ctx context.Context, obj *flashsale.FlashSale, status *flashsale.OrderStatus, first *int, after *string) (*model.OrderConnection, error)
 }
 type MutationResolver interface {
 	Register(ctx context.Context, input flashsale.RegisterInput) (*flashsale.AuthPayload, error)
@@ -219,6 +253,10 @@ type MutationResolver interface {
 	PlaceOrder(ctx context.Context, input model.PlaceOrderInput) (*flashsale.Order, error)
 	PlaceFlashSaleOrder(ctx context.Context, input model.PlaceFlashSaleOrderInput) (*flashsale.Order, error)
 	CancelOrder(ctx context.Context, id string) (*flashsale.Order, error)
+	UpdateFlashSale(ctx context.Context, id string, input model.UpdateFlashSaleInput) (*flashsale.FlashSale, error)
+	EndFlashSale(ctx context.Context, id string) (*flashsale.FlashSale, error)
+	CancelFlashSale(ctx context.Context, id string) (*flashsale.FlashSale, error)
+	RetireProduct(ctx context.Context, id string) (*flashsale.Product, error)
 }
 type NotificationResolver interface {
 	ID(ctx context.Context, obj *flashsale.Notification) (string, error)
@@ -235,11 +273,14 @@ type ProductResolver interface {
 }
 type QueryResolver interface {
 	Me(ctx context.Context) (*flashsale.User, error)
+	Node(ctx context.Context, id string) (model.Node, error)
 	Product(ctx context.Context, id string) (*flashsale.Product, error)
-	Products(ctx context.Context, first *int, after *string) (*model.ProductConnection, error)
+	Products(ctx context.Context, first *int, after *string, includeRetired *bool) (*model.ProductConnection, error)
 	FlashSale(ctx context.Context, id string) (*flashsale.FlashSale, error)
 	FlashSales(ctx context.Context, status *flashsale.SaleStatus) ([]*flashsale.FlashSale, error)
+	FlashSalesConnection(ctx context.Context, first *int, after *string, status *flashsale.SaleStatus) (*model.FlashSaleConnection, error)
 	Order(ctx context.Context, id string) (*flashsale.Order, error)
+	Users(ctx context.Context, search *string, first *int, after *string) (*model.UserConnection, error)
 }
 type SubscriptionResolver interface {
 	FlashSaleStock(ctx context.Context, flashSaleID string) (<-chan *flashsale.StockUpdate, error)
@@ -288,6 +329,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AuthPayload.User(childComplexity), true
 
+	case "FlashSale.cancelledAt":
+		if e.ComplexityRoot.FlashSale.CancelledAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FlashSale.CancelledAt(childComplexity), true
 	case "FlashSale.endsAt":
 		if e.ComplexityRoot.FlashSale.EndsAt == nil {
 			break
@@ -300,6 +347,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.FlashSale.ID(childComplexity), true
+	case "FlashSale.orders":
+		if e.ComplexityRoot.FlashSale.Orders == nil {
+			break
+		}
+
+		args, err := ec.field_FlashSale_orders_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.FlashSale.Orders(childComplexity, args["status"].(*flashsale.OrderStatus), args["first"].(*int), args["after"].(*string)), true
 	case "FlashSale.perUserLimit":
 		if e.ComplexityRoot.FlashSale.PerUserLimit == nil {
 			break
@@ -348,6 +406,32 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.FlashSale.Status(childComplexity), true
+
+	case "FlashSaleConnection.edges":
+		if e.ComplexityRoot.FlashSaleConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FlashSaleConnection.Edges(childComplexity), true
+	case "FlashSaleConnection.pageInfo":
+		if e.ComplexityRoot.FlashSaleConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FlashSaleConnection.PageInfo(childComplexity), true
+
+	case "FlashSaleEdge.cursor":
+		if e.ComplexityRoot.FlashSaleEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FlashSaleEdge.Cursor(childComplexity), true
+	case "FlashSaleEdge.node":
+		if e.ComplexityRoot.FlashSaleEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FlashSaleEdge.Node(childComplexity), true
 
 	case "FlashSaleStats.attempts":
 		if e.ComplexityRoot.FlashSaleStats.Attempts == nil {
@@ -429,6 +513,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.MinuteStats.Units(childComplexity), true
 
+	case "Mutation.cancelFlashSale":
+		if e.ComplexityRoot.Mutation.CancelFlashSale == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cancelFlashSale_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CancelFlashSale(childComplexity, args["id"].(string)), true
 	case "Mutation.cancelOrder":
 		if e.ComplexityRoot.Mutation.CancelOrder == nil {
 			break
@@ -462,6 +557,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateProduct(childComplexity, args["input"].(model.CreateProductInput)), true
+	case "Mutation.endFlashSale":
+		if e.ComplexityRoot.Mutation.EndFlashSale == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_endFlashSale_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.EndFlashSale(childComplexity, args["id"].(string)), true
 	case "Mutation.login":
 		if e.ComplexityRoot.Mutation.Login == nil {
 			break
@@ -528,6 +634,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Register(childComplexity, args["input"].(flashsale.RegisterInput)), true
+	case "Mutation.retireProduct":
+		if e.ComplexityRoot.Mutation.RetireProduct == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_retireProduct_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RetireProduct(childComplexity, args["id"].(string)), true
+	case "Mutation.updateFlashSale":
+		if e.ComplexityRoot.Mutation.UpdateFlashSale == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateFlashSale_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateFlashSale(childComplexity, args["id"].(string), args["input"].(model.UpdateFlashSaleInput)), true
 	case "Mutation.updateProduct":
 		if e.ComplexityRoot.Mutation.UpdateProduct == nil {
 			break
@@ -708,6 +836,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
+	case "PageInfo.hasPreviousPage":
+		if e.ComplexityRoot.PageInfo.HasPreviousPage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PageInfo.HasPreviousPage(childComplexity), true
+	case "PageInfo.startCursor":
+		if e.ComplexityRoot.PageInfo.StartCursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
 	case "Product.createdAt":
 		if e.ComplexityRoot.Product.CreatedAt == nil {
@@ -739,6 +879,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Product.PriceCents(childComplexity), true
+	case "Product.retiredAt":
+		if e.ComplexityRoot.Product.RetiredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Product.RetiredAt(childComplexity), true
 	case "Product.stock":
 		if e.ComplexityRoot.Product.Stock == nil {
 			break
@@ -800,6 +946,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.FlashSales(childComplexity, args["status"].(*flashsale.SaleStatus)), true
+	case "Query.flashSalesConnection":
+		if e.ComplexityRoot.Query.FlashSalesConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Query_flashSalesConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.FlashSalesConnection(childComplexity, args["first"].(*int), args["after"].(*string), args["status"].(*flashsale.SaleStatus)), true
 
 	case "Query.me":
 		if e.ComplexityRoot.Query.Me == nil {
@@ -807,6 +964,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Me(childComplexity), true
+	case "Query.node":
+		if e.ComplexityRoot.Query.Node == nil {
+			break
+		}
+
+		args, err := ec.field_Query_node_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Node(childComplexity, args["id"].(string)), true
 	case "Query.order":
 		if e.ComplexityRoot.Query.Order == nil {
 			break
@@ -839,7 +1007,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Products(childComplexity, args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Query.Products(childComplexity, args["first"].(*int), args["after"].(*string), args["includeRetired"].(*bool)), true
+	case "Query.users":
+		if e.ComplexityRoot.Query.Users == nil {
+			break
+		}
+
+		args, err := ec.field_Query_users_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Users(childComplexity, args["search"].(*string), args["first"].(*int), args["after"].(*string)), true
 
 	case "StockUpdate.at":
 		if e.ComplexityRoot.StockUpdate.At == nil {
@@ -936,6 +1115,32 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.User.Role(childComplexity), true
 
+	case "UserConnection.edges":
+		if e.ComplexityRoot.UserConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserConnection.Edges(childComplexity), true
+	case "UserConnection.pageInfo":
+		if e.ComplexityRoot.UserConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserConnection.PageInfo(childComplexity), true
+
+	case "UserEdge.cursor":
+		if e.ComplexityRoot.UserEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserEdge.Cursor(childComplexity), true
+	case "UserEdge.node":
+		if e.ComplexityRoot.UserEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserEdge.Node(childComplexity), true
+
 	}
 	return 0, false
 }
@@ -950,6 +1155,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("PlaceFlashSaleOrderInput", ec.unmarshalInputPlaceFlashSaleOrderInput),
 			graphql.NewInputUnmarshaler("PlaceOrderInput", ec.unmarshalInputPlaceOrderInput),
 			graphql.NewInputUnmarshaler("RegisterInput", ec.unmarshalInputRegisterInput),
+			graphql.NewInputUnmarshaler("UpdateFlashSaleInput", ec.unmarshalInputUpdateFlashSaleInput),
 			graphql.NewInputUnmarshaler("UpdateProductInput", ec.unmarshalInputUpdateProductInput),
 		)
 	}
@@ -1044,174 +1250,373 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
-	{Name: "../../schema.graphqls", Input: `# The public GraphQL contract of the flash-sale shop (see the README): the shared
-# scalars, directives and types. Names and arguments here are fixed; types may grow. Each entity's types live in a
-# file of their own beside this one.
+	{Name: "../../schema.graphqls", Input: `# The public GraphQL contract of the flash-sale shop (see the README): its scalars, directives,
+# types and operations. Names and arguments here are fixed; types may grow. gqlgen reads this
+# file (` + "`" + `make generate` + "`" + `); the sections follow the entities: users, catalog, sales, orders.
+# Every type, field, argument and enum value has a description (graph/schema_test.go checks),
+# written for a frontend developer reading the playground's docs pane.
 
-"An RFC 3339 timestamp."
+"An RFC 3339 timestamp, such as 2026-12-06T12:00:00Z; the server answers in UTC."
 scalar Time
 
-"Restricts a field to viewers holding the role (ADMIN implies every role)."
-directive @hasRole(role: Role!) on FIELD_DEFINITION
+"Restricts a field to viewers holding the role (ADMIN implies every role): UNAUTHENTICATED without a signed-in viewer, FORBIDDEN without the role."
+directive @hasRole(
+  "The role the viewer must hold."
+  role: Role!
+) on FIELD_DEFINITION
 
-"Requires a signed-in viewer."
+"Requires a signed-in viewer: UNAUTHENTICATED without one."
 directive @authenticated on FIELD_DEFINITION
 
 "Marks a field that checks or hashes a password: an operation may select at most one such field."
 directive @checksPassword on FIELD_DEFINITION
 
+"""
+Where a page of a connection stands. Connections page forward: ask with ` + "`" + `first` + "`" + ` and pass the
+` + "`" + `endCursor` + "`" + ` of one page as ` + "`" + `after` + "`" + ` to get the next.
+"""
 type PageInfo {
+  "Whether more items follow this page: ask again with after = endCursor."
   hasNextPage: Boolean!
+  "Whether items come before this page: true when the page was asked for with ` + "`" + `after` + "`" + `."
+  hasPreviousPage: Boolean!
+  "The cursor of the page's first edge; null when the page is empty."
+  startCursor: String
+  "The cursor of the page's last edge, to pass as ` + "`" + `after` + "`" + ` for the next page; null when the page is empty."
   endCursor: String
 }
 
+"""
+An object with a global id, which ` + "`" + `node(id:)` + "`" + ` finds again. An id names its kind by its
+prefix: ` + "`" + `usr_` + "`" + ` a User, ` + "`" + `prd_` + "`" + ` a Product, ` + "`" + `sal_` + "`" + ` a FlashSale, ` + "`" + `ord_` + "`" + ` an Order.
+"""
+interface Node {
+  "The object's global id, the same as its type's own ` + "`" + `id` + "`" + `."
+  id: ID!
+}
+
+"What a user may do."
 enum Role {
+  "A shopper: buys, and sees their own orders and notifications."
   CUSTOMER
+  "Shop staff: also runs the catalog and the flash sales, and sees every user's orders."
   ADMIN
 }
 
-type User {
+"A shopper or a member of the shop's staff. Seen by the user themselves and by admins."
+type User implements Node {
+  "The user's global id (` + "`" + `usr_…` + "`" + `)."
   id: ID!
+  "The sign-in email, in its normal form: trimmed and lower-cased."
   email: String!
+  "The name the user gave, 1 to 200 characters."
   name: String!
+  "What the user may do."
   role: Role!
+  "When the user registered."
   createdAt: Time!
-  "The user's orders, newest first."
-  orders(first: Int = 20, after: String): OrderConnection!
-  "Messages about the user's orders, newest first."
-  notifications(first: Int = 20, after: String): NotificationConnection!
+  "The user's orders, newest first. The user themselves or an admin only (FORBIDDEN otherwise)."
+  orders(
+    "How many orders to return, 0 to 100 (BAD_USER_INPUT otherwise)."
+    first: Int = 20
+    "The endCursor of the previous page; BAD_USER_INPUT if it is not a cursor of this list."
+    after: String
+  ): OrderConnection!
+  "Messages about the user's orders, newest first. The user themselves or an admin only (FORBIDDEN otherwise)."
+  notifications(
+    "How many notifications to return, 0 to 100 (BAD_USER_INPUT otherwise)."
+    first: Int = 20
+    "The endCursor of the previous page; BAD_USER_INPUT if it is not a cursor of this list."
+    after: String
+  ): NotificationConnection!
 }
 
+"A sign-in: the tokens to use and who they are for."
 type AuthPayload {
-  "A short-lived HS256 JWT for the Authorization header."
+  """
+  A short-lived HS256 JWT (15 minutes unless the shop sets ACCESS_TOKEN_TTL), sent as
+  ` + "`" + `Authorization: Bearer <accessToken>` + "`" + `, or in a websocket's connection_init payload.
+  """
   accessToken: String!
-  "Spend once with refreshToken for a new pair."
+  """
+  Spend it once with ` + "`" + `refreshToken` + "`" + ` for a new pair before the access token lapses; it lasts
+  30 days. Presenting a spent one again signs the whole sign-in out.
+  """
   refreshToken: String!
+  "The signed-in user."
   user: User!
 }
 
+"What a new customer gives to register."
 input RegisterInput {
+  "The sign-in email, at most 254 characters; trimmed and lower-cased before use."
   email: String!
-  "8 to 72 bytes."
+  "At least 8 characters and at most 72 bytes (bcrypt reads no further)."
   password: String!
+  "The name to show, 1 to 200 characters once trimmed."
   name: String!
 }
 
+"""
+Reads. Besides the codes each field names, any operation may be refused with RATE_LIMITED or
+UNAVAILABLE (both with extensions.retryAfter in seconds), COMPLEXITY_LIMIT_EXCEEDED (the
+operation asks for too much at once), or INTERNAL.
+"""
 type Query {
-  "The signed-in viewer, or null."
+  "The signed-in viewer, or null when the request carries no access token."
   me: User
+  """
+  The object with the global id, or null when there is none. Products and flash sales are
+  public; a user is seen by themselves and admins, an order by its buyer and admins, and
+  both need a signed-in viewer (UNAUTHENTICATED) and answer null for someone else's.
+  Errors: BAD_USER_INPUT (a malformed id, or one of a kind that is not a Node), UNAUTHENTICATED.
+  """
+  node(
+    "A global id, such as one from any type's ` + "`" + `id` + "`" + ` field."
+    id: ID!
+  ): Node
 }
 
+"""
+Writes. Besides the codes each mutation names, any mutation may be refused with RATE_LIMITED or
+UNAVAILABLE (both with extensions.retryAfter in seconds: the same request succeeds later),
+COMPLEXITY_LIMIT_EXCEEDED, or INTERNAL.
+"""
 type Mutation {
-  register(input: RegisterInput!): AuthPayload! @checksPassword
-  login(email: String!, password: String!): AuthPayload! @checksPassword
-  refreshToken(refreshToken: String!): AuthPayload!
+  """
+  Creates a customer account and signs it in. Limited per client address and per email.
+  Errors: BAD_USER_INPUT (an invalid email, password or name, naming the field), CONFLICT
+  (an account with this email exists), RATE_LIMITED.
+  """
+  register(
+    "The new account's email, password and name."
+    input: RegisterInput!
+  ): AuthPayload! @checksPassword
+  """
+  Signs in with an email and password, starting a new sign-in. An unknown email and a wrong
+  password are answered alike. Limited per client address and per email.
+  Errors: UNAUTHENTICATED (wrong email or password), BAD_USER_INPUT (the email is not valid
+  UTF-8 or holds control characters), RATE_LIMITED.
+  """
+  login(
+    "The account's email, in any case and with any surrounding spaces."
+    email: String!
+    "The account's password."
+    password: String!
+  ): AuthPayload! @checksPassword
+  """
+  Spends a refresh token for a new access and refresh token of the same sign-in. Spending a
+  token a second time signs that whole sign-in out (the token leaked, or a client raced
+  itself). Errors: UNAUTHENTICATED (the token is unknown, expired, spent or signed out: sign in again).
+  """
+  refreshToken(
+    "The refreshToken of the latest AuthPayload of the sign-in."
+    refreshToken: String!
+  ): AuthPayload!
   """
   Signs out the sign-in the refresh token belongs to: no token of it refreshes again, its
   access tokens are refused, and its websockets close (code 4403, on every replica). Answers
   true for any token, including an unknown, spent or already revoked one, so the answer
-  tells nothing about the token.
+  tells nothing about the token. Errors: none of its own; only UNAVAILABLE or INTERNAL.
   """
-  logout(refreshToken: String!): Boolean!
+  logout(
+    "The refresh token of the sign-in to end."
+    refreshToken: String!
+  ): Boolean!
 }
 
 "A message sent to the user about one of their orders."
 type Notification {
+  "The notification's id (` + "`" + `ntf_…` + "`" + `)."
   id: ID!
+  "The order event it tells of: order.placed, order.paid or order.settled (a cancel or expiry, refunded or not)."
   kind: String!
+  "A one-line subject, as in an email."
   subject: String!
+  "The message, in plain text."
   body: String!
+  "The order it is about."
   order: Order!
+  "When the notification was written."
   createdAt: Time!
+  "When it was sent on to the buyer (through the shop's webhook); null until then."
   deliveredAt: Time
 }
 
+"One notification in a NotificationConnection."
 type NotificationEdge {
+  "Where this notification stands in the list, to pass as ` + "`" + `after` + "`" + `."
   cursor: String!
+  "The notification."
   node: Notification!
 }
 
+"A page of notifications, newest first."
 type NotificationConnection {
+  "The notifications of this page."
   edges: [NotificationEdge!]!
+  "Where the page stands, and the cursor of the next."
   pageInfo: PageInfo!
 }
 
-type Product {
+"Something the shop sells at its regular price, and may put on flash sale."
+type Product implements Node {
+  "The product's global id (` + "`" + `prd_…` + "`" + `)."
   id: ID!
+  "The product's name, 1 to 200 characters."
   name: String!
+  "A plain-text description, at most 10,000 characters; may be empty."
   description: String!
+  "The regular price of one unit, in integer cents (0 to 1,000,000,000)."
   priceCents: Int!
-  "Units left for regular (non flash-sale) orders."
+  "Units left for regular (non flash-sale) orders, read from the live counter."
   stock: Int!
+  "When the product was created."
   createdAt: Time!
+  "When the product was last changed."
   updatedAt: Time!
 }
 
+"One product in a ProductConnection."
 type ProductEdge {
+  "Where this product stands in the list, to pass as ` + "`" + `after` + "`" + `."
   cursor: String!
+  "The product."
   node: Product!
 }
 
+"A page of products, in the order they were created."
 type ProductConnection {
+  "The products of this page."
   edges: [ProductEdge!]!
+  "Where the page stands, and the cursor of the next."
   pageInfo: PageInfo!
 }
 
+"A new product."
 input CreateProductInput {
+  "The product's name, 1 to 200 characters once trimmed."
   name: String!
+  "A plain-text description, at most 10,000 characters."
   description: String = ""
+  "The regular price of one unit in integer cents, 0 to 1,000,000,000."
   priceCents: Int!
+  "Units for regular orders, 0 to 100,000,000."
   stock: Int!
 }
 
-"Fields left out stay as they are."
+"Changes to a product. Fields left out stay as they are."
 input UpdateProductInput {
+  "A new name, 1 to 200 characters once trimmed."
   name: String
+  "A new description, at most 10,000 characters; empty clears it."
   description: String
+  "A new regular price in integer cents, 0 to 1,000,000,000."
   priceCents: Int
+  """
+  A new count of units for regular orders, 0 to 100,000,000, counting the units pending and
+  paid orders hold: it may not go below those (CONFLICT).
+  """
   stock: Int
 }
 
 extend type Query {
-  product(id: ID!): Product
-  "Products in the order they were created, merged across shards."
-  products(first: Int = 20, after: String): ProductConnection!
+  "The product, or null if there is none. Errors: BAD_USER_INPUT (not a product id)."
+  product(
+    "The product's id (` + "`" + `prd_…` + "`" + `)."
+    id: ID!
+  ): Product
+  "Products in the order they were created, merged across shards. Errors: BAD_USER_INPUT (first or after)."
+  products(
+    "How many products to return, 0 to 100 (BAD_USER_INPUT otherwise)."
+    first: Int = 20
+    "The endCursor of the previous page; BAD_USER_INPUT if it is not a cursor of this list."
+    after: String
+    "Also list retired products (see Product.retiredAt)."
+    includeRetired: Boolean = false
+  ): ProductConnection!
 }
 
 extend type Mutation {
-  createProduct(input: CreateProductInput!): Product! @hasRole(role: ADMIN)
-  updateProduct(id: ID!, input: UpdateProductInput!): Product! @hasRole(role: ADMIN)
+  """
+  Adds a product to the catalog, its stock ready to sell at once. Admins only.
+  Errors: UNAUTHENTICATED, FORBIDDEN (not an admin), BAD_USER_INPUT (a field out of bounds, naming it).
+  """
+  createProduct(
+    "The new product."
+    input: CreateProductInput!
+  ): Product! @hasRole(role: ADMIN)
+  """
+  Changes a product; a new stock takes effect at once for buyers. Admins only.
+  Errors: UNAUTHENTICATED, FORBIDDEN (not an admin), BAD_USER_INPUT (a malformed id, or a
+  field out of bounds), NOT_FOUND (no such product), CONFLICT (a stock below the units orders hold).
+  """
+  updateProduct(
+    "The product's id (` + "`" + `prd_…` + "`" + `)."
+    id: ID!
+    "The fields to change."
+    input: UpdateProductInput!
+  ): Product! @hasRole(role: ADMIN)
 }
 
 extend type Subscription {
-  productStock(productId: ID!): StockUpdate!
+  """
+  The live count of a product's regular stock: the current value first, then each change, at
+  most STOCK_UPDATES_PER_SECOND (10) a second, the latest value of each interval.
+  Errors: BAD_USER_INPUT (not a product id), NOT_FOUND, RATE_LIMITED.
+  """
+  productStock(
+    "The product's id (` + "`" + `prd_…` + "`" + `)."
+    productId: ID!
+  ): StockUpdate!
 }
 
+"Where a flash sale stands, from the clock and its stock."
 enum FlashSaleStatus {
+  "Not started yet: startsAt is in the future."
   SCHEDULED
+  "Running, with units left: orders are taken."
   ACTIVE
+  "Running, and every unit is held by a pending or paid order; a cancel or expiry may bring units back."
   SOLD_OUT
+  "Over: endsAt has passed."
   ENDED
 }
 
-type FlashSale {
+"""
+A limited number of units of a product sold at a special price, to each buyer at most
+perUserLimit, between startsAt and endsAt.
+"""
+type FlashSale implements Node {
+  "The sale's global id (` + "`" + `sal_…` + "`" + `)."
   id: ID!
+  "The product on sale."
   product: Product!
+  "The price of one unit during the sale, in integer cents."
   salePriceCents: Int!
+  "The units put on sale, a count of its own apart from the product's regular stock."
   quantity: Int!
-  "Units still for sale, read from the live counter."
+  "Units still for sale, read from the live counter: 0 to quantity."
   remaining: Int!
+  "The most units one buyer may hold in this sale's pending and paid orders together."
   perUserLimit: Int!
+  "When orders open."
   startsAt: Time!
+  "When orders close."
   endsAt: Time!
+  "Where the sale stands now."
   status: FlashSaleStatus!
-  "Figures counted by the analytics worker (admins only)."
+  "Figures counted by the analytics worker, seconds behind the orders. Admins only (FORBIDDEN otherwise)."
   stats: FlashSaleStats @hasRole(role: ADMIN)
 }
 
+"A flash sale's figures, counted by the analytics worker from order events."
 type FlashSaleStats {
+  "Orders placed in the sale, whatever became of them since."
   orders: Int!
+  "Units of the orders placed, less those of cancelled and expired ones."
   unitsSold: Int!
+  "Integer cents of the orders placed, less those of cancelled and expired ones."
   revenueCents: Int!
   "Orders paid and not cancelled since."
   paidOrders: Int!
@@ -1225,62 +1630,145 @@ type FlashSaleStats {
   Refusals answered by other API replicas are added within a second or so.
   """
   attempts: Int!
-  "orders / attempts."
+  "orders / attempts, 0 to 1 (0 before any attempt)."
   conversion: Float!
+  "The same figures minute by minute, oldest first; minutes without events are left out."
   perMinute: [MinuteStats!]!
 }
 
+"One minute of a flash sale's figures."
 type MinuteStats {
+  "The start of the minute, in UTC."
   minute: Time!
+  "Orders placed in the minute."
   orders: Int!
+  "Units placed in the minute, less those cancelled or expired in it."
   units: Int!
+  "Integer cents placed in the minute, less those cancelled or expired in it."
   revenueCents: Int!
 }
 
+"One flash sale in a FlashSaleConnection."
+type FlashSaleEdge {
+  "Where this sale stands in the list, to pass as ` + "`" + `after` + "`" + `."
+  cursor: String!
+  "The flash sale."
+  node: FlashSale!
+}
+
+"A page of flash sales, in the order they were created."
+type FlashSaleConnection {
+  "The flash sales of this page."
+  edges: [FlashSaleEdge!]!
+  "Where the page stands, and the cursor of the next."
+  pageInfo: PageInfo!
+}
+
+"One reading of a live stock counter."
 type StockUpdate {
+  "Units left at that moment."
   remaining: Int!
+  "When the count was read."
   at: Time!
 }
 
+"A new flash sale."
 input CreateFlashSaleInput {
+  "The product to sell (` + "`" + `prd_…` + "`" + `)."
   productId: ID!
+  "The price of one unit during the sale in integer cents, 0 to 1,000,000,000."
   salePriceCents: Int!
+  "Units to put on sale, 1 to 100,000,000, apart from the product's regular stock."
   quantity: Int!
+  "The most units one buyer may hold in the sale, 1 to quantity."
   perUserLimit: Int!
+  "When orders open."
   startsAt: Time!
+  "When orders close: after startsAt, in the future, and at most 31 days after startsAt."
   endsAt: Time!
 }
 
 extend type Query {
-  flashSale(id: ID!): FlashSale
-  flashSales(status: FlashSaleStatus): [FlashSale!]!
+  "The flash sale, or null if there is none. Errors: BAD_USER_INPUT (not a flash sale id)."
+  flashSale(
+    "The sale's id (` + "`" + `sal_…` + "`" + `)."
+    id: ID!
+  ): FlashSale
+  "The flash sales that ended within the last day or have not ended, in the order they were created."
+  flashSales(
+    "Only the sales with this status now; all of them when left out."
+    status: FlashSaleStatus
+  ): [FlashSale!]!
+  """
+  Every flash sale, however long ago it ended, page by page in the order they were created.
+  Errors: BAD_USER_INPUT (first or after).
+  """
+  flashSalesConnection(
+    "How many sales to return, 0 to 100 (BAD_USER_INPUT otherwise)."
+    first: Int = 20
+    "The endCursor of the previous page; BAD_USER_INPUT if it is not a cursor of this list."
+    after: String
+    "Only the sales with this status now; all of them when left out."
+    status: FlashSaleStatus
+  ): FlashSaleConnection!
 }
 
 extend type Mutation {
-  createFlashSale(input: CreateFlashSaleInput!): FlashSale! @hasRole(role: ADMIN)
+  """
+  Schedules a flash sale of a product; its units are ready to sell at startsAt. Admins only.
+  Errors: UNAUTHENTICATED, FORBIDDEN (not an admin), BAD_USER_INPUT (a malformed product id,
+  or a field out of bounds, naming it), NOT_FOUND (no such product).
+  """
+  createFlashSale(
+    "The new sale."
+    input: CreateFlashSaleInput!
+  ): FlashSale! @hasRole(role: ADMIN)
 }
 
+"Live updates, over a websocket (graphql-transport-ws or graphql-ws) at /query."
 type Subscription {
-  "Live remaining count; the first message is the current value."
-  flashSaleStock(flashSaleId: ID!): StockUpdate!
+  """
+  The live count of a flash sale's remaining units: the current value first, then each
+  change, at most STOCK_UPDATES_PER_SECOND (10) a second, the latest value of each interval.
+  Errors: BAD_USER_INPUT (not a flash sale id), NOT_FOUND, RATE_LIMITED.
+  """
+  flashSaleStock(
+    "The sale's id (` + "`" + `sal_…` + "`" + `)."
+    flashSaleId: ID!
+  ): StockUpdate!
 }
 
+"Where an order stands."
 enum OrderStatus {
+  "Placed, its units held while payment is taken; it expires after RESERVATION_TTL (15 minutes) unpaid."
   PENDING
+  "Paid: its units are the buyer's."
   PAID
+  "Cancelled by the buyer or an admin, or because the payment was declined; its units went back on sale."
   CANCELLED
+  "Not paid in time; its units went back on sale."
   EXPIRED
 }
 
-type Order {
+"A purchase of units of a product, at its regular price or in a flash sale."
+type Order implements Node {
+  "The order's global id (` + "`" + `ord_…` + "`" + `)."
   id: ID!
+  "The buyer."
   user: User!
+  "The product bought."
   product: Product!
+  "The flash sale the order was placed in; null for a regular order."
   flashSale: FlashSale
+  "Units bought, 1 to 1,000."
   quantity: Int!
+  "What the order costs, in integer cents: quantity × the unit price when it was placed."
   totalCents: Int!
+  "Where the order stands."
   status: OrderStatus!
+  "When the order was placed."
   createdAt: Time!
+  "When the order last changed."
   updatedAt: Time!
   """
   When the charge of a CANCELLED or EXPIRED order was refunded, in full; null while it has not
@@ -1291,44 +1779,235 @@ type Order {
   refundedAt: Time
 }
 
+"One order in an OrderConnection."
 type OrderEdge {
+  "Where this order stands in the list, to pass as ` + "`" + `after` + "`" + `."
   cursor: String!
+  "The order."
   node: Order!
 }
 
+"A page of orders, newest first."
 type OrderConnection {
+  "The orders of this page."
   edges: [OrderEdge!]!
+  "Where the page stands, and the cursor of the next."
   pageInfo: PageInfo!
 }
 
+"An order of a product at its regular price."
 input PlaceOrderInput {
+  "The product to buy (` + "`" + `prd_…` + "`" + `)."
   productId: ID!
+  "Units to buy, 1 to 1,000."
   quantity: Int!
-  "The same key from the same user returns the same order, never a second one."
+  """
+  A key the client makes for this purchase, 1 to 128 bytes, and sends again when it retries:
+  the same key from the same user returns the same order, never a second one.
+  """
   idempotencyKey: String!
 }
 
+"An order in a flash sale."
 input PlaceFlashSaleOrderInput {
+  "The sale to buy in (` + "`" + `sal_…` + "`" + `)."
   flashSaleId: ID!
+  "Units to buy, 1 to the sale's perUserLimit less what the buyer already holds in it."
   quantity: Int!
+  """
+  A key the client makes for this purchase, 1 to 128 bytes, and sends again when it retries:
+  the same key from the same user returns the same order, never a second one.
+  """
   idempotencyKey: String!
 }
 
 extend type Query {
-  "Visible to the order's owner or an admin."
-  order(id: ID!): Order @authenticated
+  """
+  The order, or null if there is none. Visible to the order's buyer or an admin; someone
+  else's order answers null. Errors: UNAUTHENTICATED, BAD_USER_INPUT (not an order id).
+  """
+  order(
+    "The order's id (` + "`" + `ord_…` + "`" + `)."
+    id: ID!
+  ): Order @authenticated
 }
 
 extend type Mutation {
-  placeOrder(input: PlaceOrderInput!): Order! @authenticated
-  placeFlashSaleOrder(input: PlaceFlashSaleOrderInput!): Order! @authenticated
-  "Owner or admin; releases the order's units. A paid order is refunded (see Order.refundedAt)."
-  cancelOrder(id: ID!): Order! @authenticated
+  """
+  Buys units of a product's regular stock for the viewer. The order is PENDING, its units
+  held, until the payment worker moves it to PAID (or CANCELLED if the card is declined); watch
+  orderStatusChanged. Limited per viewer.
+  Errors: UNAUTHENTICATED, BAD_USER_INPUT (a malformed product id, a quantity out of bounds,
+  a missing or too long key, or a total over 2,147,483,647 cents), NOT_FOUND (no such
+  product), SOLD_OUT (fewer units left than asked), CONFLICT (an order with this key is still
+  being placed: retry with the same key), UNAVAILABLE (stock cannot be counted just now: retry
+  with the same key after retryAfter), RATE_LIMITED.
+  """
+  placeOrder(
+    "The product, quantity and idempotency key."
+    input: PlaceOrderInput!
+  ): Order! @authenticated
+  """
+  Buys units of a flash sale for the viewer, at the sale's price. The order is PENDING, its
+  units held, until the payment worker moves it to PAID (or CANCELLED if the card is
+  declined); watch orderStatusChanged. Limited per viewer.
+  Errors: UNAUTHENTICATED, BAD_USER_INPUT (a malformed sale id, a quantity out of bounds, a
+  missing or too long key, or a total over 2,147,483,647 cents), NOT_FOUND (no such sale),
+  SALE_NOT_ACTIVE (not started or ended), SOLD_OUT (fewer units left than asked),
+  LIMIT_EXCEEDED (over the sale's perUserLimit with the buyer's other orders in it), CONFLICT
+  (an order with this key is still being placed: retry with the same key), UNAVAILABLE (stock
+  cannot be counted just now: retry with the same key after retryAfter), RATE_LIMITED.
+  """
+  placeFlashSaleOrder(
+    "The sale, quantity and idempotency key."
+    input: PlaceFlashSaleOrderInput!
+  ): Order! @authenticated
+  """
+  Cancels a PENDING or PAID order and puts its units back on sale. The buyer or an admin
+  only. A paid order is refunded shortly after (see Order.refundedAt).
+  Errors: UNAUTHENTICATED, BAD_USER_INPUT (not an order id), NOT_FOUND (no such order, or
+  someone else's), CONFLICT (already cancelled or expired).
+  """
+  cancelOrder(
+    "The order's id (` + "`" + `ord_…` + "`" + `)."
+    id: ID!
+  ): Order! @authenticated
 }
 
 extend type Subscription {
-  "The viewer's own orders."
+  """
+  The viewer's own orders, each time one changes status (placed, paid, cancelled, expired,
+  refunded), on any replica. Errors: UNAUTHENTICATED, RATE_LIMITED.
+  """
   orderStatusChanged: Order! @authenticated
+}
+
+# ---------------------------------------------------------------------------------------------
+# Shop staff: finding users, and steering a flash sale or a product once it exists. Every
+# operation here is for admins: a customer is answered FORBIDDEN, an anonymous caller
+# UNAUTHENTICATED.
+# ---------------------------------------------------------------------------------------------
+
+"One user in a page of users."
+type UserEdge {
+  "Pass as ` + "`" + `after` + "`" + ` to ask for the users that follow this one."
+  cursor: String!
+  "The user."
+  node: User!
+}
+
+"A page of users, in the order they registered."
+type UserConnection {
+  "The users of this page."
+  edges: [UserEdge!]!
+  "Whether more users follow, and the cursor to ask for them with."
+  pageInfo: PageInfo!
+}
+
+"The terms of a scheduled flash sale to change; a field left out stays as it is."
+input UpdateFlashSaleInput {
+  "The price of one unit in cents, from 0 to 1000000000."
+  salePriceCents: Int
+  "The units for sale, from 1 to 100000000."
+  quantity: Int
+  "The most units one buyer may hold, from 1 to the quantity."
+  perUserLimit: Int
+  "When the sale opens: at least 5 seconds from now."
+  startsAt: Time
+  "When the sale closes: after it opens, in the future, and at most 31 days after it opens."
+  endsAt: Time
+}
+
+extend type FlashSale {
+  "When staff cancelled the sale, which then shows as ENDED; null for a sale never cancelled."
+  cancelledAt: Time
+  """
+  The sale's orders, newest first, only those in ` + "`" + `status` + "`" + ` if given, gathered from every shard
+  (admins only). Errors: UNAUTHENTICATED, FORBIDDEN, BAD_USER_INPUT (` + "`" + `first` + "`" + ` outside 0 to 100,
+  or an ` + "`" + `after` + "`" + ` that is not a cursor of this list).
+  """
+  orders(
+    "Only orders in this status."
+    status: OrderStatus
+    "How many orders to return, 0 to 100."
+    first: Int = 20
+    "The cursor of the last order already seen: the page starts after it."
+    after: String
+  ): OrderConnection! @hasRole(role: ADMIN)
+}
+
+extend type Product {
+  """
+  When staff retired the product (retireProduct): it is no longer sold, the catalog leaves it
+  out unless asked (` + "`" + `products(includeRetired: true)` + "`" + `), and its orders stay as they were. Null
+  for a product on sale.
+  """
+  retiredAt: Time
+}
+
+extend type Query {
+  """
+  Users in the order they registered, gathered from every shard; with ` + "`" + `search` + "`" + `, only those
+  whose email or name starts with it, compared without regard to case (admins only). Errors:
+  UNAUTHENTICATED, FORBIDDEN, BAD_USER_INPUT (` + "`" + `first` + "`" + ` outside 0 to 100, a ` + "`" + `search` + "`" + ` over 254
+  characters or with control characters, an ` + "`" + `after` + "`" + ` that is not a cursor of this list).
+  """
+  users(
+    "A prefix of the email or the name; empty or null lists everyone."
+    search: String
+    "How many users to return, 0 to 100."
+    first: Int = 20
+    "The cursor of the last user already seen: the page starts after it."
+    after: String
+  ): UserConnection! @hasRole(role: ADMIN)
+}
+
+extend type Mutation {
+  """
+  Changes the terms of a scheduled flash sale (admins only). The new terms are checked as
+  createFlashSale checks them, and the live stock count follows at once. Errors:
+  UNAUTHENTICATED, FORBIDDEN, NOT_FOUND (no such sale), BAD_USER_INPUT (terms out of bounds, a
+  start less than 5 seconds away), CONFLICT (the sale has started, starts within 5 seconds, or
+  is cancelled), UNAVAILABLE (the stock count could not follow; nothing changed; retry).
+  """
+  updateFlashSale(
+    "The flash sale to change."
+    id: ID!
+    "The terms to change."
+    input: UpdateFlashSaleInput!
+  ): FlashSale! @hasRole(role: ADMIN)
+  """
+  Ends a running or sold-out flash sale now (admins only): no order is taken from the moment
+  it answers, and the orders already taken stay as they are. Errors: UNAUTHENTICATED,
+  FORBIDDEN, NOT_FOUND, CONFLICT (the sale has not started: change or cancel it instead; it
+  has ended; it is cancelled), UNAVAILABLE (nothing changed; retry).
+  """
+  endFlashSale(
+    "The flash sale to end."
+    id: ID!
+  ): FlashSale! @hasRole(role: ADMIN)
+  """
+  Cancels a flash sale, scheduled, running or ended (admins only): it takes no order from the
+  moment it answers and shows as ENDED with ` + "`" + `cancelledAt` + "`" + ` set; its PENDING orders are
+  cancelled and their units go back (` + "`" + `remaining` + "`" + ` returns to ` + "`" + `quantity` + "`" + `); its PAID orders are
+  cancelled and refunded, each exactly once, shortly after (see Order.refundedAt). Errors:
+  UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, CONFLICT (already cancelled), UNAVAILABLE (nothing
+  changed; retry).
+  """
+  cancelFlashSale(
+    "The flash sale to cancel."
+    id: ID!
+  ): FlashSale! @hasRole(role: ADMIN)
+  """
+  Retires a product (admins only): orders for it are refused with SALE_NOT_ACTIVE, it gets no
+  new flash sale, the catalog leaves it out unless asked, and its orders stay as they are.
+  Retiring a retired product changes nothing. Errors: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND,
+  CONFLICT (a flash sale of it is scheduled or running: end or cancel that first).
+  """
+  retireProduct(
+    "The product to retire."
+    id: ID!
+  ): Product! @hasRole(role: ADMIN)
 }
 `, BuiltIn: false},
 }
@@ -1372,8 +2051,32 @@ func (ec *executionContext) childFields_FlashSale(ctx context.Context, field gra
 		return ec.fieldContext_FlashSale_status(ctx, field)
 	case "stats":
 		return ec.fieldContext_FlashSale_stats(ctx, field)
+	case "cancelledAt":
+		return ec.fieldContext_FlashSale_cancelledAt(ctx, field)
+	case "orders":
+		return ec.fieldContext_FlashSale_orders(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type FlashSale", field.Name)
+}
+
+func (ec *executionContext) childFields_FlashSaleConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_FlashSaleConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_FlashSaleConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FlashSaleConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_FlashSaleEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_FlashSaleEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_FlashSaleEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FlashSaleEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_FlashSaleStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1504,6 +2207,10 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	switch field.Name {
 	case "hasNextPage":
 		return ec.fieldContext_PageInfo_hasNextPage(ctx, field)
+	case "hasPreviousPage":
+		return ec.fieldContext_PageInfo_hasPreviousPage(ctx, field)
+	case "startCursor":
+		return ec.fieldContext_PageInfo_startCursor(ctx, field)
 	case "endCursor":
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
@@ -1526,6 +2233,8 @@ func (ec *executionContext) childFields_Product(ctx context.Context, field graph
 		return ec.fieldContext_Product_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_Product_updatedAt(ctx, field)
+	case "retiredAt":
+		return ec.fieldContext_Product_retiredAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Product", field.Name)
 }
@@ -1578,6 +2287,26 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_notifications(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
+}
+
+func (ec *executionContext) childFields_UserConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_UserConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_UserConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UserConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_UserEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_UserEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_UserEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UserEdge", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1710,6 +2439,50 @@ func (ec *executionContext) dir_hasRole_args(ctx context.Context, rawArgs map[st
 	return args, nil
 }
 
+func (ec *executionContext) field_FlashSale_orders_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*flashsale.OrderStatus, error) {
+			return ec.unmarshalOOrderStatus2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚐOrderStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_cancelFlashSale_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_cancelOrder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1749,6 +2522,20 @@ func (ec *executionContext) field_Mutation_createProduct_args(ctx context.Contex
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_endFlashSale_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -1844,6 +2631,42 @@ func (ec *executionContext) field_Mutation_register_args(ctx context.Context, ra
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_retireProduct_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateFlashSale_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateFlashSaleInput, error) {
+			return ec.unmarshalNUpdateFlashSaleInput2githubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐUpdateFlashSaleInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_updateProduct_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1894,6 +2717,36 @@ func (ec *executionContext) field_Query_flashSale_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_flashSalesConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*flashsale.SaleStatus, error) {
+			return ec.unmarshalOFlashSaleStatus2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚐSaleStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_flashSales_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1905,6 +2758,20 @@ func (ec *executionContext) field_Query_flashSales_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["status"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -1955,6 +2822,44 @@ func (ec *executionContext) field_Query_products_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "includeRetired",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["includeRetired"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_users_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "search",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["search"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
 	return args, nil
 }
 
@@ -2443,6 +3348,210 @@ func (ec *executionContext) fieldContext_FlashSale_stats(_ context.Context, fiel
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_FlashSaleStats(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FlashSale_cancelledAt(ctx context.Context, field graphql.CollectedField, obj *flashsale.FlashSale) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FlashSale_cancelledAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CancelledAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FlashSale_cancelledAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FlashSale", field, false, false, "Time")
+}
+
+func (ec *executionContext) _FlashSale_orders(ctx context.Context, field graphql.CollectedField, obj *flashsale.FlashSale) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FlashSale_orders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.FlashSale().Orders(ctx, obj, fc.Args["status"].(*flashsale.OrderStatus), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋflashsaleᚋflashsaleᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *model.OrderConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.OrderConnection
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, obj, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.OrderConnection) graphql.Marshaler {
+			return ec.marshalNOrderConnection2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐOrderConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FlashSale_orders(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FlashSale",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrderConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_FlashSale_orders_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FlashSaleConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.FlashSaleConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FlashSaleConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.FlashSaleEdge) graphql.Marshaler {
+			return ec.marshalNFlashSaleEdge2ᚕᚖgithubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐFlashSaleEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FlashSaleConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FlashSaleConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FlashSaleEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FlashSaleConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.FlashSaleConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FlashSaleConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FlashSaleConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FlashSaleConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FlashSaleEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.FlashSaleEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FlashSaleEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FlashSaleEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FlashSaleEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _FlashSaleEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.FlashSaleEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FlashSaleEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *flashsale.FlashSale) graphql.Marshaler {
+			return ec.marshalNFlashSale2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚐFlashSale(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FlashSaleEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FlashSaleEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FlashSale(ctx, field)
 		},
 	}
 	return fc, nil
@@ -3289,6 +4398,254 @@ func (ec *executionContext) fieldContext_Mutation_cancelOrder(ctx context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_updateFlashSale(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateFlashSale(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateFlashSale(ctx, fc.Args["id"].(string), fc.Args["input"].(model.UpdateFlashSaleInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋflashsaleᚋflashsaleᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *flashsale.FlashSale
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *flashsale.FlashSale
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *flashsale.FlashSale) graphql.Marshaler {
+			return ec.marshalNFlashSale2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚐFlashSale(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateFlashSale(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FlashSale(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateFlashSale_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_endFlashSale(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_endFlashSale(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().EndFlashSale(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋflashsaleᚋflashsaleᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *flashsale.FlashSale
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *flashsale.FlashSale
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *flashsale.FlashSale) graphql.Marshaler {
+			return ec.marshalNFlashSale2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚐFlashSale(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_endFlashSale(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FlashSale(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_endFlashSale_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_cancelFlashSale(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_cancelFlashSale(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CancelFlashSale(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋflashsaleᚋflashsaleᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *flashsale.FlashSale
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *flashsale.FlashSale
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *flashsale.FlashSale) graphql.Marshaler {
+			return ec.marshalNFlashSale2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚐFlashSale(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_cancelFlashSale(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FlashSale(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_cancelFlashSale_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_retireProduct(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_retireProduct(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RetireProduct(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋflashsaleᚋflashsaleᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *flashsale.Product
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *flashsale.Product
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *flashsale.Product) graphql.Marshaler {
+			return ec.marshalNProduct2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚐProduct(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_retireProduct(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Product(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_retireProduct_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Notification_id(ctx context.Context, field graphql.CollectedField, obj *flashsale.Notification) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3977,6 +5334,52 @@ func (ec *executionContext) fieldContext_PageInfo_hasNextPage(_ context.Context,
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _PageInfo_hasPreviousPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PageInfo_hasPreviousPage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HasPreviousPage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PageInfo_hasPreviousPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PageInfo_startCursor(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PageInfo_startCursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartCursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PageInfo_startCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
+}
+
 func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4161,6 +5564,29 @@ func (ec *executionContext) fieldContext_Product_updatedAt(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Product", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Product_retiredAt(ctx context.Context, field graphql.CollectedField, obj *flashsale.Product) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Product_retiredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RetiredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Product_retiredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Product", field, false, false, "Time")
+}
+
 func (ec *executionContext) _ProductConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ProductConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4312,6 +5738,50 @@ func (ec *executionContext) fieldContext_Query_me(_ context.Context, field graph
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Node(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Node) graphql.Marshaler {
+			return ec.marshalONode2githubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐNode(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_node_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_product(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4366,7 +5836,7 @@ func (ec *executionContext) _Query_products(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Products(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Query().Products(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["includeRetired"].(*bool))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ProductConnection) graphql.Marshaler {
@@ -4488,6 +5958,50 @@ func (ec *executionContext) fieldContext_Query_flashSales(ctx context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_flashSalesConnection(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_flashSalesConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().FlashSalesConnection(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["status"].(*flashsale.SaleStatus))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FlashSaleConnection) graphql.Marshaler {
+			return ec.marshalNFlashSaleConnection2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐFlashSaleConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_flashSalesConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FlashSaleConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_flashSalesConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_order(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4539,6 +6053,68 @@ func (ec *executionContext) fieldContext_Query_order(ctx context.Context, field 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_order_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_users(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_users(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Users(ctx, fc.Args["search"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋflashsaleᚋflashsaleᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *model.UserConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.UserConnection
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UserConnection) graphql.Marshaler {
+			return ec.marshalNUserConnection2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐUserConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_users(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_users_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -4999,6 +6575,125 @@ func (ec *executionContext) fieldContext_User_notifications(ctx context.Context,
 	if fc.Args, err = ec.field_User_notifications_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UserConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.UserConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserEdge) graphql.Marshaler {
+			return ec.marshalNUserEdge2ᚕᚖgithubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐUserEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UserConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UserConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.UserConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UserConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UserEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.UserEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _UserEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.UserEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *flashsale.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UserEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -6388,6 +8083,76 @@ func UnmarshalRegisterInput(ctx context.Context, raw any) (flashsale.RegisterInp
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputUpdateFlashSaleInput(ctx context.Context, obj any) (model.UpdateFlashSaleInput, error) {
+	var it model.UpdateFlashSaleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"salePriceCents", "quantity", "perUserLimit", "startsAt", "endsAt"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "salePriceCents":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("salePriceCents"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SalePriceCents = data
+		case "quantity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quantity"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Quantity = data
+		case "perUserLimit":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("perUserLimit"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PerUserLimit = data
+		case "startsAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startsAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartsAt = data
+		case "endsAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("endsAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EndsAt = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateFlashSaleInput unmarshals raw into the UpdateFlashSaleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateFlashSaleInput(ctx context.Context, raw any) (model.UpdateFlashSaleInput, error) {
+	var out model.UpdateFlashSaleInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateFlashSaleInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUpdateProductInput(ctx context.Context, obj any) (model.UpdateProductInput, error) {
 	var it model.UpdateProductInput
 	if obj == nil {
@@ -6455,6 +8220,47 @@ func UnmarshalUpdateProductInput(ctx context.Context, raw any) (model.UpdateProd
 
 // region    ************************** interface.gotpl ***************************
 
+func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj model.Node) graphql.Marshaler {
+	switch obj := (obj).(type) {
+	case nil:
+		return graphql.Null
+	case flashsale.User:
+		return ec._User(ctx, sel, &obj)
+	case *flashsale.User:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._User(ctx, sel, obj)
+	case flashsale.Product:
+		return ec._Product(ctx, sel, &obj)
+	case *flashsale.Product:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Product(ctx, sel, obj)
+	case flashsale.Order:
+		return ec._Order(ctx, sel, &obj)
+	case *flashsale.Order:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Order(ctx, sel, obj)
+	case flashsale.FlashSale:
+		return ec._FlashSale(ctx, sel, &obj)
+	case *flashsale.FlashSale:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._FlashSale(ctx, sel, obj)
+	default:
+		if typedObj, ok := obj.(graphql.Marshaler); ok {
+			return typedObj
+		} else {
+			panic(fmt.Errorf("unexpected type %T; non-generated variants of Node must implement graphql.Marshaler", obj))
+		}
+	}
+}
+
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
@@ -6502,7 +8308,7 @@ func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
-var flashSaleImplementors = []string{"FlashSale"}
+var flashSaleImplementors = []string{"FlashSale", "Node"}
 
 func (ec *executionContext) _FlashSale(ctx context.Context, sel ast.SelectionSet, obj *flashsale.FlashSale) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, flashSaleImplementors)
@@ -6567,6 +8373,93 @@ func (ec *executionContext) _FlashSale(ctx context.Context, sel ast.SelectionSet
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._FlashSale_stats(ctx, field, obj)
 				})
+		case "cancelledAt":
+			out.Values[i] = ec._FlashSale_cancelledAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "orders":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._FlashSale_orders(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var flashSaleConnectionImplementors = []string{"FlashSaleConnection"}
+
+func (ec *executionContext) _FlashSaleConnection(ctx context.Context, sel ast.SelectionSet, obj *model.FlashSaleConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, flashSaleConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FlashSaleConnection")
+		case "edges":
+			out.Values[i] = ec._FlashSaleConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._FlashSaleConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var flashSaleEdgeImplementors = []string{"FlashSaleEdge"}
+
+func (ec *executionContext) _FlashSaleEdge(ctx context.Context, sel ast.SelectionSet, obj *model.FlashSaleEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, flashSaleEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FlashSaleEdge")
+		case "cursor":
+			out.Values[i] = ec._FlashSaleEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._FlashSaleEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -6794,6 +8687,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "updateFlashSale":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateFlashSale(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "endFlashSale":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_endFlashSale(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cancelFlashSale":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_cancelFlashSale(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "retireProduct":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_retireProduct(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -6952,7 +8873,7 @@ func (ec *executionContext) _NotificationEdge(ctx context.Context, sel ast.Selec
 	return out
 }
 
-var orderImplementors = []string{"Order"}
+var orderImplementors = []string{"Order", "Node"}
 
 func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, obj *flashsale.Order) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, orderImplementors)
@@ -7125,6 +9046,16 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "hasPreviousPage":
+			out.Values[i] = ec._PageInfo_hasPreviousPage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startCursor":
+			out.Values[i] = ec._PageInfo_startCursor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "endCursor":
 			out.Values[i] = ec._PageInfo_endCursor(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -7147,7 +9078,7 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
-var productImplementors = []string{"Product"}
+var productImplementors = []string{"Product", "Node"}
 
 func (ec *executionContext) _Product(ctx context.Context, sel ast.SelectionSet, obj *flashsale.Product) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, productImplementors)
@@ -7192,6 +9123,11 @@ func (ec *executionContext) _Product(ctx context.Context, sel ast.SelectionSet, 
 		case "updatedAt":
 			out.Values[i] = ec._Product_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "retiredAt":
+			out.Values[i] = ec._Product_retiredAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
@@ -7312,6 +9248,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_me(ctx, field)
 				})
+		case "node":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_node(ctx, field)
+				})
 		case "product":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, false,
@@ -7336,11 +9278,23 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_flashSales(ctx, field)
 				})
+		case "flashSalesConnection":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_flashSalesConnection(ctx, field)
+				})
 		case "order":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_order(ctx, field)
+				})
+		case "users":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_users(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -7435,7 +9389,7 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	}
 }
 
-var userImplementors = []string{"User"}
+var userImplementors = []string{"User", "Node"}
 
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *flashsale.User) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, userImplementors)
@@ -7483,6 +9437,82 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_notifications(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var userConnectionImplementors = []string{"UserConnection"}
+
+func (ec *executionContext) _UserConnection(ctx context.Context, sel ast.SelectionSet, obj *model.UserConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, userConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UserConnection")
+		case "edges":
+			out.Values[i] = ec._UserConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._UserConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var userEdgeImplementors = []string{"UserEdge"}
+
+func (ec *executionContext) _UserEdge(ctx context.Context, sel ast.SelectionSet, obj *model.UserEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, userEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UserEdge")
+		case "cursor":
+			out.Values[i] = ec._UserEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._UserEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -7918,6 +9948,38 @@ func (ec *executionContext) marshalNFlashSale2ᚖgithubᚗcomᚋflashsaleᚋflas
 	return ec._FlashSale(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNFlashSaleConnection2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐFlashSaleConnection(ctx context.Context, sel ast.SelectionSet, v *model.FlashSaleConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "FlashSaleConnection!")
+		return graphql.Null
+	}
+	return ec._FlashSaleConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNFlashSaleEdge2ᚕᚖgithubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐFlashSaleEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.FlashSaleEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFlashSaleEdge2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐFlashSaleEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNFlashSaleEdge2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐFlashSaleEdge(ctx context.Context, sel ast.SelectionSet, v *model.FlashSaleEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "FlashSaleEdge!")
+		return graphql.Null
+	}
+	return ec._FlashSaleEdge(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNFlashSaleStatus2githubᚗcomᚋflashsaleᚋflashsaleᚐSaleStatus(ctx context.Context, v any) (flashsale.SaleStatus, error) {
 	var res flashsale.SaleStatus
 	err := res.UnmarshalGQL(v)
@@ -8229,6 +10291,11 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 	return res
 }
 
+func (ec *executionContext) unmarshalNUpdateFlashSaleInput2githubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐUpdateFlashSaleInput(ctx context.Context, v any) (model.UpdateFlashSaleInput, error) {
+	res, err := ec.unmarshalInputUpdateFlashSaleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNUpdateProductInput2githubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐUpdateProductInput(ctx context.Context, v any) (model.UpdateProductInput, error) {
 	res, err := ec.unmarshalInputUpdateProductInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -8240,6 +10307,38 @@ func (ec *executionContext) marshalNUser2ᚖgithubᚗcomᚋflashsaleᚋflashsale
 		return graphql.Null
 	}
 	return ec._User(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNUserConnection2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐUserConnection(ctx context.Context, sel ast.SelectionSet, v *model.UserConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "UserConnection!")
+		return graphql.Null
+	}
+	return ec._UserConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNUserEdge2ᚕᚖgithubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐUserEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.UserEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNUserEdge2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐUserEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNUserEdge2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐUserEdge(ctx context.Context, sel ast.SelectionSet, v *model.UserEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "UserEdge!")
+		return graphql.Null
+	}
+	return ec._UserEdge(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {
@@ -8462,11 +10561,34 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	return res
 }
 
+func (ec *executionContext) marshalONode2githubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v model.Node) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Node(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOOrder2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚐOrder(ctx context.Context, sel ast.SelectionSet, v *flashsale.Order) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._Order(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOOrderStatus2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚐOrderStatus(ctx context.Context, v any) (*flashsale.OrderStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(flashsale.OrderStatus)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOOrderStatus2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚐOrderStatus(ctx context.Context, sel ast.SelectionSet, v *flashsale.OrderStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOProduct2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚐProduct(ctx context.Context, sel ast.SelectionSet, v *flashsale.Product) graphql.Marshaler {

@@ -48,8 +48,10 @@ type Loaders struct {
 	saleFamilies         families[flashsale.SaleID, *flashsale.FlashSale]
 	orderFamilies        families[flashsale.OrderID, *flashsale.Order]
 	notificationFamilies families[int64, *flashsale.Notification]
-	// roots reads each kind of root field for the whole query at once.
+	// roots reads each kind of root field for the whole query at once; nodes reads what
+	// every root node(id:) field asks for.
 	roots [kinds]sync.Once
+	nodes sync.Once
 }
 
 // UserOrdersKey asks for the newest First orders of a user.

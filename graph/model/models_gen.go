@@ -8,83 +8,188 @@ import (
 	"github.com/flashsale/flashsale"
 )
 
+// A new flash sale.
 type CreateFlashSaleInput struct {
-	ProductID      string    `json:"productId"`
-	SalePriceCents int       `json:"salePriceCents"`
-	Quantity       int       `json:"quantity"`
-	PerUserLimit   int       `json:"perUserLimit"`
-	StartsAt       time.Time `json:"startsAt"`
-	EndsAt         time.Time `json:"endsAt"`
+	// The product to sell (`prd_…`).
+	ProductID string `json:"productId"`
+	// The price of one unit during the sale in integer cents, 0 to 1,000,000,000.
+	SalePriceCents int `json:"salePriceCents"`
+	// Units to put on sale, 1 to 100,000,000, apart from the product's regular stock.
+	Quantity int `json:"quantity"`
+	// The most units one buyer may hold in the sale, 1 to quantity.
+	PerUserLimit int `json:"perUserLimit"`
+	// When orders open.
+	StartsAt time.Time `json:"startsAt"`
+	// When orders close: after startsAt, in the future, and at most 31 days after startsAt.
+	EndsAt time.Time `json:"endsAt"`
 }
 
+// A new product.
 type CreateProductInput struct {
-	Name        string  `json:"name"`
+	// The product's name, 1 to 200 characters once trimmed.
+	Name string `json:"name"`
+	// A plain-text description, at most 10,000 characters.
 	Description *string `json:"description,omitempty"`
-	PriceCents  int     `json:"priceCents"`
-	Stock       int     `json:"stock"`
+	// The regular price of one unit in integer cents, 0 to 1,000,000,000.
+	PriceCents int `json:"priceCents"`
+	// Units for regular orders, 0 to 100,000,000.
+	Stock int `json:"stock"`
 }
 
+// A page of flash sales, in the order they were created.
+type FlashSaleConnection struct {
+	// The flash sales of this page.
+	Edges []*FlashSaleEdge `json:"edges"`
+	// Where the page stands, and the cursor of the next.
+	PageInfo *PageInfo `json:"pageInfo"`
+}
+
+// One flash sale in a FlashSaleConnection.
+type FlashSaleEdge struct {
+	// Where this sale stands in the list, to pass as `after`.
+	Cursor string `json:"cursor"`
+	// The flash sale.
+	Node *flashsale.FlashSale `json:"node"`
+}
+
+// Writes. Besides the codes each mutation names, any mutation may be refused with RATE_LIMITED or
+// UNAVAILABLE (both with extensions.retryAfter in seconds: the same request succeeds later),
+// COMPLEXITY_LIMIT_EXCEEDED, or INTERNAL.
 type Mutation struct {
 }
 
+// A page of notifications, newest first.
 type NotificationConnection struct {
-	Edges    []*NotificationEdge `json:"edges"`
-	PageInfo *PageInfo           `json:"pageInfo"`
+	// The notifications of this page.
+	Edges []*NotificationEdge `json:"edges"`
+	// Where the page stands, and the cursor of the next.
+	PageInfo *PageInfo `json:"pageInfo"`
 }
 
+// One notification in a NotificationConnection.
 type NotificationEdge struct {
-	Cursor string                  `json:"cursor"`
-	Node   *flashsale.Notification `json:"node"`
+	// Where this notification stands in the list, to pass as `after`.
+	Cursor string `json:"cursor"`
+	// The notification.
+	Node *flashsale.Notification `json:"node"`
 }
 
+// A page of orders, newest first.
 type OrderConnection struct {
-	Edges    []*OrderEdge `json:"edges"`
-	PageInfo *PageInfo    `json:"pageInfo"`
+	// The orders of this page.
+	Edges []*OrderEdge `json:"edges"`
+	// Where the page stands, and the cursor of the next.
+	PageInfo *PageInfo `json:"pageInfo"`
 }
 
+// One order in an OrderConnection.
 type OrderEdge struct {
-	Cursor string           `json:"cursor"`
-	Node   *flashsale.Order `json:"node"`
+	// Where this order stands in the list, to pass as `after`.
+	Cursor string `json:"cursor"`
+	// The order.
+	Node *flashsale.Order `json:"node"`
 }
 
+// Where a page of a connection stands. Connections page forward: ask with `first` and pass the
+// `endCursor` of one page as `after` to get the next.
 type PageInfo struct {
-	HasNextPage bool    `json:"hasNextPage"`
-	EndCursor   *string `json:"endCursor,omitempty"`
+	// Whether more items follow this page: ask again with after = endCursor.
+	HasNextPage bool `json:"hasNextPage"`
+	// Whether items come before this page: true when the page was asked for with `after`.
+	HasPreviousPage bool `json:"hasPreviousPage"`
+	// The cursor of the page's first edge; null when the page is empty.
+	StartCursor *string `json:"startCursor,omitempty"`
+	// The cursor of the page's last edge, to pass as `after` for the next page; null when the page is empty.
+	EndCursor *string `json:"endCursor,omitempty"`
 }
 
+// An order in a flash sale.
 type PlaceFlashSaleOrderInput struct {
-	FlashSaleID    string `json:"flashSaleId"`
-	Quantity       int    `json:"quantity"`
+	// The sale to buy in (`sal_…`).
+	FlashSaleID string `json:"flashSaleId"`
+	// Units to buy, 1 to the sale's perUserLimit less what the buyer already holds in it.
+	Quantity int `json:"quantity"`
+	// A key the client makes for this purchase, 1 to 128 bytes, and sends again when it retries:
+	// the same key from the same user returns the same order, never a second one.
 	IdempotencyKey string `json:"idempotencyKey"`
 }
 
+// An order of a product at its regular price.
 type PlaceOrderInput struct {
+	// The product to buy (`prd_…`).
 	ProductID string `json:"productId"`
-	Quantity  int    `json:"quantity"`
-	// The same key from the same user returns the same order, never a second one.
+	// Units to buy, 1 to 1,000.
+	Quantity int `json:"quantity"`
+	// A key the client makes for this purchase, 1 to 128 bytes, and sends again when it retries:
+	// the same key from the same user returns the same order, never a second one.
 	IdempotencyKey string `json:"idempotencyKey"`
 }
 
+// A page of products, in the order they were created.
 type ProductConnection struct {
-	Edges    []*ProductEdge `json:"edges"`
-	PageInfo *PageInfo      `json:"pageInfo"`
+	// The products of this page.
+	Edges []*ProductEdge `json:"edges"`
+	// Where the page stands, and the cursor of the next.
+	PageInfo *PageInfo `json:"pageInfo"`
 }
 
+// One product in a ProductConnection.
 type ProductEdge struct {
-	Cursor string             `json:"cursor"`
-	Node   *flashsale.Product `json:"node"`
+	// Where this product stands in the list, to pass as `after`.
+	Cursor string `json:"cursor"`
+	// The product.
+	Node *flashsale.Product `json:"node"`
 }
 
+// Reads. Besides the codes each field names, any operation may be refused with RATE_LIMITED or
+// UNAVAILABLE (both with extensions.retryAfter in seconds), COMPLEXITY_LIMIT_EXCEEDED (the
+// operation asks for too much at once), or INTERNAL.
 type Query struct {
 }
 
+// Live updates, over a websocket (graphql-transport-ws or graphql-ws) at /query.
 type Subscription struct {
 }
 
-// Fields left out stay as they are.
+// The terms of a scheduled flash sale to change; a field left out stays as it is.
+type UpdateFlashSaleInput struct {
+	// The price of one unit in cents, from 0 to 1000000000.
+	SalePriceCents *int `json:"salePriceCents,omitempty"`
+	// The units for sale, from 1 to 100000000.
+	Quantity *int `json:"quantity,omitempty"`
+	// The most units one buyer may hold, from 1 to the quantity.
+	PerUserLimit *int `json:"perUserLimit,omitempty"`
+	// When the sale opens: at least 5 seconds from now.
+	StartsAt *time.Time `json:"startsAt,omitempty"`
+	// When the sale closes: after it opens, in the future, and at most 31 days after it opens.
+	EndsAt *time.Time `json:"endsAt,omitempty"`
+}
+
+// Changes to a product. Fields left out stay as they are.
 type UpdateProductInput struct {
-	Name        *string `json:"name,omitempty"`
+	// A new name, 1 to 200 characters once trimmed.
+	Name *string `json:"name,omitempty"`
+	// A new description, at most 10,000 characters; empty clears it.
 	Description *string `json:"description,omitempty"`
-	PriceCents  *int    `json:"priceCents,omitempty"`
-	Stock       *int    `json:"stock,omitempty"`
+	// A new regular price in integer cents, 0 to 1,000,000,000.
+	PriceCents *int `json:"priceCents,omitempty"`
+	// A new count of units for regular orders, 0 to 100,000,000, counting the units pending and
+	// paid orders hold: it may not go below those (CONFLICT).
+	Stock *int `json:"stock,omitempty"`
+}
+
+// A page of users, in the order they registered.
+type UserConnection struct {
+	// The users of this page.
+	Edges []*UserEdge `json:"edges"`
+	// Whether more users follow, and the cursor to ask for them with.
+	PageInfo *PageInfo `json:"pageInfo"`
+}
+
+// One user in a page of users.
+type UserEdge struct {
+	// Pass as `after` to ask for the users that follow this one.
+	Cursor string `json:"cursor"`
+	// The user.
+	Node *flashsale.User `json:"node"`
 }

@@ -9,7 +9,9 @@
 //   - PostgreSQL statements of a nested query with dataloaders and with batching off;
 //   - live stock subscribers one API process holds, and the delay of the final 0;
 //   - orders charged per second by one and by two payment workers;
-//   - the CPU a RATE_LIMITED refusal and each abuse probe cost, beside the floor's.
+//   - the CPU a RATE_LIMITED refusal and each abuse probe cost, beside the floor's;
+//   - the flash sale again with the API, the relay and each worker a process of their own,
+//     as deployed (Processes), beside the in-process figures.
 //
 // By default the suite starts the whole stack in this process (Stack); given the URL of a
 // running `make run` it measures that instead and skips what needs in-process access.
@@ -43,10 +45,11 @@ const (
 	BenchSubscriptions = "subscriptions"
 	BenchDrain         = "drain"
 	BenchRefusals      = "refusals"
+	BenchProcesses     = "processes"
 )
 
 // All lists every benchmark in the order they run.
-var All = []string{BenchFlashSale, BenchCache, BenchLoaders, BenchSubscriptions, BenchDrain, BenchRefusals}
+var All = []string{BenchFlashSale, BenchCache, BenchLoaders, BenchSubscriptions, BenchDrain, BenchRefusals, BenchProcesses}
 
 // Config sizes the suite. DefaultConfig has the issue's sizes.
 type Config struct {
@@ -263,6 +266,10 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Results, error) 
 	})
 	step(BenchRefusals, true, func() (err error) {
 		res.Refusals, err = runRefusals(ctx, st.API.Handler(), progress)
+		return err
+	})
+	step(BenchProcesses, true, func() (err error) {
+		res.Processes, err = runProcesses(ctx, cfg, st, progress)
 		return err
 	})
 	return res, ctx.Err()

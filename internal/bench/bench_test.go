@@ -6,18 +6,18 @@ import (
 	"time"
 )
 
-func TestBenchShards(t *testing.T) {
+func TestShardURLs(t *testing.T) {
 	t.Parallel()
-	got, err := benchShards("postgres://app:secret@db.local:5433/flashsale_shard_0?sslmode=disable", 2)
+	got, err := shardURLs("postgres://app:secret@db.local:5433/flashsale_shard_0?sslmode=disable", 2, benchShardNames)
 	if err != nil {
-		t.Fatalf("benchShards: %v", err)
+		t.Fatalf("shardURLs: %v", err)
 	}
 	want := []string{
 		"postgres://app:secret@db.local:5433/flashsale_bench_shard_0?sslmode=disable",
 		"postgres://app:secret@db.local:5433/flashsale_bench_shard_1?sslmode=disable",
 	}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Errorf("benchShards = %q; want %q", got, want)
+		t.Errorf("shardURLs = %q; want %q", got, want)
 	}
 }
 

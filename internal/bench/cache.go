@@ -15,9 +15,12 @@ import (
 // stores' cache alone (Redis and near copies, no response cache: app.Config.NoResponseCache)
 // and with no cache at all (app.Config.NoCache): APIs of the same process on the same data.
 type CacheResult struct {
-	Products    int `json:"products"`
-	Reads       int `json:"reads"`
-	Concurrency int `json:"concurrency"`
+	// RequestShapes names how the reads and their floor were sent (loadgen.Describe): as
+	// the frontend clients send them, read by read in turn.
+	RequestShapes string `json:"request_shapes"`
+	Products      int    `json:"products"`
+	Reads         int    `json:"reads"`
+	Concurrency   int    `json:"concurrency"`
 	// Each figure is the better of cacheRounds rounds, the rounds alternating between the
 	// sides so that none gets the quieter moments of the machine.
 	CachedPerS      float64 `json:"cached_per_s"`
@@ -69,7 +72,8 @@ func runCache(ctx context.Context, cfg Config, s *shop, cachedURL, storesOnlyURL
 		}
 		ids[i] = id
 	}
-	r := &CacheResult{Products: len(ids), Reads: cfg.CacheReads, Concurrency: cfg.CacheConcurrency}
+	r := &CacheResult{Products: len(ids), Reads: cfg.CacheReads, Concurrency: cfg.CacheConcurrency,
+		RequestShapes: loadgen.Describe(loadgen.DefaultShapes)}
 	measure := func(url string) (readRate, error) {
 		if settle != nil {
 			settle()
@@ -104,7 +108,7 @@ func runCache(ctx context.Context, cfg Config, s *shop, cachedURL, storesOnlyURL
 			}
 		}
 	}
-	floor, _, _, err := loadgen.Floor(ctx, cachedURL, cfg.CacheConcurrency, cfg.CacheReads)
+	floor, _, _, err := loadgen.Floor(ctx, cachedURL, cfg.CacheConcurrency, cfg.CacheReads, loadgen.DefaultShapes...)
 	if err != nil {
 		return r, fmt.Errorf("floor at concurrency %d: %w", cfg.CacheConcurrency, err)
 	}
@@ -115,9 +119,11 @@ func runCache(ctx context.Context, cfg Config, s *shop, cachedURL, storesOnlyURL
 	return r, nil
 }
 
-// readProducts makes n product reads, concurrency at a time, read i of ids[i mod len(ids)].
-// Any failed read fails the measurement.
+// readProducts makes n product reads, concurrency at a time, read i of ids[i mod len(ids)],
+// each in the next of loadgen.DefaultShapes: a product page's reads come from Apollo Client
+// (POST) and urql (GET) alike. Any failed read fails the measurement.
 func readProducts(ctx context.Context, c *loadgen.Client, ids []string, n, concurrency int) (readRate, error) {
+	clients := c.Shaped(loadgen.DefaultShapes)
 	lat := make(latencies, n)
 	var failed atomic.Int64
 	var once sync.Once
@@ -130,7 +136,7 @@ func readProducts(ctx context.Context, c *loadgen.Client, ids []string, n, concu
 			} `json:"product"`
 		}
 		t0 := time.Now()
-		err := c.Do(ctx, "", productQuery, map[string]any{"id": ids[i%len(ids)]}, &out)
+		err := clients[i%len(clients)].Do(ctx, "", productQuery, map[string]any{"id": ids[i%len(ids)]}, &out)
 		lat[i] = time.Since(t0)
 		if err == nil && (out.Product == nil || out.Product.ID != ids[i%len(ids)]) {
 			err = fmt.Errorf("product(%s) answered %+v", ids[i%len(ids)], out.Product)

@@ -20,16 +20,18 @@ import (
 // the ceiling (the Lua reservation in Redis with no HTTP) and the seed's lock. The floor is
 // the mean of one measurement before the burst and one after it (loadgen.Result.FloorPerS).
 type FlashSaleResult struct {
-	Buyers       int     `json:"buyers"`
-	Attempts     int     `json:"attempts"`
-	Concurrency  int     `json:"concurrency"`
-	AttemptsPerS float64 `json:"attempts_per_s"`
-	FloorPerS    float64 `json:"floor_per_s"`
-	CeilingPerS  float64 `json:"ceiling_per_s"`
-	P50Ms        float64 `json:"p50_ms"`
-	P99Ms        float64 `json:"p99_ms"`
-	FloorP50Ms   float64 `json:"floor_p50_ms"`
-	FloorP99Ms   float64 `json:"floor_p99_ms"`
+	// RequestShapes names how the burst and its floor sent their requests (loadgen.Describe).
+	RequestShapes string  `json:"request_shapes"`
+	Buyers        int     `json:"buyers"`
+	Attempts      int     `json:"attempts"`
+	Concurrency   int     `json:"concurrency"`
+	AttemptsPerS  float64 `json:"attempts_per_s"`
+	FloorPerS     float64 `json:"floor_per_s"`
+	CeilingPerS   float64 `json:"ceiling_per_s"`
+	P50Ms         float64 `json:"p50_ms"`
+	P99Ms         float64 `json:"p99_ms"`
+	FloorP50Ms    float64 `json:"floor_p50_ms"`
+	FloorP99Ms    float64 `json:"floor_p99_ms"`
 	// FloorBeforePerS and FloorAfterPerS are the floor's two measurements.
 	FloorBeforePerS float64 `json:"floor_before_per_s"`
 	FloorAfterPerS  float64 `json:"floor_after_per_s"`
@@ -97,23 +99,13 @@ type BurstCPU struct {
 // concurrency on redisClient. Each round registers its own buyers and opens its own sale.
 // local is the in-process API, nil when measuring one at url.
 func runFlashSale(ctx context.Context, cfg Config, url string, local *app.API, redisClient goredis.UniversalClient, runID string, progress io.Writer) (*FlashSaleResult, error) {
-	rounds := make([]*FlashSaleResult, 0, cfg.FlashRounds)
-	for round := range cfg.FlashRounds {
-		fmt.Fprintf(progress, "flash sale: round %d of %d\n", round+1, cfg.FlashRounds)
-		if round > 0 {
-			waitQuiet(ctx, progress) // the last round's notifications and counts run on
-		}
-		r, err := flashSaleRound(ctx, cfg, url, local, fmt.Sprintf("%s-r%d", runID, round+1), round == 0, progress)
-		if err != nil {
-			return nil, fmt.Errorf("round %d: %w", round+1, err)
-		}
-		rounds = append(rounds, r)
+	r, err := flashSaleRounds(ctx, cfg, url, local, runID, progress)
+	if err != nil {
+		return nil, err
 	}
-	r := combineRounds(rounds)
 
 	fmt.Fprintf(progress, "ceiling: %d Lua reservations at concurrency %d, no HTTP\n", cfg.Attempts, cfg.Concurrency)
 	prefix := "bench-" + runID + ":"
-	var err error
 	if r.Ceiling, err = runCeiling(ctx, redisClient, prefix, cfg.Buyers, cfg.Attempts, cfg.Concurrency, cfg.Quantity, 1); err != nil {
 		return r, err
 	}
@@ -129,6 +121,23 @@ func runFlashSale(ctx context.Context, cfg Config, url string, local *app.API, r
 
 // flashSaleRound is one sale: buyers, floor, burst, drain, census, floor again. profile
 // says whether to profile its burst.
+// flashSaleRounds runs cfg.FlashRounds sales against url and combines them.
+func flashSaleRounds(ctx context.Context, cfg Config, url string, local *app.API, runID string, progress io.Writer) (*FlashSaleResult, error) {
+	rounds := make([]*FlashSaleResult, 0, cfg.FlashRounds)
+	for round := range cfg.FlashRounds {
+		fmt.Fprintf(progress, "flash sale: round %d of %d\n", round+1, cfg.FlashRounds)
+		if round > 0 {
+			waitQuiet(ctx, progress) // the last round's notifications and counts run on
+		}
+		r, err := flashSaleRound(ctx, cfg, url, local, fmt.Sprintf("%s-r%d", runID, round+1), round == 0 && local != nil, progress)
+		if err != nil {
+			return nil, fmt.Errorf("round %d: %w", round+1, err)
+		}
+		rounds = append(rounds, r)
+	}
+	return combineRounds(rounds), nil
+}
+
 func flashSaleRound(ctx context.Context, cfg Config, url string, local *app.API, runID string, profile bool, progress io.Writer) (*FlashSaleResult, error) {
 	var db *postgres.DB
 	var steps *prometheus.HistogramVec
@@ -167,7 +176,7 @@ func flashSaleRound(ctx context.Context, cfg Config, url string, local *app.API,
 		return nil, fmt.Errorf("flash-sale burst: %w", err)
 	}
 	r := &FlashSaleResult{
-		Buyers: res.Buyers, Attempts: res.Attempts, Concurrency: res.Concurrency,
+		RequestShapes: res.RequestShapes, Buyers: res.Buyers, Attempts: res.Attempts, Concurrency: res.Concurrency,
 		AttemptsPerS: res.AttemptsPerS, FloorPerS: res.FloorPerS, P50Ms: res.P50Ms, P99Ms: res.P99Ms,
 		FloorP50Ms: res.FloorP50Ms, FloorP99Ms: res.FloorP99Ms,
 		FloorBeforePerS: res.FloorBeforePerS, FloorAfterPerS: res.FloorAfterPerS,

@@ -25,6 +25,9 @@ type Results struct {
 	Subscriptions *SubscriptionsResult `json:"subscriptions,omitempty"`
 	Drain         *DrainResult         `json:"drain,omitempty"`
 	Refusals      *RefusalsResult      `json:"refusals,omitempty"`
+	// Processes is the flash sale with the API, the relay and each worker a process of its
+	// own (Processes).
+	Processes *FlashSaleResult `json:"processes,omitempty"`
 	// Skipped says why a benchmark did not run; Errors why one failed.
 	Skipped map[string]string `json:"skipped,omitempty"`
 	Errors  map[string]string `json:"errors,omitempty"`
@@ -151,6 +154,32 @@ func (r *Results) Rows() []Row {
 		add(Row{fmt.Sprintf("payments: orders PAID/s, 2 workers (%d orders)", d.Orders), num(d.TwoWorkersPerS),
 			"1 worker: " + num(d.OneWorkerPerS), ratio(d.TwoWorkersPerS, d.OneWorkerPerS), "", ""})
 	}
+	if p := r.Processes; p != nil {
+		// Each figure beside the same figure in one process, when the flash sale ran too.
+		beside := func(v, inProcess float64) (string, string) {
+			if r.FlashSale == nil {
+				return "", ""
+			}
+			return "one process: " + num(inProcess), ratio(v, inProcess)
+		}
+		var one FlashSaleResult
+		if r.FlashSale != nil {
+			one = *r.FlashSale
+		}
+		b, rt := beside(p.AttemptsPerS, one.AttemptsPerS)
+		add(Row{"as deployed: flash sale attempts/s (separate processes)", num(p.AttemptsPerS), b, rt, "", ""})
+		b, rt = beside(p.P99Ms, one.P99Ms)
+		add(Row{"as deployed: flash sale p99 ms", num(p.P99Ms) + spread(p.Rounds, "%.0f", func(r RoundFigures) float64 { return r.P99Ms }),
+			b, rt, fmt.Sprintf("≤ %s ms", num(TargetP99Ms)), ok(p.Attempts > 0 && p.P99Ms <= TargetP99Ms)})
+		add(Row{"as deployed: units sold / oversold / lost", fmt.Sprintf("%d / %d / %d", p.Sold, p.Oversold, p.Lost), "", "",
+			fmt.Sprintf("%d / 0 / 0", p.Quantity), ok(p.Sold == p.Quantity && p.Oversold == 0 && p.Lost == 0)})
+		drain := num(p.DrainObservedS)
+		if !p.Drained {
+			drain = "> " + drain + " (not drained)"
+		}
+		b, rt = beside(p.DrainObservedS, one.DrainObservedS)
+		add(Row{"as deployed: s until the polls saw all PAID", drain, b, rt, "", ok(p.Drained)})
+	}
 	return rows
 }
 
@@ -182,6 +211,12 @@ func (r *Results) WriteTable(w io.Writer) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if f := r.FlashSale; f != nil && f.RequestShapes != "" {
+		fmt.Fprintf(w, "flash sale: the burst and its floor send requests as %s, in turn\n", f.RequestShapes)
+	}
+	if c := r.Cache; c != nil && c.RequestShapes != "" {
+		fmt.Fprintf(w, "cache: the reads and their floor send requests as %s, in turn\n", c.RequestShapes)
 	}
 	for _, name := range slices.Sorted(maps.Keys(r.Skipped)) {
 		fmt.Fprintf(w, "skipped %s: %s\n", name, r.Skipped[name])

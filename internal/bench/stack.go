@@ -46,9 +46,9 @@ type Stack struct {
 // benchShardNames is the database name of shard i of the benchmark's databases.
 const benchShardNames = "flashsale_bench_shard_%d"
 
-// benchShards returns the URLs of n benchmark shards on the server (and with the
+// shardURLs returns the URLs of n benchmark shards named by names on the server (and with the
 // credentials) of base.
-func benchShards(base string, n int) ([]string, error) {
+func shardURLs(base string, n int, names string) ([]string, error) {
 	u, err := url.Parse(base)
 	if err != nil {
 		return nil, fmt.Errorf("parse shard url: %w", err)
@@ -56,7 +56,7 @@ func benchShards(base string, n int) ([]string, error) {
 	urls := make([]string, n)
 	for i := range urls {
 		v := *u
-		v.Path = "/" + fmt.Sprintf(benchShardNames, i)
+		v.Path = "/" + fmt.Sprintf(names, i)
 		urls[i] = v.String()
 	}
 	return urls, nil
@@ -70,7 +70,7 @@ func StartStack(ctx context.Context, base app.Config, log *slog.Logger, progress
 	if len(base.DatabaseShards) == 0 {
 		return nil, errors.New("bench: no database shard configured")
 	}
-	if cfg.DatabaseShards, err = benchShards(base.DatabaseShards[0], len(base.DatabaseShards)); err != nil {
+	if cfg.DatabaseShards, err = shardURLs(base.DatabaseShards[0], len(base.DatabaseShards), benchShardNames); err != nil {
 		return nil, err
 	}
 	cfg.HTTPAddr = "127.0.0.1:0"

@@ -1,7 +1,6 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -80,7 +79,8 @@ func isError(err error, e **Error) bool {
 	return errors.As(err, e)
 }
 
-// Client posts GraphQL operations to one endpoint over one shared, pooled http.Client.
+// Client sends GraphQL operations to one endpoint over one shared, pooled http.Client, as a
+// plain POST unless As gives it a client library's Shape.
 //
 // Every request carries an X-Forwarded-For, as the ingress in front of a shop would add, so
 // that the shop (which believes it from the loopback, its default TRUSTED_PROXIES) sees each
@@ -92,6 +92,7 @@ type Client struct {
 	http     *http.Client
 	from     string         // this client's address, or "" for the crowd
 	crowd    *atomic.Uint32 // the crowd's last address, shared by the clients From makes
+	shape    Shape          // how operations are sent (As)
 }
 
 // From returns a client sharing c's connections whose requests all come from addr.
@@ -202,21 +203,15 @@ type gqlResponse struct {
 	Errors []gqlError      `json:"errors"`
 }
 
-// Do posts query with vars (anything that encodes to a JSON object, or nil for none), with
+// Do sends query with vars (anything that encodes to a JSON object, or nil for none), with
 // the bearer token unless it is "", and decodes the response's
 // data into out (unless out is nil). A response with errors returns an *Error carrying the
 // first one's extensions.code; so does a failure to get an answer, with a Code* constant.
 func (c *Client) Do(ctx context.Context, token, query string, vars any, out any) error {
-	body, err := json.Marshal(gqlRequest{Query: query, Variables: vars})
+	req, err := c.newRequest(ctx, query, vars)
 	if err != nil {
-		return fmt.Errorf("encode request: %w", err)
+		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("new request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
 	if c.from != "" {
 		req.Header.Set("X-Forwarded-For", c.from)
 	} else {

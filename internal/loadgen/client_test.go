@@ -249,3 +249,57 @@ func TestQueryEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// Each shape sends what its client library sends by default.
+func TestDoSendsEachShapeAsItsClientDoes(t *testing.T) {
+	t.Parallel()
+	type sent struct {
+		r    *http.Request
+		body []byte
+	}
+	reqs := make(chan sent, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		reqs <- sent{r.Clone(context.Background()), body}
+		io.WriteString(w, `{"data":{"x":1}}`)
+	}))
+	t.Cleanup(srv.Close)
+	const query, mutation = `query($id: ID!) { product(id: $id) { id } }`, `mutation($in: X!) { m(input: $in) { id } }`
+	vars := map[string]any{"id": "prd_1"}
+	for _, c := range []struct {
+		shape                              Shape
+		doc                                string
+		method, accept, contentType, field string // field: a body field only this shape sends
+	}{
+		{Plain, query, http.MethodPost, "application/json", "application/json", ""},
+		{Apollo, query, http.MethodPost, apolloAccept, "application/json", "extensions"},
+		{Apollo, mutation, http.MethodPost, apolloAccept, "application/json", "extensions"},
+		{URQL, query, http.MethodGet, urqlAccept, "", ""},
+		{URQL, mutation, http.MethodPost, urqlAccept, "application/json", ""},
+	} {
+		c0 := newTestClient(t, srv.URL, time.Second).As(c.shape)
+		if err := c0.Do(context.Background(), "", c.doc, vars, nil); err != nil {
+			t.Fatalf("%v: %v", c.shape, err)
+		}
+		got := <-reqs
+		r := got.r
+		if r.Method != c.method || r.Header.Get("Accept") != c.accept || r.Header.Get("Content-Type") != c.contentType {
+			t.Errorf("%v %.8s: sent %s Accept %q Content-Type %q; want %s %q %q", c.shape, c.doc, r.Method,
+				r.Header.Get("Accept"), r.Header.Get("Content-Type"), c.method, c.accept, c.contentType)
+		}
+		if r.Method == http.MethodGet {
+			var v map[string]any
+			if r.URL.Query().Get("query") != c.doc || json.Unmarshal([]byte(r.URL.Query().Get("variables")), &v) != nil || v["id"] != "prd_1" {
+				t.Errorf("%v: GET %s; want the query and variables in the URL", c.shape, r.URL.RawQuery)
+			}
+			continue
+		}
+		var body map[string]any
+		if err := json.Unmarshal(got.body, &body); err != nil || body["query"] != c.doc {
+			t.Errorf("%v: body %v (%v); want the query", c.shape, body, err)
+		}
+		if ext, _ := body["extensions"].(map[string]any); c.field == "extensions" && ext["clientLibrary"] == nil {
+			t.Errorf("%v: extensions %v; want clientLibrary", c.shape, body["extensions"])
+		}
+	}
+}

@@ -15,8 +15,9 @@ const floorTimeout = 10 * time.Second
 // Floor fires count `{ __typename }` queries at url, concurrency at a time, over one pooled
 // client warmed first, and returns their rate and latency percentiles in milliseconds: the
 // cost of the HTTP and GraphQL layers alone, the baseline the flash-sale burst is compared
-// to. Any failed query fails the measurement.
-func Floor(ctx context.Context, url string, concurrency, count int) (perSec, p50ms, p99ms float64, err error) {
+// to. The queries are sent in shapes, in turn (none: Plain). Any failed query fails the
+// measurement.
+func Floor(ctx context.Context, url string, concurrency, count int, shapes ...Shape) (perSec, p50ms, p99ms float64, err error) {
 	if concurrency < 1 || count < 1 {
 		return 0, 0, 0, fmt.Errorf("floor: concurrency and count must be at least 1")
 	}
@@ -25,12 +26,12 @@ func Floor(ctx context.Context, url string, concurrency, count int) (perSec, p50
 		return 0, 0, 0, err
 	}
 	defer c.Close()
-	return floor(ctx, c, concurrency, count)
+	return floor(ctx, c.Shaped(shapes), concurrency, count)
 }
 
-// floor is Floor over an existing client.
-func floor(ctx context.Context, c *Client, concurrency, count int) (perSec, p50ms, p99ms float64, err error) {
-	warm(ctx, c, concurrency)
+// floor is Floor over existing clients, query i sent by clients[i mod len(clients)].
+func floor(ctx context.Context, clients []*Client, concurrency, count int) (perSec, p50ms, p99ms float64, err error) {
+	warm(ctx, clients[0], concurrency)
 	lat := make([]time.Duration, count)
 	var (
 		failed   atomic.Int64
@@ -40,7 +41,7 @@ func floor(ctx context.Context, c *Client, concurrency, count int) (perSec, p50m
 	start := time.Now()
 	ForEach(ctx, count, concurrency, func(i int) {
 		t0 := time.Now()
-		err := c.Do(ctx, "", typenameQuery, nil, nil)
+		err := clients[i%len(clients)].Do(ctx, "", typenameQuery, nil, nil)
 		lat[i] = time.Since(t0)
 		if err != nil {
 			failed.Add(1)

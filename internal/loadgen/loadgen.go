@@ -46,6 +46,9 @@ type Config struct {
 	// Floor, when set, measures the { __typename } baseline (see Floor) after registration,
 	// with Concurrency and Attempts, and reports it beside the burst.
 	Floor bool
+	// Shapes are the client libraries' request shapes the burst and the floor send, buyer by
+	// buyer and request by request in turn (nil: DefaultShapes, Apollo Client's and urql's).
+	Shapes []Shape
 	// RunID makes the run's emails, names and idempotency keys unique; random when empty.
 	RunID string
 	// AroundBurst, when set, is called just before the burst's first attempt, and the
@@ -107,6 +110,9 @@ func (c Config) withDefaults() Config {
 	setDur(&c.SaleDuration, d.SaleDuration)
 	setDur(&c.DrainTimeout, d.DrainTimeout)
 	setDur(&c.RequestTimeout, d.RequestTimeout)
+	if len(c.Shapes) == 0 {
+		c.Shapes = DefaultShapes
+	}
 	if c.RunID == "" {
 		c.RunID = newRunID()
 	}
@@ -140,8 +146,10 @@ func newRunID() string {
 type Result struct {
 	RunID       string `json:"run_id"`
 	FlashSaleID string `json:"flash_sale_id"`
-	Buyers      int    `json:"buyers"`
-	Concurrency int    `json:"concurrency"`
+	// RequestShapes names how the burst's and the floor's requests were sent (Describe).
+	RequestShapes string `json:"request_shapes"`
+	Buyers        int    `json:"buyers"`
+	Concurrency   int    `json:"concurrency"`
 	// RegisterS is how long registering every buyer took.
 	RegisterS float64 `json:"register_s"`
 
@@ -240,13 +248,15 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	defer c.Close()
 	res := &Result{
 		RunID: cfg.RunID, Buyers: cfg.Buyers, Concurrency: cfg.Concurrency, Quantity: cfg.Quantity,
-		Rejections: map[string]int{}, Violations: []string{}, Warnings: []string{},
+		RequestShapes: Describe(cfg.Shapes),
+		Rejections:    map[string]int{}, Violations: []string{}, Warnings: []string{},
 	}
 
 	admin, err := login(ctx, c, cfg.AdminEmail, cfg.AdminPassword)
 	if err != nil {
 		return nil, fmt.Errorf("log in as admin %s: %w", cfg.AdminEmail, err)
 	}
+	fmt.Fprintf(progress, "buyers and the floor send their requests as %s, in turn\n", res.RequestShapes)
 	t0 := time.Now()
 	buyers, err := registerBuyers(ctx, c, cfg, progress)
 	if err != nil {
@@ -328,7 +338,7 @@ type floorRate struct{ perS, p50, p99 float64 }
 func measureFloor(ctx context.Context, c *Client, cfg Config) (floorRate, error) {
 	var r floorRate
 	var err error
-	if r.perS, r.p50, r.p99, err = floor(ctx, c, cfg.Concurrency, cfg.Attempts); err != nil {
+	if r.perS, r.p50, r.p99, err = floor(ctx, c.Shaped(cfg.Shapes), cfg.Concurrency, cfg.Attempts); err != nil {
 		return r, fmt.Errorf("measure floor: %w", err)
 	}
 	return r, nil

@@ -68,7 +68,17 @@ func (f *fakeShop) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Query     string         `json:"query"`
 		Variables map[string]any `json:"variables"`
 	}
-	if r.URL.Path != "/query" || json.NewDecoder(r.Body).Decode(&req) != nil {
+	// A query may come as a GET (urql's shape), its fields in the URL, as GraphQL reads it.
+	var err error
+	if r.Method == http.MethodGet {
+		req.Query = r.URL.Query().Get("query")
+		if v := r.URL.Query().Get("variables"); v != "" {
+			err = json.Unmarshal([]byte(v), &req.Variables)
+		}
+	} else {
+		err = json.NewDecoder(r.Body).Decode(&req)
+	}
+	if r.URL.Path != "/query" || err != nil || req.Query == "" {
 		http.Error(w, "bad request", http.StatusBadRequest)
 		return
 	}

@@ -70,7 +70,7 @@ func registerBuyers(ctx context.Context, c *Client, cfg Config, progress io.Writ
 	})
 	ForEach(ctx, cfg.Buyers, cfg.RegisterConcurrency, func(i int) {
 		email := fmt.Sprintf("lg-%s-%d@example.com", cfg.RunID, i)
-		bc := c.From(Address(i))
+		bc := c.From(Address(i)).As(cfg.Shapes[i%len(cfg.Shapes)])
 		token, err := register(ctx, bc, email, password, fmt.Sprintf("Loadgen Buyer %d", i))
 		if err != nil {
 			errOnce.Do(func() {

@@ -7,10 +7,10 @@ import (
 	"log/slog"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Defaults of ConsumerConfig, and the reader settings Consume does not expose.
+// Defaults of ConsumerConfig, and the client settings Consume does not expose.
 const (
 	defaultPoisonAttempts = 3
 	defaultRetryMin       = 100 * time.Millisecond
@@ -23,23 +23,15 @@ const (
 	// Members learn that a rebalance started from a heartbeat's answer, so the interval is
 	// also how long a new member waits for the others to rejoin.
 	defaultHeartbeatInterval = time.Second
-	// How long the coordinator waits for every member to rejoin. A kafka-go member rejoins
-	// without waiting for its handler, within a heartbeat and a fetch, so 10s is ample.
+	// How long the coordinator waits for every member to rejoin. A member rejoins without
+	// waiting for its handler (see Consume), so 10s is ample.
 	defaultRebalanceTimeout = 10 * time.Second
 
-	// fetchMaxWait is the reader's deadline for one fetch. kafka-go asks the broker to wait
-	// for new records for this much less a margin for the round trip: a quarter of it under
-	// 1s, else 1s. At 500ms the margin was 125ms, which a process busy with hundreds of
-	// goroutines overran: `make run` under a burst of registrations logged an "i/o timeout"
-	// and redialled every partition about once a second. At 1.5s the broker waits 0.5s and
-	// the answer has 1s to come back. kafka-go cannot interrupt a fetch in flight, so this
-	// also bounds how long a rebalance or Consume's return waits (its default is 10s). New
-	// records still arrive at once.
-	fetchMaxWait = 1500 * time.Millisecond
-	// joinGroupBackoff is the pause after a failed join, against kafka-go's 5s default.
-	joinGroupBackoff = time.Second
-	// commitTimeout bounds the commit after a handled record. The commit outlives ctx,
-	// since dropping it would only make the record be handled again.
+	// fetchMaxWait is how long the broker may hold a fetch waiting for new records. New
+	// records still arrive at once; closing the client interrupts a fetch in flight.
+	fetchMaxWait = time.Second
+	// commitTimeout bounds the commit after a handled batch. The commit outlives ctx, since
+	// dropping it would only make the records be handled again.
 	commitTimeout = 10 * time.Second
 )
 
@@ -91,7 +83,7 @@ type ConsumerConfig struct {
 	RebalanceTimeout  time.Duration
 
 	// DrainTimeout is how long the record or batch in hand when ctx ends may go on: Consume
-	// takes nothing more, lets the handler finish with a context that ends this much later,
+	// polls nothing more, lets the handler finish with a context that ends this much later,
 	// and commits what it handled before it leaves the group, so that a consumer stopped for
 	// a rollout leaves the next member nothing to handle again. Zero ends the handler's
 	// context with ctx.
@@ -140,69 +132,103 @@ func (cfg *ConsumerConfig) setDefaults() {
 }
 
 // Consume joins cfg.GroupID and hands every record of cfg.Topic to cfg.Handler (or, in
-// batches, to cfg.BatchHandler), at least once each, until ctx ends; then it leaves the group
-// and returns nil. It returns an error only for an invalid cfg: broker failures are logged
-// and retried.
+// batches, to cfg.BatchHandler), at least once each, until ctx ends; then it commits what was
+// handled, leaves the group and returns nil. It returns an error only for an invalid cfg:
+// broker failures are logged and retried.
 //
 // A record is committed only after Handler (or BatchHandler, for its batch) succeeded, so a
 // consumer stopped before that leaves the record to the next consumer of the group. A failing
 // record is retried with backoff, holding back the records behind it, until it succeeds,
 // until ctx ends, or (see ErrPoison) until it is found to be poison, when it is logged and
 // skipped.
+//
+// The client is franz-go's, which fetches ahead and hands over whatever has arrived, up to
+// a batch, in one poll. Handled records are marked and their offsets committed after each
+// poll; a mark for a partition this member no longer owns (a rebalance moved it while its
+// records were being handled) is dropped, so a commit never moves another member's offset
+// back. Such records are handled again by their new owner, which at-least-once allows. A
+// rebalance never waits for a handler: handlers may retry for long during an outage.
 func Consume(ctx context.Context, cfg ConsumerConfig) error {
 	if err := cfg.check(); err != nil {
 		return fmt.Errorf("kafka: consume: %w", err)
 	}
 	cfg.setDefaults()
 	log := cfg.Log.With("topic", cfg.Topic, "group", cfg.GroupID)
-	r := kafkago.NewReader(kafkago.ReaderConfig{
-		Brokers:           cfg.Brokers,
-		Topic:             cfg.Topic,
-		GroupID:           cfg.GroupID,
-		Dialer:            &kafkago.Dialer{ClientID: clientID, Timeout: adminTimeout, DualStack: true},
-		StartOffset:       kafkago.FirstOffset,
-		MaxWait:           fetchMaxWait,
-		SessionTimeout:    cfg.SessionTimeout,
-		HeartbeatInterval: cfg.HeartbeatInterval,
-		RebalanceTimeout:  cfg.RebalanceTimeout,
-		JoinGroupBackoff:  joinGroupBackoff,
-		// CommitInterval 0 makes CommitMessages wait for the broker's answer, which is what
-		// lets a handled record count as committed.
-		CommitInterval: 0,
-		ErrorLogger:    kafkaLogger(log, slog.LevelWarn),
-	})
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ClientID(clientID),
+		kgo.WithLogger(kgoLogger{log: log}),
+		kgo.ConsumerGroup(cfg.GroupID),
+		kgo.ConsumeTopics(cfg.Topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(fetchMaxWait),
+		kgo.SessionTimeout(cfg.SessionTimeout),
+		kgo.HeartbeatInterval(cfg.HeartbeatInterval),
+		kgo.RebalanceTimeout(cfg.RebalanceTimeout),
+		// Eager rebalances: every member gives up its partitions and takes its new share in
+		// one round, which keeps a group's state easy to reason about; records in hand
+		// for a partition that moved are dropped from the commit (see above).
+		kgo.Balancers(kgo.RoundRobinBalancer()),
+		// Only marked (handled) offsets are committed: after each poll, on a rebalance's
+		// revocation, and when the client closes.
+		kgo.AutoCommitMarks(),
+	)
+	if err != nil {
+		return fmt.Errorf("kafka: consume: %w", err)
+	}
 	log.Info("consumer started")
-	c := &consumer{cfg: cfg, r: r, log: log}
-	if cfg.BatchHandler != nil {
-		c.runBatches(ctx)
-	} else {
-		c.run(ctx)
-	}
-	// Close waits for the reader's goroutines and leaves the group, so that the partitions
-	// move to the other members now rather than after SessionTimeout.
-	if err := r.Close(); err != nil {
-		log.Warn("close consumer", "err", err)
-	}
+	c := &consumer{cfg: cfg, cl: cl, log: log}
+	c.run(ctx)
+	// Close commits the marked offsets and leaves the group, so that the partitions move
+	// to the other members now rather than after SessionTimeout.
+	cl.Close()
 	log.Info("consumer stopped")
 	return nil
 }
 
 type consumer struct {
 	cfg ConsumerConfig
-	r   *kafkago.Reader
+	cl  *kgo.Client
 	log *slog.Logger
 }
 
-// run fetches, handles and commits records until ctx ends.
+// run polls, handles, marks and commits records until ctx ends.
 func (c *consumer) run(ctx context.Context) {
-	hctx, stop := drainContext(ctx, c.cfg.DrainTimeout)
+	hctx, stop := drainContext(ctx, c.cfg.DrainTimeout) // the handlers': it outlives ctx by DrainTimeout
 	defer stop()
-	for ctx.Err() == nil {
-		km, ok := c.fetch(ctx)
-		if !ok || !c.handle(hctx, km) {
+	for failures := 0; ; {
+		fetches := c.cl.PollRecords(ctx, c.cfg.MaxBatch)
+		if ctx.Err() != nil || fetches.IsClientClosed() {
 			return
 		}
-		c.commit(ctx, []kafkago.Message{km})
+		if errs := fetches.Errors(); len(errs) > 0 {
+			// The client keeps refetching and rejoining by itself; the pause only keeps a
+			// broker outage from filling the log.
+			failures++
+			d := backoff(failures, c.cfg.RetryMin, c.cfg.RetryMax)
+			for _, e := range errs {
+				c.log.Warn("fetch failed", "partition", e.Partition, "err", e.Err, "retry_in", d)
+			}
+			if !sleep(ctx, d) {
+				return
+			}
+		} else {
+			failures = 0
+		}
+		recs := fetches.Records()
+		if len(recs) == 0 {
+			continue
+		}
+		var handled int
+		if c.cfg.BatchHandler != nil {
+			handled = c.handleBatch(hctx, recs)
+		} else {
+			handled = c.handleEach(hctx, recs)
+		}
+		c.commit(ctx, recs[:handled])
+		if handled < len(recs) || ctx.Err() != nil {
+			return
+		}
 	}
 }
 
@@ -223,31 +249,22 @@ func drainContext(ctx context.Context, drain time.Duration) (context.Context, co
 	}
 }
 
-// fetch returns the next record, retrying failed fetches, or false once ctx ended.
-func (c *consumer) fetch(ctx context.Context) (kafkago.Message, bool) {
-	for failures := 1; ; failures++ {
-		km, err := c.r.FetchMessage(ctx)
-		if err == nil {
-			return km, true
-		}
-		if ctx.Err() != nil {
-			return kafkago.Message{}, false
-		}
-		// kafka-go keeps rejoining and refetching by itself; the pause only keeps a broker
-		// outage from filling the log.
-		d := backoff(failures, c.cfg.RetryMin, c.cfg.RetryMax)
-		c.log.Warn("fetch failed", "err", err, "retry_in", d)
-		if !sleep(ctx, d) {
-			return kafkago.Message{}, false
+// handleEach hands records to Handler one at a time and returns how many were handled (or
+// skipped as poison) before ctx ended.
+func (c *consumer) handleEach(ctx context.Context, recs []*kgo.Record) int {
+	for i, r := range recs {
+		if !c.handle(ctx, r) {
+			return i
 		}
 	}
+	return len(recs)
 }
 
 // handle calls the handler until it succeeds or the record proves poison, and reports
 // whether the record may be committed: false means ctx ended first.
-func (c *consumer) handle(ctx context.Context, km kafkago.Message) bool {
-	m := fromKafka(km)
-	log := c.log.With("partition", km.Partition, "offset", km.Offset)
+func (c *consumer) handle(ctx context.Context, r *kgo.Record) bool {
+	m := fromRecord(r)
+	log := c.log.With("partition", r.Partition, "offset", r.Offset)
 	poisoned := 0
 	for attempt := 1; ; attempt++ {
 		err := c.cfg.Handler(ctx, m)
@@ -263,7 +280,7 @@ func (c *consumer) handle(ctx context.Context, km kafkago.Message) bool {
 		if errors.Is(err, ErrPoison) {
 			poisoned++
 			if poisoned >= c.cfg.PoisonAttempts {
-				log.Error("skipping poison record", "key", string(km.Key), "attempts", attempt, "err", err)
+				log.Error("skipping poison record", "key", string(r.Key), "attempts", attempt, "err", err)
 				return true
 			}
 		}
@@ -275,36 +292,17 @@ func (c *consumer) handle(ctx context.Context, km kafkago.Message) bool {
 	}
 }
 
-// commit commits the offsets of kms, handled records in fetch order, with one request: a
-// partition's offset is that of its last record there. A failed commit is only logged: the
-// records will be handled again, which at-least-once allows, and the next commit on their
-// partitions covers them.
-func (c *consumer) commit(ctx context.Context, kms []kafkago.Message) {
-	if len(kms) == 0 {
+// commit marks recs, handled records in poll order, and commits the marks. A failed commit
+// is only logged: the records will be handled again, which at-least-once allows, and the
+// next commit on their partitions covers them.
+func (c *consumer) commit(ctx context.Context, recs []*kgo.Record) {
+	if len(recs) == 0 {
 		return
 	}
+	c.cl.MarkCommitRecords(recs...)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
-	last := lastPerPartition(kms)
-	if err := c.r.CommitMessages(ctx, last...); err != nil {
-		for _, km := range last {
-			c.log.Warn("commit failed; records will be handled again",
-				"partition", km.Partition, "offset", km.Offset, "err", err)
-		}
+	if err := c.cl.CommitMarkedOffsets(ctx); err != nil {
+		c.log.Warn("commit failed; records will be handled again", "records", len(recs), "err", err)
 	}
-}
-
-// lastPerPartition returns the last record of each partition in kms.
-func lastPerPartition(kms []kafkago.Message) []kafkago.Message {
-	var last []kafkago.Message
-	index := make(map[int]int)
-	for _, km := range kms {
-		if i, ok := index[km.Partition]; ok {
-			last[i] = km
-			continue
-		}
-		index[km.Partition] = len(last)
-		last = append(last, km)
-	}
-	return last
 }

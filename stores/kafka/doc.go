@@ -3,7 +3,8 @@
 // CreateTopic for readiness and setup, and an embedded broker (StartEmbedded) so that
 // development and tests need no Kafka server.
 //
-// The clients are github.com/segmentio/kafka-go; the embedded broker is franz-go's kfake,
-// which speaks the Kafka protocol well enough for kafka-go's producer, fetcher and classic
-// consumer-group protocol.
+// The producer and the admin calls use github.com/segmentio/kafka-go. Consume uses franz-go's
+// client (github.com/twmb/franz-go/pkg/kgo), which batches fetched records natively and
+// drops the commits of records whose partition a rebalance moved away. The embedded broker
+// is franz-go's kfake, which speaks the Kafka protocol for both clients.
 package kafka

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/stores/kafka"
@@ -189,20 +191,33 @@ func (e *env) committed(group, topic string) []int64 {
 	return offsets
 }
 
-// assigned returns how many partitions each member of group holds, by member id.
+// assigned returns how many partitions each member of group holds, by member id, or nil
+// while the group is not stable. It asks with franz-go's request types, which decode the
+// members' assignments whatever version of the consumer protocol they use.
 func (e *env) assigned(group string) map[string]int {
 	e.t.Helper()
-	resp, err := e.admin.DescribeGroups(context.Background(), &kafkago.DescribeGroupsRequest{GroupIDs: []string{group}})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+	if err != nil {
+		e.t.Fatalf("client: %v", err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrDescribeGroupsRequest()
+	req.Groups = []string{group}
+	resp, err := req.RequestWith(context.Background(), cl)
 	if err != nil {
 		e.t.Fatalf("describe group %s: %v", group, err)
 	}
 	got := map[string]int{}
 	for _, g := range resp.Groups {
-		if g.GroupState != "Stable" {
+		if g.State != "Stable" {
 			return nil
 		}
 		for _, m := range g.Members {
-			for _, tp := range m.MemberAssignments.Topics {
+			var a kmsg.ConsumerMemberAssignment
+			if err := a.ReadFrom(m.MemberAssignment); err != nil {
+				e.t.Fatalf("decode the assignment of %s: %v", m.MemberID, err)
+			}
+			for _, tp := range a.Topics {
 				got[m.MemberID] += len(tp.Partitions)
 			}
 		}

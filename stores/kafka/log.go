@@ -7,6 +7,7 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // kafkaLogger routes kafka-go's printf-style logs into slog at one level. Only its error
@@ -15,6 +16,22 @@ func kafkaLogger(log *slog.Logger, level slog.Level) kafkago.Logger {
 	return kafkago.LoggerFunc(func(format string, args ...any) {
 		log.Log(context.Background(), level, fmt.Sprintf(format, args...))
 	})
+}
+
+// kgoLogger routes the consumer's logs into slog. It passes on warnings and errors only:
+// franz-go's info level reports every join and commit.
+type kgoLogger struct{ log *slog.Logger }
+
+func (l kgoLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+
+func (l kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	sl := slog.LevelWarn
+	if level == kgo.LogLevelError {
+		sl = slog.LevelError
+	} else if level != kgo.LogLevelWarn {
+		return
+	}
+	l.log.Log(context.Background(), sl, msg, keyvals...)
 }
 
 // kfakeLogger routes the embedded broker's logs into slog. It drops kfake's info and debug

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Message is one record. Send reads Key, Value and Headers; Consume also fills in where the
@@ -39,18 +40,18 @@ func toKafka(m Message) kafkago.Message {
 	return km
 }
 
-func fromKafka(km kafkago.Message) Message {
+func fromRecord(r *kgo.Record) Message {
 	m := Message{
-		Key:       km.Key,
-		Value:     km.Value,
-		Topic:     km.Topic,
-		Partition: km.Partition,
-		Offset:    km.Offset,
-		Time:      km.Time,
+		Key:       r.Key,
+		Value:     r.Value,
+		Topic:     r.Topic,
+		Partition: int(r.Partition),
+		Offset:    r.Offset,
+		Time:      r.Timestamp,
 	}
-	if len(km.Headers) > 0 {
-		m.Headers = make(map[string]string, len(km.Headers))
-		for _, h := range km.Headers {
+	if len(r.Headers) > 0 {
+		m.Headers = make(map[string]string, len(r.Headers))
+		for _, h := range r.Headers {
 			m.Headers[h.Key] = string(h.Value)
 		}
 	}

@@ -20,11 +20,11 @@ func NewProductStore(db *DB) *ProductStore { return &ProductStore{db: db} }
 
 var _ flashsale.ProductStore = (*ProductStore)(nil)
 
-const productColumns = `id, name, description, price_cents, stock, created_at, updated_at`
+const productColumns = `id, name, description, price_cents, stock, created_at, updated_at, retired_at`
 
 func scanProduct(row pgx.Row) (*flashsale.Product, error) {
 	var p flashsale.Product
-	err := row.Scan(&p.ID, &p.Name, &p.Description, &p.PriceCents, &p.Stock, &p.CreatedAt, &p.UpdatedAt)
+	err := row.Scan(&p.ID, &p.Name, &p.Description, &p.PriceCents, &p.Stock, &p.CreatedAt, &p.UpdatedAt, &p.RetiredAt)
 	return &p, err
 }
 
@@ -60,10 +60,16 @@ func (s *ProductStore) UpdateProduct(ctx context.Context, id flashsale.ProductID
 		if err := u.Apply(p); err != nil {
 			return err
 		}
+		if u.Retire {
+			if err := checkRetirable(ctx, tx, id); err != nil {
+				return err
+			}
+		}
 		if err := tx.QueryRow(ctx,
-			`UPDATE products SET name = $2, description = $3, price_cents = $4, stock = $5, updated_at = now()
-			 WHERE id = $1 RETURNING updated_at`,
-			id, p.Name, p.Description, p.PriceCents, p.Stock).Scan(&p.UpdatedAt); err != nil {
+			`UPDATE products SET name = $2, description = $3, price_cents = $4, stock = $5, updated_at = now(),
+			   retired_at = CASE WHEN $6 THEN coalesce(retired_at, now()) ELSE retired_at END
+			 WHERE id = $1 RETURNING updated_at, retired_at`,
+			id, p.Name, p.Description, p.PriceCents, p.Stock, u.Retire).Scan(&p.UpdatedAt, &p.RetiredAt); err != nil {
 			return err
 		}
 		if follow != nil {

@@ -22,25 +22,41 @@ func NewSaleStore(db *DB) *SaleStore { return &SaleStore{db: db} }
 
 var _ flashsale.SaleStore = (*SaleStore)(nil)
 
-const saleColumns = `id, product_id, sale_price_cents, quantity, per_user_limit, starts_at, ends_at, created_at`
+const saleColumns = `id, product_id, sale_price_cents, quantity, per_user_limit, starts_at, ends_at, created_at, cancelled_at`
 
 func scanSale(row pgx.Row) (*flashsale.FlashSale, error) {
 	var s flashsale.FlashSale
-	err := row.Scan(&s.ID, &s.ProductID, &s.SalePriceCents, &s.Quantity, &s.PerUserLimit, &s.StartsAt, &s.EndsAt, &s.CreatedAt)
+	err := row.Scan(&s.ID, &s.ProductID, &s.SalePriceCents, &s.Quantity, &s.PerUserLimit, &s.StartsAt, &s.EndsAt, &s.CreatedAt, &s.CancelledAt)
 	return &s, err
 }
 
 // CreateSale puts the sale in its product's bucket, so the foreign key to the product holds
-// on one shard.
+// on one shard. The product is read FOR SHARE: a product being retired (which locks it and
+// then looks for its sales) is waited for, and a retired product gets no sale. CONFLICT
+// (retired), NOT_FOUND (product).
 func (s *SaleStore) CreateSale(ctx context.Context, sale *flashsale.FlashSale) error {
 	bucket := sale.ProductID.Bucket()
 	sale.ID = flashsale.NewSaleID(bucket)
 	err := s.db.poolFor(bucket).QueryRow(ctx,
 		`INSERT INTO flash_sales (id, bucket, product_id, sale_price_cents, quantity, per_user_limit, starts_at, ends_at)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING created_at`,
+		 SELECT $1, $2, id, $4, $5, $6, $7, $8 FROM products WHERE id = $3 AND retired_at IS NULL FOR SHARE
+		 RETURNING created_at`,
 		sale.ID, bucket, sale.ProductID, sale.SalePriceCents, sale.Quantity, sale.PerUserLimit, sale.StartsAt, sale.EndsAt).
 		Scan(&sale.CreatedAt)
 	var pgErr *pgconn.PgError
+	if errors.Is(err, pgx.ErrNoRows) {
+		var retired bool
+		err = s.db.poolFor(bucket).QueryRow(ctx, `SELECT retired_at IS NOT NULL FROM products WHERE id = $1`, sale.ProductID).Scan(&retired)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return flashsale.Errorf(flashsale.ENOTFOUND, "product not found")
+		case err != nil:
+			return fmt.Errorf("insert flash sale: %w", err)
+		case retired:
+			return flashsale.Errorf(flashsale.ECONFLICT, "product %s is retired; it gets no flash sale", sale.ProductID)
+		}
+		return fmt.Errorf("insert flash sale: product %d neither found nor retired", sale.ProductID)
+	}
 	if errors.As(err, &pgErr) && pgErr.Code == "23503" { // foreign_key_violation
 		return flashsale.Errorf(flashsale.ENOTFOUND, "product not found")
 	} else if err != nil {

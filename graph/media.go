@@ -1,0 +1,57 @@
+package graph
+
+import (
+	"mime"
+	"strings"
+)
+
+// The media types of a GraphQL response over HTTP (GraphQL over HTTP). Apollo Client 4 and
+// urql 6 ask for application/graphql-response+json first; a browser's fetch sends */*.
+const (
+	mediaJSON            = "application/json"
+	mediaGraphQLResponse = "application/graphql-response+json"
+)
+
+// The Accept headers the frontend clients send by default, answered without parsing.
+const (
+	apolloAccept = "application/graphql-response+json,application/json;q=0.9"
+	urqlAccept   = "application/graphql-response+json, application/graphql+json, application/json, text/event-stream, multipart/mixed"
+)
+
+// responseMediaType is the Content-Type gqlgen's POST and GET transports answer a request
+// whose Accept header is accept with: the first of its media types that is application/json,
+// application/graphql-response+json or a wildcard (application/json), and
+// application/graphql-response+json when none is; like gqlgen, it does not weigh q-values.
+// Every response the server writes itself (an error before GraphQL, a kept response, a
+// refusal at the door) answers with it, so that a client gets the type it asked for whoever
+// answers.
+func responseMediaType(accept string) string {
+	switch accept {
+	case "", "*/*", mediaJSON:
+		return mediaJSON
+	case mediaGraphQLResponse, apolloAccept, urqlAccept:
+		return mediaGraphQLResponse
+	}
+	for part := range strings.SplitSeq(accept, ",") {
+		mediaType, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		switch mediaType {
+		case "*/*", "application/*", mediaJSON:
+			return mediaJSON
+		case mediaGraphQLResponse:
+			return mediaGraphQLResponse
+		}
+	}
+	return mediaGraphQLResponse
+}
+
+// isJSONBody reports whether contentType is one gqlgen's POST transport reads.
+func isJSONBody(contentType string) bool {
+	if contentType == mediaJSON {
+		return true
+	}
+	mediaType, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mediaType == mediaJSON
+}
