@@ -93,11 +93,12 @@ func newDeployment(t *testing.T) *deployment {
 			t.Errorf("delete the RabbitMQ topology: %v", err)
 		}
 	})
-	d.shards = testenv.Shards(t, 2)
+	// Up to eight processes share the PostgreSQL of 100 connections that other tests use:
+	// one shard, two connections for each worker and four for each API (apiPoolSize), the
+	// least each works with, keep them under twenty-five.
+	d.shards = testenv.Shards(t, 1)
 	d.env = append(os.Environ(),
 		"DATABASE_SHARDS="+strings.Join(d.shards, ","),
-		// Seven processes share the PostgreSQL that other tests use: two connections per shard
-		// for each worker, four for each API (apiPoolSize), the least each works with.
 		"DATABASE_POOL_SIZE=2",
 		"REDIS_URL="+testenv.RedisURL(t),
 		"RABBITMQ_URL="+d.cfg.RabbitMQURL,
@@ -117,7 +118,7 @@ func newDeployment(t *testing.T) *deployment {
 }
 
 // apiPoolSize is an API's connections per shard in these tests: the order writes alone keep
-// two busy on each shard while they wait for the reservations' records on the sale's.
+// two busy while they wait for the reservations' records.
 const apiPoolSize = "4"
 
 // start starts binary as a process named name, on a free port of its own.
