@@ -3,15 +3,27 @@ SHELL := /bin/bash
 GO    ?= go
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: run test faults bench generate check-generated vet services build tidy e2e-deps
+.PHONY: run test test-cluster faults bench generate check-generated vet services build tidy e2e-deps
 
 ## run: start the services if stopped, prepare the shards, and run the API and every worker
 run: services
 	$(GO) run ./cmd/devstack
 
-## test: vet, check generated code, and run every test against the real services
+## test: vet, check generated code, and run every test against the real services, then the
+## Redis tests again against a Redis Cluster (test-cluster)
 test: services vet check-generated e2e-deps
 	$(GO) test $(GOTEST_FLAGS) ./...
+	@$(MAKE) --no-print-directory test-cluster
+
+# The tests test-cluster runs again on a cluster, besides all of stores/redis: a flash sale,
+# live stock across processes, the caches and the rate limits, through checkout and the API.
+CLUSTER_TESTS := ^(TestAPIRunsOnTheClusterInClusterMode|TestConcurrentBuyersGetExactlyTheStock|TestSameIdempotencyKeyGivesOneOrder|TestCancelReleasesExactlyOnce|TestUnitsThatComeBackAreSoldDespiteTheDoor|TestStockFansOutAcrossAPIProcesses|TestOneRedisSubscriptionPerSalePerProcess|TestAReplicaDropsItsKeptResponsesWhenAnotherWrites|TestCachedProductSeesUpdates|TestRateLimitViewerConcurrentAcrossReplicas|TestRateLimitOrders|TestPlacedOrderIsPaidNotifiedAndCounted)$$
+
+## test-cluster: the Redis tests against a local three-master Redis Cluster that each test
+## binary starts on free ports (TEST_REDIS_CLUSTER=1; set it to host:port,... for another)
+test-cluster: services
+	TEST_REDIS_CLUSTER=$${TEST_REDIS_CLUSTER:-1} $(GO) test $(GOTEST_FLAGS) ./stores/redis/
+	TEST_REDIS_CLUSTER=$${TEST_REDIS_CLUSTER:-1} $(GO) test $(GOTEST_FLAGS) -run '$(CLUSTER_TESTS)' ./checkout/ ./e2e/
 
 ## faults: only the fault drills (make test runs them too): a flash sale through each fault,
 ## each drill's report line (drill: name=...) shown; the API's own log lines are left out

@@ -90,6 +90,10 @@ type SaleStore interface {
 	CreateSale(ctx context.Context, s *FlashSale) error
 	// FindSaleByID returns NOT_FOUND if there is no such sale.
 	FindSaleByID(ctx context.Context, id SaleID) (*FlashSale, error)
+	// FindSaleSettled reads the sale from its shard, never from a cache, once any change of
+	// it in flight (UpdateSale) has committed: a pool rebuilt from what it returns has the
+	// terms the sale's row will keep. NOT_FOUND.
+	FindSaleSettled(ctx context.Context, id SaleID) (*FlashSale, error)
 	// FindSalesByIDs returns one sale or error per id, in the order of ids.
 	FindSalesByIDs(ctx context.Context, ids []SaleID) ([]*FlashSale, []error)
 	// ListSales returns every sale whose window ends after `since`, across shards, in id

@@ -24,10 +24,15 @@ type Config struct {
 	// DatabasePoolSize is the connections per shard per process (DATABASE_POOL_SIZE,
 	// default 16). pgx's own default (4 on two cores) queues a flash sale's order inserts
 	// behind each other's commits; more connections let PostgreSQL group their WAL flushes.
-	DatabasePoolSize   int
-	RedisURL           string
-	RabbitMQURL        string
-	KafkaBrokers       []string
+	DatabasePoolSize int
+	RedisURL         string
+	// Redis holds the Redis Cluster addresses, credentials and TLS settings (REDIS_*; see
+	// redis.go).
+	Redis        RedisSettings
+	RabbitMQURL  string
+	KafkaBrokers []string
+	// Kafka holds the brokers' TLS and SASL settings (KAFKA_TLS, KAFKA_SASL_*; see kafka.go).
+	Kafka              KafkaSettings
 	JWTSecret          string
 	AdminEmail         string
 	AdminPassword      string
@@ -271,6 +276,12 @@ func ConfigFromEnv() (Config, error) {
 	if err := c.rateLimitsFromEnv(); err != nil {
 		return c, err
 	}
+	if err := c.readRedis(); err != nil {
+		return c, err
+	}
+	if err := c.readKafka(); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 
@@ -283,9 +294,10 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("http_addr", c.HTTPAddr),
 		slog.Any("database_shards", shards),
-		slog.String("redis_url", redact(c.RedisURL)),
+		c.redisLogAttr(),
 		slog.String("rabbitmq_url", redact(c.RabbitMQURL)),
 		slog.Any("kafka_brokers", c.KafkaBrokers),
+		slog.Any("kafka", c.Kafka),
 		slog.String("jwt_secret", "***"),
 		slog.String("admin_email", c.AdminEmail),
 		slog.Float64("payment_failure_rate", c.PaymentFailureRate),

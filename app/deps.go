@@ -126,7 +126,7 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres
 	if d.DB, err = postgres.Open(ctx, cfg.DatabaseShards, dbOpts); err != nil {
 		return nil, err
 	}
-	if d.Redis, err = OpenRedis(ctx, cfg.RedisURL); err != nil {
+	if d.Redis, err = OpenRedis(ctx, cfg); err != nil {
 		return nil, err
 	}
 	prefix := cfg.redisPrefix()
@@ -186,7 +186,7 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres
 // starts the grace afresh, so a server calls it once.
 func (d *Deps) checks() map[string]func(context.Context) error {
 	redis := &graceCheck{
-		check: func(ctx context.Context) error { return d.Redis.Ping(ctx).Err() },
+		check: func(ctx context.Context) error { return pingRedis(ctx, d.Redis) }, // every node of a cluster
 		grace: cmp.Or(d.Config.RedisReadyGrace, DefaultRedisReadyGrace),
 		now:   time.Now,
 	}

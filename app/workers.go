@@ -51,7 +51,11 @@ func PrepareBrokers(ctx context.Context, cfg Config, kafkaBrokers []string) erro
 	if err := rabbitmq.Declare(ctx, cfg.RabbitMQURL, cfg.Topology()); err != nil {
 		return fmt.Errorf("declare RabbitMQ topology: %w", err)
 	}
-	if err := kafka.CreateTopic(ctx, kafkaBrokers, cfg.EventsTopic(), EventsTopicPartitions); err != nil {
+	kafkaOpts, err := cfg.Kafka.Options()
+	if err != nil {
+		return err
+	}
+	if err := kafka.CreateTopic(ctx, kafkaBrokers, cfg.EventsTopic(), EventsTopicPartitions, kafkaOpts...); err != nil {
 		return fmt.Errorf("create Kafka topic: %w", err)
 	}
 	return nil
@@ -99,7 +103,12 @@ func RunRelays(ctx context.Context, d *Deps, kafkaBrokers []string) {
 	pub := rabbitmq.NewPublisher(d.Config.RabbitMQURL, d.Config.OrdersExchange(), d.Log)
 	defer pub.Close()
 	d.brokers.add("relay", pub.Check)
-	producer := kafka.NewProducer(kafkaBrokers, d.Config.EventsTopic(), d.Log)
+	kafkaOpts, err := d.Config.Kafka.Options()
+	if err != nil { // ConfigFromEnv refuses these settings; a hand-built Config may not
+		d.Log.Error("relay not started", "err", err)
+		return
+	}
+	producer := kafka.NewProducer(kafkaBrokers, d.Config.EventsTopic(), d.Log, kafkaOpts...)
 	defer producer.Close()
 
 	toRabbit := relay.SinkFunc(func(ctx context.Context, rows []postgres.OutboxRow) error {
@@ -225,6 +234,10 @@ func RunNotifications(ctx context.Context, d *Deps) error {
 func RunAnalytics(ctx context.Context, d *Deps, kafkaBrokers []string) error {
 	w := analytics.NewWorker(postgres.NewStatsStore(d.DB))
 	log := d.Log.With("worker", "analytics")
+	kafkaOpts, err := d.Config.Kafka.Options()
+	if err != nil {
+		return err
+	}
 	// Not ready until the topic exists with its partitions: a consumer group reading a topic
 	// that is missing would let a broker's auto-creation choose the partition count.
 	var declared atomic.Bool
@@ -232,17 +245,17 @@ func RunAnalytics(ctx context.Context, d *Deps, kafkaBrokers []string) error {
 		if !declared.Load() {
 			return errors.New("kafka: topic not declared yet")
 		}
-		return kafka.Ping(ctx, kafkaBrokers)
+		return kafka.Ping(ctx, kafkaBrokers, kafkaOpts...)
 	})
 	if !declareUntilDone(ctx, log, "Kafka topic", func(ctx context.Context) error {
-		return kafka.CreateTopic(ctx, kafkaBrokers, d.Config.EventsTopic(), EventsTopicPartitions)
+		return kafka.CreateTopic(ctx, kafkaBrokers, d.Config.EventsTopic(), EventsTopicPartitions, kafkaOpts...)
 	}) {
 		return nil
 	}
 	declared.Store(true)
 	return kafka.Consume(ctx, kafka.ConsumerConfig{
 		Brokers: kafkaBrokers, Topic: d.Config.EventsTopic(), GroupID: d.Config.AnalyticsGroup(),
-		Log: log, DrainTimeout: WorkerDrainTimeout,
+		Options: kafkaOpts, Log: log, DrainTimeout: WorkerDrainTimeout,
 		BatchHandler: func(ctx context.Context, msgs []kafka.Message) error {
 			events := make([]flashsale.OrderEvent, 0, len(msgs))
 			for _, m := range msgs {

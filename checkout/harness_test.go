@@ -81,7 +81,7 @@ func (c *clock) now() time.Time { return time.Now().Add(c.offset) }
 func newHarness(t testing.TB, client goredis.UniversalClient, prefix string) *harness {
 	t.Helper()
 	if client == nil {
-		client, prefix = testenv.Redis(t)
+		client, prefix = testenv.RedisClient(t)
 	}
 	db, _ := testenv.DB(t, 4, postgres.Options{})
 	h := &harness{

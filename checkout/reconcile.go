@@ -41,20 +41,24 @@ func (s *Service) rebuild(ctx context.Context, pool flashsale.PoolKey, seen int6
 // orders are not written yet (their inserts may be in flight), and loads the pool with the
 // new generation, numbering on from the highest reservation recorded.
 func (s *Service) build(ctx context.Context, pool flashsale.PoolKey, seen int64, terms termsFunc, kind string) error {
-	t, err := terms(ctx)
-	if err != nil {
-		return err
-	}
 	if seen == 0 {
 		// Lost: another process may have rebuilt it meanwhile.
 		if _, err := s.inventory.Version(ctx, pool); err == nil {
 			return nil
 		}
+		var err error
 		if seen, err = s.ledger.Fence(ctx, pool, 0); err != nil {
 			return err
 		}
 	}
 	gen, err := s.ledger.Fence(ctx, pool, seen)
+	if err != nil {
+		return err
+	}
+	// The terms are read after the fence: a change of them (checkout/staff.go) fences the
+	// pool while it holds the sale's row, so they are either read after it commits or
+	// superseded by the pool it loads at its later generation.
+	t, err := terms(ctx)
 	if err != nil {
 		return err
 	}

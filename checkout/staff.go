@@ -94,12 +94,13 @@ func (s *Service) followTerms(ctx context.Context, sale *flashsale.FlashSale) er
 	return nil
 }
 
-// saleTermsFunc reads a sale's terms for a rebuild of its pool from the sale store, not from
-// the service's memory, which may be up to saleCacheTTL behind a change, an end or a cancel:
-// a pool rebuilt from older terms would sell again under them.
+// saleTermsFunc reads a sale's terms for a rebuild of its pool from its row, not from the
+// service's memory or a cache, which may be behind a change, an end or a cancel, and waits
+// for such a change in flight to commit: a pool rebuilt from older terms would sell again
+// under them. build reads the terms after its fence, so a change that fenced first is read.
 func (s *Service) saleTermsFunc(id flashsale.SaleID) termsFunc {
 	return func(ctx context.Context) (flashsale.PoolTerms, error) {
-		sale, err := s.sales.FindSaleByID(ctx, id)
+		sale, err := s.sales.FindSaleSettled(ctx, id)
 		if err != nil {
 			return flashsale.PoolTerms{}, err
 		}

@@ -76,13 +76,15 @@ func Start(t testing.TB, opts ...Option) *Server {
 		// Tests run side by side against one PostgreSQL of 100 connections.
 		DatabasePoolSize: testenv.PoolSize,
 		RedisURL:         testenv.RedisURL(t),
-		RabbitMQURL:      testenv.RabbitURL(t),
-		JWTSecret:        hex.EncodeToString(secret),
-		AdminEmail:       AdminEmail,
-		AdminPassword:    AdminPassword,
-		ReservationTTL:   15 * time.Minute,
-		Namespace:        testenv.Name(), // Redis keys and broker names of this test alone
-		BcryptCost:       bcrypt.MinCost, // hashing is most of a registration; tests need not pay for it
+		// With TEST_REDIS_CLUSTER set, the API runs on the test binary's Redis Cluster.
+		Redis:          app.RedisSettings{ClusterAddrs: testenv.RedisClusterAddrs(t)},
+		RabbitMQURL:    testenv.RabbitURL(t),
+		JWTSecret:      hex.EncodeToString(secret),
+		AdminEmail:     AdminEmail,
+		AdminPassword:  AdminPassword,
+		ReservationTTL: 15 * time.Minute,
+		Namespace:      testenv.Name(), // Redis keys and broker names of this test alone
+		BcryptCost:     bcrypt.MinCost, // hashing is most of a registration; tests need not pay for it
 	}
 	for _, f := range o.configure {
 		f(&cfg)

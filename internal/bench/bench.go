@@ -280,8 +280,8 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Results, error) 
 // buyers each have their HTTP connection (the seed's Node client pipelined them all on one).
 // With REDIS_CLUSTER_ADDRS set it connects to the cluster as the shop does.
 func baselineRedis(ctx context.Context, redisURL string, conns int) (goredis.UniversalClient, error) {
-	if os.Getenv("REDIS_CLUSTER_ADDRS") != "" {
-		return app.OpenRedis(ctx, redisURL)
+	if addrs := os.Getenv("REDIS_CLUSTER_ADDRS"); addrs != "" {
+		return app.OpenRedis(ctx, app.Config{RedisURL: redisURL, Redis: app.RedisSettings{ClusterAddrs: strings.Split(addrs, ",")}})
 	}
 	opts, err := goredis.ParseURL(redisURL)
 	if err != nil {

@@ -206,7 +206,7 @@ func (p *Processes) Close(ctx context.Context) error {
 		}
 	}
 	if p.Config.Namespace != "" {
-		if client, err := app.OpenRedis(ctx, p.Config.RedisURL); err == nil {
+		if client, err := app.OpenRedis(ctx, p.Config); err == nil {
 			errs = append(errs, deleteKeys(ctx, client, p.Config.Namespace))
 			client.Close()
 		}

@@ -20,8 +20,8 @@ const clientID = "flashsale"
 
 // Ping reports whether any of brokers answers a metadata request, which is enough for the
 // clients here to find the rest of the cluster. It is meant for readiness checks.
-func Ping(ctx context.Context, brokers []string) error {
-	conn, release, err := dialAny(ctx, brokers)
+func Ping(ctx context.Context, brokers []string, opts ...Option) error {
+	conn, release, err := dialAny(ctx, brokers, buildOptions(opts))
 	if err != nil {
 		return fmt.Errorf("kafka: ping: %w", err)
 	}
@@ -39,11 +39,12 @@ func Ping(ctx context.Context, brokers []string) error {
 // topic that already exists keeps its records, and gets partitions added when it has fewer
 // than asked (a broker's auto-creation gives its own default); one with more keeps them,
 // since Kafka never removes partitions.
-func CreateTopic(ctx context.Context, brokers []string, topic string, partitions int) error {
+func CreateTopic(ctx context.Context, brokers []string, topic string, partitions int, opts ...Option) error {
+	o := buildOptions(opts)
 	if partitions < 1 {
 		return fmt.Errorf("kafka: create topic %s: %d partitions", topic, partitions)
 	}
-	conn, release, err := dialAny(ctx, brokers)
+	conn, release, err := dialAny(ctx, brokers, o)
 	if err != nil {
 		return fmt.Errorf("kafka: create topic %s: %w", topic, err)
 	}
@@ -58,7 +59,7 @@ func CreateTopic(ctx context.Context, brokers []string, topic string, partitions
 		return fmt.Errorf("kafka: create topic %s: find controller: %w", topic, orCtxErr(ctx, err))
 	}
 	addr := net.JoinHostPort(controller.Host, strconv.Itoa(controller.Port))
-	conn, release, err = dial(ctx, addr)
+	conn, release, err = dial(ctx, addr, o)
 	if err != nil {
 		return fmt.Errorf("kafka: create topic %s: %w", topic, err)
 	}
@@ -80,18 +81,21 @@ func CreateTopic(ctx context.Context, brokers []string, topic string, partitions
 	if len(have) >= partitions {
 		return nil
 	}
-	return addPartitions(ctx, addr, topic, partitions)
+	return addPartitions(ctx, addr, topic, partitions, o)
 }
 
 // addPartitions grows topic to partitions through the controller at addr. Records already
 // written stay where they are; new ones spread over every partition.
-func addPartitions(ctx context.Context, addr, topic string, partitions int) error {
+func addPartitions(ctx context.Context, addr, topic string, partitions int, o options) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, adminTimeout)
 		defer cancel()
 	}
-	transport := &kafkago.Transport{ClientID: clientID}
+	transport, err := o.transport()
+	if err != nil {
+		return fmt.Errorf("kafka: grow topic %s: %w", topic, err)
+	}
 	defer transport.CloseIdleConnections()
 	client := &kafkago.Client{Addr: kafkago.TCP(addr), Transport: transport}
 	res, err := client.CreatePartitions(ctx, &kafkago.CreatePartitionsRequest{
@@ -107,13 +111,13 @@ func addPartitions(ctx context.Context, addr, topic string, partitions int) erro
 }
 
 // dialAny connects to the first of brokers that accepts a connection.
-func dialAny(ctx context.Context, brokers []string) (*kafkago.Conn, func(), error) {
+func dialAny(ctx context.Context, brokers []string, o options) (*kafkago.Conn, func(), error) {
 	if len(brokers) == 0 {
 		return nil, nil, errors.New("no broker addresses")
 	}
 	var errs []error
 	for _, b := range brokers {
-		conn, release, err := dial(ctx, b)
+		conn, release, err := dial(ctx, b, o)
 		if err == nil {
 			return conn, release, nil
 		}
@@ -128,8 +132,11 @@ func dialAny(ctx context.Context, brokers []string) (*kafkago.Conn, func(), erro
 // dial connects to addr and ties the connection to ctx: kafka-go's Conn takes deadlines, not
 // contexts, so ctx's deadline (or adminTimeout) becomes the connection's, and ending ctx
 // closes it. release closes the connection and waits for that watcher.
-func dial(ctx context.Context, addr string) (conn *kafkago.Conn, release func(), err error) {
-	d := kafkago.Dialer{ClientID: clientID, Timeout: adminTimeout, DualStack: true}
+func dial(ctx context.Context, addr string, o options) (conn *kafkago.Conn, release func(), err error) {
+	d, err := o.dialer()
+	if err != nil {
+		return nil, nil, err
+	}
 	conn, err = d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dial %s: %w", addr, err)

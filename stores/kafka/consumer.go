@@ -64,6 +64,9 @@ type ConsumerConfig struct {
 	// MaxBatch bounds the records of one BatchHandler call (default 500).
 	MaxBatch int
 
+	// Options set TLS and SASL (WithTLS, WithSASL); none: plaintext.
+	Options []Option
+
 	// Log receives Consume's logs; nil means slog.Default().
 	Log *slog.Logger
 
@@ -154,7 +157,11 @@ func Consume(ctx context.Context, cfg ConsumerConfig) error {
 	}
 	cfg.setDefaults()
 	log := cfg.Log.With("topic", cfg.Topic, "group", cfg.GroupID)
-	cl, err := kgo.NewClient(
+	security, err := buildOptions(cfg.Options).kgoOpts()
+	if err != nil {
+		return fmt.Errorf("kafka: consume: %w", err)
+	}
+	cl, err := kgo.NewClient(append(security,
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ClientID(clientID),
 		kgo.WithLogger(kgoLogger{log: log}),
@@ -172,7 +179,7 @@ func Consume(ctx context.Context, cfg ConsumerConfig) error {
 		// Only marked (handled) offsets are committed: after each poll, on a rebalance's
 		// revocation, and when the client closes.
 		kgo.AutoCommitMarks(),
-	)
+	)...)
 	if err != nil {
 		return fmt.Errorf("kafka: consume: %w", err)
 	}

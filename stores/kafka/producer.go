@@ -20,15 +20,21 @@ type Producer struct {
 	w         *kafkago.Writer
 	transport *kafkago.Transport
 	topic     string
+	err       error // options that cannot work: every Send fails with it
 }
 
-// NewProducer returns a Producer for topic. It connects lazily, on the first Send.
-func NewProducer(brokers []string, topic string, log *slog.Logger) *Producer {
+// NewProducer returns a Producer for topic. It connects lazily, on the first Send, which
+// fails if opts cannot work (an unknown SASL mechanism).
+func NewProducer(brokers []string, topic string, log *slog.Logger, opts ...Option) *Producer {
 	log = log.With("topic", topic)
 	// A transport of our own, rather than kafka-go's shared DefaultTransport, so that Close
 	// can close its connections.
-	transport := &kafkago.Transport{ClientID: clientID}
+	transport, err := buildOptions(opts).transport()
+	if err != nil {
+		transport = &kafkago.Transport{ClientID: clientID}
+	}
 	return &Producer{
+		err: err,
 		w: &kafkago.Writer{
 			Addr:  kafkago.TCP(brokers...),
 			Topic: topic,
@@ -51,6 +57,9 @@ func NewProducer(brokers []string, topic string, log *slog.Logger) *Producer {
 func (p *Producer) Send(ctx context.Context, msgs ...Message) error {
 	if len(msgs) == 0 {
 		return nil
+	}
+	if p.err != nil {
+		return fmt.Errorf("kafka: send to %s: %w", p.topic, p.err)
 	}
 	kms := make([]kafkago.Message, len(msgs))
 	for i, m := range msgs {

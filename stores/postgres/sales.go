@@ -77,6 +77,19 @@ func (s *SaleStore) FindSaleByID(ctx context.Context, id flashsale.SaleID) (*fla
 	return sale, nil
 }
 
+// FindSaleSettled reads the row FOR SHARE, which waits for an UpdateSale holding it FOR
+// UPDATE to commit; the lock ends with the statement.
+func (s *SaleStore) FindSaleSettled(ctx context.Context, id flashsale.SaleID) (*flashsale.FlashSale, error) {
+	sale, err := scanSale(s.db.poolFor(id.Bucket()).QueryRow(ctx,
+		`SELECT `+saleColumns+` FROM flash_sales WHERE id = $1 FOR SHARE`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, flashsale.Errorf(flashsale.ENOTFOUND, "flash sale not found")
+	} else if err != nil {
+		return nil, fmt.Errorf("find flash sale %d: %w", id, err)
+	}
+	return sale, nil
+}
+
 // FindSalesByIDs sends one statement per shard touched.
 func (s *SaleStore) FindSalesByIDs(ctx context.Context, ids []flashsale.SaleID) ([]*flashsale.FlashSale, []error) {
 	return findByIDs(ctx, s.db, ids, flashsale.SaleID.Bucket,

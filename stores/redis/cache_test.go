@@ -14,7 +14,7 @@ import (
 // own, whose keys are deleted when the test ends.
 func newTestCache(t *testing.T) *cache[flashsale.ProductID, flashsale.Product] {
 	t.Helper()
-	c, prefix := testenv.Redis(t)
+	c, prefix := testenv.RedisClient(t)
 	t.Cleanup(func() { deletePrefix(t, c, "{"+prefix) })
 	return newCache[flashsale.ProductID, flashsale.Product](c, "prd", "product", CacheConfig{Prefix: prefix}, slog.New(slog.DiscardHandler))
 }

@@ -21,17 +21,29 @@ type orders struct{ n atomic.Int64 }
 
 func (o *orders) next() flashsale.OrderID { return orderID(o.n.Add(1)) }
 
-// newInventory returns an Inventory on the shared Redis, under a prefix of this test's own
-// whose keys are deleted when the test ends.
-func newInventory(t *testing.T) (*Inventory, *goredis.Client, string) {
+// newInventory returns an Inventory on the shared Redis (or, with TEST_REDIS_CLUSTER set,
+// the shared Redis Cluster), under a prefix of this test's own whose keys are deleted when
+// the test ends.
+func newInventory(t *testing.T) (*Inventory, goredis.UniversalClient, string) {
 	t.Helper()
-	c, prefix := testenv.Redis(t)
+	c, prefix := testenv.RedisClient(t)
 	t.Cleanup(func() { deletePrefix(t, c, prefix) })
 	return NewInventory(c, prefix), c, prefix
 }
 
-func deletePrefix(t *testing.T, c *goredis.Client, prefix string) {
+// deletePrefix deletes the keys under prefix, on every master of a cluster.
+func deletePrefix(t *testing.T, c goredis.UniversalClient, prefix string) {
 	t.Helper()
+	if cluster, ok := c.(*goredis.ClusterClient); ok {
+		err := cluster.ForEachMaster(context.Background(), func(ctx context.Context, node *goredis.Client) error {
+			deletePrefix(t, node, prefix)
+			return nil
+		})
+		if err != nil {
+			t.Errorf("delete test keys: %v", err)
+		}
+		return
+	}
 	ctx := context.Background()
 	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
 	var keys []string
@@ -42,14 +54,25 @@ func deletePrefix(t *testing.T, c *goredis.Client, prefix string) {
 		t.Errorf("scan test keys: %v", err)
 		return
 	}
-	for len(keys) > 0 {
-		n := min(len(keys), 500)
-		if err := c.Del(ctx, keys[:n]...).Err(); err != nil {
-			t.Errorf("delete test keys: %v", err)
-			return
-		}
-		keys = keys[n:]
+	// One UNLINK per key, pipelined: on a cluster node the keys lie in many slots, which one
+	// multi-key command refuses.
+	pipe := c.Pipeline()
+	for _, k := range keys {
+		pipe.Unlink(ctx, k)
 	}
+	if _, err := pipe.Exec(ctx); err != nil && len(keys) > 0 {
+		t.Errorf("delete test keys: %v", err)
+	}
+}
+
+// otherClient returns a client of its own of the server (or cluster) testenv.RedisClient
+// gives: a second process.
+func otherClient(t *testing.T) goredis.UniversalClient {
+	t.Helper()
+	if testenv.ClusterMode() {
+		return testenv.RedisCluster(t).Client(t)
+	}
+	return newClient(t, testenv.RedisURL(t))
 }
 
 // newClient returns a client of its own on url, closed when the test ends: a second process.
@@ -97,7 +120,7 @@ func wantNotLoaded(t *testing.T, what string, err error) {
 
 // checkConserved checks remaining + Σ holds = quantity, and that the buyers' counts agree
 // with the holds.
-func checkConserved(t *testing.T, inv *Inventory, c *goredis.Client, pool flashsale.PoolKey, quantity int) []flashsale.Hold {
+func checkConserved(t *testing.T, inv *Inventory, c goredis.UniversalClient, pool flashsale.PoolKey, quantity int) []flashsale.Hold {
 	t.Helper()
 	ctx := context.Background()
 	left, err := inv.Remaining(ctx, pool)

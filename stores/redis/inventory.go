@@ -64,9 +64,13 @@ func (inv *Inventory) Load(ctx context.Context, pool flashsale.PoolKey, terms fl
 		args = append(args, formatID(h.OrderID), holdValue(h), formatID(h.UserID), h.Quantity,
 			idemField(h.UserID, h.IdempotencyKey))
 	}
-	n, err := inv.scripts.load.Run(ctx, inv.client, inv.keys(pool).all(), args...).Int()
+	out, err := inv.runScript(ctx, inv.scripts.load, inv.keys(pool).all(), args...)
 	if err != nil {
 		return false, fmt.Errorf("load %s: %w", pool, err)
+	}
+	n, ok := out.(int64)
+	if !ok {
+		return false, fmt.Errorf("load %s: unexpected script reply %#v", pool, out)
 	}
 	return n == 1, nil
 }
@@ -89,9 +93,12 @@ func (inv *Inventory) Reserve(ctx context.Context, pool flashsale.PoolKey, h fla
 	if h.At.IsZero() {
 		h.At = time.Now()
 	}
-	v, err := inv.reserves.Do(ctx, 0, reserveCall{keys: inv.keys(pool).all(), args: []any{
+	call := reserveCall{keys: inv.keys(pool).all(), args: []any{
 		formatID(h.OrderID), formatID(h.UserID), h.Quantity,
-		idemField(h.UserID, h.IdempotencyKey), holdHead(h), h.IdempotencyKey}})
+		idemField(h.UserID, h.IdempotencyKey), holdHead(h), h.IdempotencyKey}}
+	// Sent again while the pool's slot moves (cluster.go): the script answers a resent
+	// order with the hold it already made, so no retry takes units twice.
+	v, err := retrySlotMoves(ctx, func() (any, error) { return inv.reserves.Do(ctx, 0, call) })
 	if err != nil {
 		return flashsale.Reservation{}, fmt.Errorf("reserve %s: %w", pool, err)
 	}
@@ -162,7 +169,7 @@ func (inv *Inventory) Abandon(ctx context.Context, pool flashsale.PoolKey, order
 }
 
 func (inv *Inventory) release(ctx context.Context, pool flashsale.PoolKey, order flashsale.OrderID, mode string) (bool, int, error) {
-	v, err := inv.scripts.release.Run(ctx, inv.client, inv.keys(pool).all(), formatID(order), mode).Result()
+	v, err := inv.runScript(ctx, inv.scripts.release, inv.keys(pool).all(), formatID(order), mode)
 	if err != nil {
 		return false, 0, fmt.Errorf("release %s from %s: %w", order, pool, err)
 	}
@@ -214,7 +221,7 @@ func (inv *Inventory) Version(ctx context.Context, pool flashsale.PoolKey) (flas
 // Repair sets pool's quantity and recomputes its stock and buyers' counts from its holds, and
 // reports what it changed. ErrPoolNotLoaded.
 func (inv *Inventory) Repair(ctx context.Context, pool flashsale.PoolKey, quantity int) (flashsale.PoolRepairs, error) {
-	v, err := inv.scripts.repair.Run(ctx, inv.client, inv.keys(pool).all(), quantity).Result()
+	v, err := inv.runScript(ctx, inv.scripts.repair, inv.keys(pool).all(), quantity)
 	if err != nil {
 		return flashsale.PoolRepairs{}, fmt.Errorf("repair %s: %w", pool, err)
 	}
@@ -285,7 +292,7 @@ func (inv *Inventory) SetQuantity(ctx context.Context, pool flashsale.PoolKey, q
 	if quantity < 0 {
 		return 0, flashsale.Errorf(flashsale.EINVALID, "quantity must not be negative")
 	}
-	v, err := inv.scripts.setQuantity.Run(ctx, inv.client, inv.keys(pool).all(), quantity).Result()
+	v, err := inv.runScript(ctx, inv.scripts.setQuantity, inv.keys(pool).all(), quantity)
 	if err != nil {
 		return 0, fmt.Errorf("set quantity of %s: %w", pool, err)
 	}

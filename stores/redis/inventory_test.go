@@ -526,7 +526,7 @@ func TestKeysShareHashTag(t *testing.T) {
 
 func TestAbandonForgetsTheKey(t *testing.T) {
 	t.Parallel()
-	client, prefix := testenv.Redis(t)
+	client, prefix := testenv.RedisClient(t)
 	inv := NewInventory(client, prefix)
 	ctx := context.Background()
 	pool := flashsale.PoolKey("sale:" + testenv.Name())

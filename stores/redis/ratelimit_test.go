@@ -13,8 +13,8 @@ import (
 // between them, and the next event is refused with a wait no longer than one interval.
 func TestRateLimiterSharesOneBudget(t *testing.T) {
 	t.Parallel()
-	first, prefix := testenv.Redis(t)
-	second := newClient(t, testenv.RedisURL(t))
+	first, prefix := testenv.RedisClient(t)
+	second := otherClient(t)
 	limiters := []*RateLimiter{NewRateLimiter(first, prefix), NewRateLimiter(second, prefix)}
 	limit := flashsale.Limit{Rate: 1, Period: time.Minute, Burst: 5}
 	ctx := context.Background()

@@ -20,8 +20,8 @@ const waitFor = 10 * time.Second
 // have, sharing a prefix of this test's own. Both are closed when the test ends.
 func twoBuses(t *testing.T, opts StockBusOptions) (local, remote *StockBus) {
 	t.Helper()
-	c, prefix := testenv.Redis(t)
-	other := newClient(t, testenv.RedisURL(t))
+	c, prefix := testenv.RedisClient(t)
+	other := otherClient(t)
 	local = NewStockBus(c, prefix, opts)
 	remote = NewStockBus(other, prefix, StockBusOptions{})
 	t.Cleanup(local.Close)
@@ -314,8 +314,8 @@ func TestStockBusLeavesNoGoroutines(t *testing.T) {
 	// registered first so that it runs last, after the clients' cleanups have closed them.
 	before := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, before) })
-	c, prefix := testenv.Redis(t)
-	other := newClient(t, testenv.RedisURL(t))
+	c, prefix := testenv.RedisClient(t)
+	other := otherClient(t)
 	local := NewStockBus(c, prefix, StockBusOptions{SoldOut: NewSoldOutCache(time.Second)})
 	remote := NewStockBus(other, prefix, StockBusOptions{})
 	defer local.Close()
