@@ -2,6 +2,7 @@ package flashsale
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -15,8 +16,12 @@ type Product struct {
 	Description string
 	PriceCents  int
 	Stock       int
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// ImageURL is an absolute http(s) URL of the product's picture, or empty.
+	ImageURL string
+	// Currency is the ISO 4217 code of every amount of the product and its sales.
+	Currency  string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 	// RetiredAt is when staff retired the product: it is no longer sold nor listed in the
 	// catalog by default, and its orders stay as they are. Nil for a product on sale.
 	RetiredAt *time.Time
@@ -30,6 +35,8 @@ const (
 	MaxStock          = 100_000_000
 	DefaultPageSize   = 20
 	MaxPageSize       = 100
+	MaxImageURLLen    = 2048
+	DefaultCurrency   = "USD"
 )
 
 // ProductUpdate holds the fields to change; nil leaves a field as it is.
@@ -38,6 +45,8 @@ type ProductUpdate struct {
 	Description *string
 	PriceCents  *int
 	Stock       *int
+	ImageURL    *string
+	Currency    *string
 	// Retire retires the product (RetireProduct); a product retired before keeps its time.
 	Retire bool
 }
@@ -56,12 +65,30 @@ func (u ProductUpdate) Apply(p *Product) error {
 	if u.Stock != nil {
 		p.Stock = *u.Stock
 	}
+	if u.ImageURL != nil {
+		p.ImageURL = *u.ImageURL
+	}
+	if u.Currency != nil {
+		p.Currency = *u.Currency
+	}
 	return p.Validate()
 }
 
-// Validate trims the name and checks a product's fields. BAD_USER_INPUT, naming the field.
+// Validate trims the name, the image URL and the currency (which it upper-cases, and sets to
+// DefaultCurrency if empty), and checks a product's fields. BAD_USER_INPUT, naming the field.
 func (p *Product) Validate() error {
 	p.Name = strings.TrimSpace(p.Name)
+	p.ImageURL = strings.TrimSpace(p.ImageURL)
+	p.Currency = strings.ToUpper(strings.TrimSpace(p.Currency))
+	if p.Currency == "" {
+		p.Currency = DefaultCurrency
+	}
+	if err := checkImageURL(p.ImageURL); err != nil {
+		return err
+	}
+	if !isCurrencyCode(p.Currency) {
+		return Errorf(EINVALID, "currency must be an ISO 4217 code of three letters, such as USD")
+	}
 	if err := CheckText("name", p.Name); err != nil {
 		return err
 	}
@@ -85,6 +112,37 @@ func (p *Product) Validate() error {
 		return Errorf(EINVALID, "stock must be at most %d", MaxStock)
 	}
 	return nil
+}
+
+// checkImageURL accepts an empty URL or an absolute http or https URL with a host: pages put
+// it in an <img src>, so nothing else (javascript:, data:) may get there.
+func checkImageURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	if len(s) > MaxImageURLLen {
+		return Errorf(EINVALID, "imageUrl is longer than %d bytes", MaxImageURLLen)
+	}
+	if err := CheckText("imageUrl", s); err != nil {
+		return err
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		return Errorf(EINVALID, "imageUrl must be an absolute http or https URL")
+	}
+	return nil
+}
+
+func isCurrencyCode(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for _, r := range s {
+		if r < 'A' || r > 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 // PageSize checks a connection's `first` argument. BAD_USER_INPUT.

@@ -96,6 +96,10 @@ type SaleStore interface {
 	FindSaleSettled(ctx context.Context, id SaleID) (*FlashSale, error)
 	// FindSalesByIDs returns one sale or error per id, in the order of ids.
 	FindSalesByIDs(ctx context.Context, ids []SaleID) ([]*FlashSale, []error)
+	// FindCurrentSalesOfProducts returns, for each product id, the product's sale whose window
+	// holds at (started, not ended; the latest started if several), or nil, in the order of
+	// ids, with one statement per shard touched.
+	FindCurrentSalesOfProducts(ctx context.Context, ids []ProductID, at time.Time) ([]*FlashSale, []error)
 	// ListSales returns every sale whose window ends after `since`, across shards, in id
 	// order. A failing shard fails the call.
 	ListSales(ctx context.Context, since time.Time) ([]*FlashSale, error)
@@ -111,8 +115,14 @@ type SaleStore interface {
 	UpdateSale(ctx context.Context, id SaleID, change, follow func(context.Context, *FlashSale) error) (*FlashSale, error)
 }
 
-// StockUpdate is one reading of a live stock counter.
+// StockUpdate is one reading of a live stock counter. On a flash sale's feed it also names
+// the sale and its status at that moment; on a product's feed it names the product.
 type StockUpdate struct {
 	Remaining int
 	At        time.Time
+	// Sale is the sale of the feed, nil on a product's; Status is its status at At.
+	Sale   *FlashSale
+	Status SaleStatus
+	// ProductID is the product of a product's feed, 0 on a sale's.
+	ProductID ProductID
 }

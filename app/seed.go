@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/flashsale/flashsale"
@@ -30,9 +31,12 @@ func SeedDemo(ctx context.Context, api *API, log *slog.Logger) (*Demo, error) {
 	}
 	if len(products) == 0 {
 		demo := []flashsale.Product{
-			{Name: "Mechanical keyboard", Description: "Hot-swappable, 75% layout.", PriceCents: 12900, Stock: 500},
-			{Name: "Noise-cancelling headphones", Description: "Thirty hours of battery.", PriceCents: 24900, Stock: 300},
-			{Name: "USB-C dock", Description: "Two screens, one cable.", PriceCents: 8900, Stock: 1000},
+			{Name: "Mechanical keyboard", Description: "Hot-swappable, 75% layout.", PriceCents: 12900, Stock: 500,
+				ImageURL: demoImage("Mechanical keyboard"), Currency: "USD"},
+			{Name: "Noise-cancelling headphones", Description: "Thirty hours of battery.", PriceCents: 24900, Stock: 300,
+				ImageURL: demoImage("Noise-cancelling headphones"), Currency: "USD"},
+			{Name: "USB-C dock", Description: "Two screens, one cable.", PriceCents: 8900, Stock: 1000,
+				ImageURL: demoImage("USB-C dock"), Currency: "USD"},
 		}
 		for i := range demo {
 			if err := api.Checkout.CreateProduct(ctx, &demo[i]); err != nil {
@@ -51,6 +55,12 @@ func SeedDemo(ctx context.Context, api *API, log *slog.Logger) (*Demo, error) {
 		return nil, err
 	}
 	return &Demo{Sale: sale}, nil
+}
+
+// demoImage is a placeholder picture naming the product, from a public placeholder service:
+// the demo shows where a shop's own pictures go.
+func demoImage(name string) string {
+	return "https://placehold.co/640x400/png?text=" + url.QueryEscape(name)
 }
 
 // demoSale returns a scheduled or running sale, creating one when there is none.

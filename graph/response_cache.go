@@ -85,6 +85,7 @@ var cacheableFields = map[[2]string]bool{
 	{"Query", "product"}: true, {"Query", "flashSale"}: true,
 	{"Product", "id"}: true, {"Product", "name"}: true, {"Product", "description"}: true,
 	{"Product", "priceCents"}: true, {"Product", "createdAt"}: true, {"Product", "updatedAt"}: true,
+	{"Product", "imageUrl"}: true, {"Product", "currency"}: true,
 	{"FlashSale", "id"}: true, {"FlashSale", "product"}: true, {"FlashSale", "salePriceCents"}: true,
 	{"FlashSale", "quantity"}: true, {"FlashSale", "perUserLimit"}: true,
 	{"FlashSale", "startsAt"}: true, {"FlashSale", "endsAt"}: true,

@@ -28,6 +28,7 @@ type StockSource interface {
 type Stock struct {
 	source   StockSource
 	interval time.Duration
+	recheck  time.Duration // how often a sale's stream reads the sale again; 0: saleRecheck
 }
 
 // DefaultMaxPerSecond is how many updates a second a subscriber gets at most.
@@ -46,6 +47,17 @@ func NewStock(source StockSource, maxPerSecond int) *Stock {
 // coalesced. It subscribes before reading the current value, so no change in between is
 // lost. The stream ends, and everything it holds is released, when ctx ends.
 func (s *Stock) Watch(ctx context.Context, pool flashsale.PoolKey, current func(context.Context) (int, error)) (<-chan *flashsale.StockUpdate, error) {
+	return s.watch(ctx, pool, current, nil)
+}
+
+// WatchProduct is Watch of a product's regular stock, each update naming the product.
+func (s *Stock) WatchProduct(ctx context.Context, id flashsale.ProductID, current func(context.Context) (int, error)) (<-chan *flashsale.StockUpdate, error) {
+	return s.watch(ctx, flashsale.ProductPool(id), current, func(u *flashsale.StockUpdate) { u.ProductID = id })
+}
+
+// watch is Watch calling stamp (if not nil) on each update before it is sent; every update
+// is the subscriber's own, so stamp may change it.
+func (s *Stock) watch(ctx context.Context, pool flashsale.PoolKey, current func(context.Context) (int, error), stamp func(*flashsale.StockUpdate)) (<-chan *flashsale.StockUpdate, error) {
 	feed, err := s.source.SubscribeStock(ctx, pool)
 	if err != nil {
 		return nil, err
@@ -59,14 +71,14 @@ func (s *Stock) Watch(ctx context.Context, pool flashsale.PoolKey, current func(
 	go func() {
 		defer close(out)
 		defer feed.Close()
-		s.pump(ctx, feed.Updates(), out, &flashsale.StockUpdate{Remaining: n, At: time.Now()})
+		s.pump(ctx, feed.Updates(), out, &flashsale.StockUpdate{Remaining: n, At: time.Now()}, stamp)
 	}()
 	return out, nil
 }
 
 // pump sends first, then each update no sooner than interval after the previous send,
 // replacing a waiting update with any newer one that arrives meanwhile.
-func (s *Stock) pump(ctx context.Context, in <-chan *flashsale.StockUpdate, out chan<- *flashsale.StockUpdate, first *flashsale.StockUpdate) {
+func (s *Stock) pump(ctx context.Context, in <-chan *flashsale.StockUpdate, out chan<- *flashsale.StockUpdate, first *flashsale.StockUpdate, stamp func(*flashsale.StockUpdate)) {
 	next := first
 	var lastSent time.Time
 	for {
@@ -89,6 +101,9 @@ func (s *Stock) pump(ctx context.Context, in <-chan *flashsale.StockUpdate, out 
 						break coalesce
 					}
 				}
+			}
+			if stamp != nil {
+				stamp(next)
 			}
 			select {
 			case <-ctx.Done():

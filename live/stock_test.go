@@ -42,7 +42,9 @@ func (f *fakeFeed) send(n int) {
 
 type fakeSource struct{ feed *fakeFeed }
 
-func (s fakeSource) SubscribeStock(context.Context, flashsale.PoolKey) (Feed, error) { return s.feed, nil }
+func (s fakeSource) SubscribeStock(context.Context, flashsale.PoolKey) (Feed, error) {
+	return s.feed, nil
+}
 
 func current(n int) func(context.Context) (int, error) {
 	return func(context.Context) (int, error) { return n, nil }

@@ -2,6 +2,7 @@ package resolvers
 
 import (
 	"context"
+	"time"
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/graph/generated"
@@ -14,10 +15,16 @@ func (r *flashSaleResolver) Product(ctx context.Context, obj *flashsale.FlashSal
 }
 
 func (r *flashSaleResolver) Remaining(ctx context.Context, obj *flashsale.FlashSale) (int, error) {
+	if n, _, ok := loaders.For(ctx).SaleReading(obj.ID); ok {
+		return n, nil
+	}
 	return r.Checkout.SaleRemaining(ctx, obj)
 }
 
 func (r *flashSaleResolver) Status(ctx context.Context, obj *flashsale.FlashSale) (flashsale.SaleStatus, error) {
+	if _, status, ok := loaders.For(ctx).SaleReading(obj.ID); ok {
+		return status, nil
+	}
 	return r.Checkout.SaleStatus(ctx, obj)
 }
 
@@ -53,6 +60,12 @@ func (r *mutationResolver) CreateProduct(ctx context.Context, input model.Create
 	if input.Description != nil {
 		p.Description = *input.Description
 	}
+	if input.ImageURL != nil {
+		p.ImageURL = *input.ImageURL
+	}
+	if input.Currency != nil {
+		p.Currency = *input.Currency
+	}
 	if err := r.Checkout.CreateProduct(ctx, p); err != nil {
 		return nil, err
 	}
@@ -66,6 +79,7 @@ func (r *mutationResolver) UpdateProduct(ctx context.Context, id string, input m
 	}
 	return r.Checkout.UpdateProduct(ctx, pid, flashsale.ProductUpdate{
 		Name: input.Name, Description: input.Description, PriceCents: input.PriceCents, Stock: input.Stock,
+		ImageURL: input.ImageURL, Currency: input.Currency,
 	})
 }
 
@@ -178,8 +192,23 @@ func (r *orderResolver) FlashSale(ctx context.Context, obj *flashsale.Order) (*f
 	return loaders.For(ctx).SaleOfOrder(ctx, obj)
 }
 
+func (r *orderResolver) ExpiresAt(ctx context.Context, obj *flashsale.Order) (*time.Time, error) {
+	return r.Checkout.ExpiresAt(obj), nil
+}
+
 func (r *productResolver) Stock(ctx context.Context, obj *flashsale.Product) (int, error) {
 	return r.Checkout.ProductRemaining(ctx, obj)
+}
+
+func (r *productResolver) ImageURL(ctx context.Context, obj *flashsale.Product) (*string, error) {
+	if obj.ImageURL == "" {
+		return nil, nil
+	}
+	return &obj.ImageURL, nil
+}
+
+func (r *productResolver) ActiveSale(ctx context.Context, obj *flashsale.Product) (*flashsale.FlashSale, error) {
+	return loaders.For(ctx).ActiveSaleOfProduct(ctx, obj)
 }
 
 func (r *queryResolver) Me(ctx context.Context) (*flashsale.User, error) {
@@ -188,6 +217,11 @@ func (r *queryResolver) Me(ctx context.Context) (*flashsale.User, error) {
 		return nil, nil
 	}
 	return nullIfNotFound(loaders.For(ctx).Viewer(ctx, v.UserID))
+}
+
+func (r *queryResolver) ServerTime(ctx context.Context) (*time.Time, error) {
+	now := time.Now()
+	return &now, nil
 }
 
 func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error) {
@@ -215,6 +249,7 @@ func (r *queryResolver) Products(ctx context.Context, first *int, after *string,
 	if err != nil {
 		return nil, err
 	}
+	loaders.For(ctx).ListedProducts(products)
 	conn := &model.ProductConnection{PageInfo: &model.PageInfo{HasNextPage: more, HasPreviousPage: cursor != 0}}
 	for _, p := range products {
 		conn.Edges = append(conn.Edges, &model.ProductEdge{Cursor: encodeCursor(p.ID.String()), Node: p})
@@ -280,6 +315,36 @@ func (r *queryResolver) Users(ctx context.Context, search *string, first *int, a
 	return r.users(ctx, search, first, after)
 }
 
+func (r *stockUpdateResolver) ID(ctx context.Context, obj *flashsale.StockUpdate) (string, error) {
+	if obj.Sale != nil {
+		return obj.Sale.ID.String(), nil
+	}
+	return obj.ProductID.String(), nil
+}
+
+func (r *stockUpdateResolver) FlashSaleID(ctx context.Context, obj *flashsale.StockUpdate) (*string, error) {
+	if obj.Sale == nil {
+		return nil, nil
+	}
+	id := obj.Sale.ID.String()
+	return &id, nil
+}
+
+func (r *stockUpdateResolver) FlashSale(ctx context.Context, obj *flashsale.StockUpdate) (*flashsale.FlashSale, error) {
+	if obj.Sale == nil {
+		return nil, nil
+	}
+	loaders.For(ctx).NoteStockUpdate(obj)
+	return obj.Sale, nil
+}
+
+func (r *stockUpdateResolver) Status(ctx context.Context, obj *flashsale.StockUpdate) (*flashsale.SaleStatus, error) {
+	if obj.Sale == nil {
+		return nil, nil
+	}
+	return &obj.Status, nil
+}
+
 func (r *subscriptionResolver) FlashSaleStock(ctx context.Context, flashSaleID string) (<-chan *flashsale.StockUpdate, error) {
 	sid, err := flashsale.ParseSaleID(flashSaleID)
 	if err != nil {
@@ -289,8 +354,10 @@ func (r *subscriptionResolver) FlashSaleStock(ctx context.Context, flashSaleID s
 	if err != nil {
 		return nil, err
 	}
-	return r.Live.Watch(ctx, flashsale.SalePool(sid), func(ctx context.Context) (int, error) {
+	return r.Live.WatchSale(ctx, sale, func(ctx context.Context) (int, error) {
 		return r.Checkout.SaleRemaining(ctx, sale)
+	}, func(ctx context.Context) (*flashsale.FlashSale, error) {
+		return r.Checkout.Sale(ctx, sid)
 	})
 }
 
@@ -303,7 +370,7 @@ func (r *subscriptionResolver) ProductStock(ctx context.Context, productID strin
 	if err != nil {
 		return nil, err
 	}
-	return r.Live.Watch(ctx, flashsale.ProductPool(pid), func(ctx context.Context) (int, error) {
+	return r.Live.WatchProduct(ctx, pid, func(ctx context.Context) (int, error) {
 		return r.Checkout.ProductRemaining(ctx, p)
 	})
 }
@@ -392,6 +459,8 @@ func (r *Resolver) Product() generated.ProductResolver { return &productResolver
 
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
+func (r *Resolver) StockUpdate() generated.StockUpdateResolver { return &stockUpdateResolver{r} }
+
 func (r *Resolver) Subscription() generated.SubscriptionResolver { return &subscriptionResolver{r} }
 
 func (r *Resolver) User() generated.UserResolver { return &userResolver{r} }
@@ -403,6 +472,7 @@ type (
 	orderResolver        struct{ *Resolver }
 	productResolver      struct{ *Resolver }
 	queryResolver        struct{ *Resolver }
+	stockUpdateResolver  struct{ *Resolver }
 	subscriptionResolver struct{ *Resolver }
 	userResolver         struct{ *Resolver }
 )

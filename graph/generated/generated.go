@@ -36,6 +36,7 @@ type ResolverRoot interface {
 	Order() OrderResolver
 	Product() ProductResolver
 	Query() QueryResolver
+	StockUpdate() StockUpdateResolver
 	Subscription() SubscriptionResolver
 	User() UserResolver
 }
@@ -135,6 +136,7 @@ type ComplexityRoot struct {
 
 	Order struct {
 		CreatedAt  func(childComplexity int) int
+		ExpiresAt  func(childComplexity int) int
 		FlashSale  func(childComplexity int) int
 		ID         func(childComplexity int) int
 		Product    func(childComplexity int) int
@@ -164,9 +166,12 @@ type ComplexityRoot struct {
 	}
 
 	Product struct {
+		ActiveSale  func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
+		Currency    func(childComplexity int) int
 		Description func(childComplexity int) int
 		ID          func(childComplexity int) int
+		ImageURL    func(childComplexity int) int
 		Name        func(childComplexity int) int
 		PriceCents  func(childComplexity int) int
 		RetiredAt   func(childComplexity int) int
@@ -193,12 +198,17 @@ type ComplexityRoot struct {
 		Order                func(childComplexity int, id string) int
 		Product              func(childComplexity int, id string) int
 		Products             func(childComplexity int, first *int, after *string, includeRetired *bool) int
+		ServerTime           func(childComplexity int) int
 		Users                func(childComplexity int, search *string, first *int, after *string) int
 	}
 
 	StockUpdate struct {
-		At        func(childComplexity int) int
-		Remaining func(childComplexity int) int
+		At          func(childComplexity int) int
+		FlashSale   func(childComplexity int) int
+		FlashSaleID func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Remaining   func(childComplexity int) int
+		Status      func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -267,12 +277,18 @@ type OrderResolver interface {
 	User(ctx context.Context, obj *flashsale.Order) (*flashsale.User, error)
 	Product(ctx context.Context, obj *flashsale.Order) (*flashsale.Product, error)
 	FlashSale(ctx context.Context, obj *flashsale.Order) (*flashsale.FlashSale, error)
+
+	ExpiresAt(ctx context.Context, obj *flashsale.Order) (*time.Time, error)
 }
 type ProductResolver interface {
 	Stock(ctx context.Context, obj *flashsale.Product) (int, error)
+	ImageURL(ctx context.Context, obj *flashsale.Product) (*string, error)
+
+	ActiveSale(ctx context.Context, obj *flashsale.Product) (*flashsale.FlashSale, error)
 }
 type QueryResolver interface {
 	Me(ctx context.Context) (*flashsale.User, error)
+	ServerTime(ctx context.Context) (*time.Time, error)
 	Node(ctx context.Context, id string) (model.Node, error)
 	Product(ctx context.Context, id string) (*flashsale.Product, error)
 	Products(ctx context.Context, first *int, after *string, includeRetired *bool) (*model.ProductConnection, error)
@@ -281,6 +297,12 @@ type QueryResolver interface {
 	FlashSalesConnection(ctx context.Context, first *int, after *string, status *flashsale.SaleStatus) (*model.FlashSaleConnection, error)
 	Order(ctx context.Context, id string) (*flashsale.Order, error)
 	Users(ctx context.Context, search *string, first *int, after *string) (*model.UserConnection, error)
+}
+type StockUpdateResolver interface {
+	ID(ctx context.Context, obj *flashsale.StockUpdate) (string, error)
+	FlashSaleID(ctx context.Context, obj *flashsale.StockUpdate) (*string, error)
+	FlashSale(ctx context.Context, obj *flashsale.StockUpdate) (*flashsale.FlashSale, error)
+	Status(ctx context.Context, obj *flashsale.StockUpdate) (*flashsale.SaleStatus, error)
 }
 type SubscriptionResolver interface {
 	FlashSaleStock(ctx context.Context, flashSaleID string) (<-chan *flashsale.StockUpdate, error)
@@ -743,6 +765,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Order.CreatedAt(childComplexity), true
+	case "Order.expiresAt":
+		if e.ComplexityRoot.Order.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.ExpiresAt(childComplexity), true
 	case "Order.flashSale":
 		if e.ComplexityRoot.Order.FlashSale == nil {
 			break
@@ -849,12 +877,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "Product.activeSale":
+		if e.ComplexityRoot.Product.ActiveSale == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Product.ActiveSale(childComplexity), true
 	case "Product.createdAt":
 		if e.ComplexityRoot.Product.CreatedAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Product.CreatedAt(childComplexity), true
+	case "Product.currency":
+		if e.ComplexityRoot.Product.Currency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Product.Currency(childComplexity), true
 	case "Product.description":
 		if e.ComplexityRoot.Product.Description == nil {
 			break
@@ -867,6 +907,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Product.ID(childComplexity), true
+	case "Product.imageUrl":
+		if e.ComplexityRoot.Product.ImageURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Product.ImageURL(childComplexity), true
 	case "Product.name":
 		if e.ComplexityRoot.Product.Name == nil {
 			break
@@ -1008,6 +1054,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Products(childComplexity, args["first"].(*int), args["after"].(*string), args["includeRetired"].(*bool)), true
+	case "Query.serverTime":
+		if e.ComplexityRoot.Query.ServerTime == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.ServerTime(childComplexity), true
 	case "Query.users":
 		if e.ComplexityRoot.Query.Users == nil {
 			break
@@ -1026,12 +1078,36 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.StockUpdate.At(childComplexity), true
+	case "StockUpdate.flashSale":
+		if e.ComplexityRoot.StockUpdate.FlashSale == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockUpdate.FlashSale(childComplexity), true
+	case "StockUpdate.flashSaleId":
+		if e.ComplexityRoot.StockUpdate.FlashSaleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockUpdate.FlashSaleID(childComplexity), true
+	case "StockUpdate.id":
+		if e.ComplexityRoot.StockUpdate.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockUpdate.ID(childComplexity), true
 	case "StockUpdate.remaining":
 		if e.ComplexityRoot.StockUpdate.Remaining == nil {
 			break
 		}
 
 		return e.ComplexityRoot.StockUpdate.Remaining(childComplexity), true
+	case "StockUpdate.status":
+		if e.ComplexityRoot.StockUpdate.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockUpdate.Status(childComplexity), true
 
 	case "Subscription.flashSaleStock":
 		if e.ComplexityRoot.Subscription.FlashSaleStock == nil {
@@ -1366,6 +1442,12 @@ type Query {
   "The signed-in viewer, or null when the request carries no access token."
   me: User
   """
+  The server's clock when it answered. A page that counts down to a sale's startsAt corrects
+  its own clock by the difference (allowing half the request's round trip), so that every
+  visitor's countdown reaches zero together, when the server starts taking orders.
+  """
+  serverTime: Time!
+  """
   The object with the global id, or null when there is none. Products and flash sales are
   public; a user is seen by themselves and admins, an order by its buyer and admins, and
   both need a signed-in viewer (UNAUTHENTICATED) and answer null for someone else's.
@@ -1471,6 +1553,16 @@ type Product implements Node {
   priceCents: Int!
   "Units left for regular (non flash-sale) orders, read from the live counter."
   stock: Int!
+  "An absolute http(s) URL of the product's picture; null when it has none."
+  imageUrl: String
+  "The ISO 4217 code (such as USD) of the currency of the product's and its sales' amounts in cents."
+  currency: String!
+  """
+  The product's flash sale whose window is open now (started and not ended), whether units
+  are left or not (status ACTIVE or SOLD_OUT); null when none is. Several at once: the latest
+  started.
+  """
+  activeSale: FlashSale
   "When the product was created."
   createdAt: Time!
   "When the product was last changed."
@@ -1503,6 +1595,10 @@ input CreateProductInput {
   priceCents: Int!
   "Units for regular orders, 0 to 100,000,000."
   stock: Int!
+  "An absolute http or https URL of the product's picture, at most 2,048 bytes; none if left out."
+  imageUrl: String
+  "An ISO 4217 code of three letters; USD if left out."
+  currency: String
 }
 
 "Changes to a product. Fields left out stay as they are."
@@ -1518,6 +1614,10 @@ input UpdateProductInput {
   paid orders hold: it may not go below those (CONFLICT).
   """
   stock: Int
+  "An absolute http or https URL of the product's picture; the empty string removes it."
+  imageUrl: String
+  "An ISO 4217 code of three letters."
+  currency: String
 }
 
 extend type Query {
@@ -1664,11 +1764,32 @@ type FlashSaleConnection {
   pageInfo: PageInfo!
 }
 
-"One reading of a live stock counter."
+"""
+One reading of a live stock counter. On flashSaleStock each reading names the sale and its
+status; select flashSale { id remaining status } and a normalized cache (Apollo Client, urql's
+Graphcache) updates its FlashSale from the feed with no code of yours.
+"""
 type StockUpdate {
-  "Units left at that moment."
+  """
+  The id of the flash sale or product the count belongs to: a normalized cache keeps one
+  StockUpdate per feed, the newest.
+  """
+  id: ID!
+  "The flash sale's id on flashSaleStock; null on productStock."
+  flashSaleId: ID
+  """
+  The flash sale on flashSaleStock, whose remaining and status are this reading's; null on
+  productStock.
+  """
+  flashSale: FlashSale
+  """
+  The sale's status as of this reading (null on productStock). It is sent when it changes
+  with the clock too: when the sale starts and when it ends.
+  """
+  status: FlashSaleStatus
+  "Units left."
   remaining: Int!
-  "When the count was read."
+  "When the count was taken."
   at: Time!
 }
 
@@ -1729,7 +1850,11 @@ extend type Mutation {
 type Subscription {
   """
   The live count of a flash sale's remaining units: the current value first, then each
-  change, at most STOCK_UPDATES_PER_SECOND (10) a second, the latest value of each interval.
+  change, at most STOCK_UPDATES_PER_SECOND (10) a second, the latest value of each interval,
+  and a message when the sale starts and when it ends (staff ending or cancelling it
+  included, seen within seconds). The subscription completes after the
+  message that finds the sale SOLD_OUT or ENDED; units given back later by a cancelled or
+  expired order are not followed (read FlashSale.remaining, or subscribe again).
   Errors: BAD_USER_INPUT (not a flash sale id), NOT_FOUND, RATE_LIMITED.
   """
   flashSaleStock(
@@ -1777,6 +1902,11 @@ type Order implements Node {
   order was cancelled or expired.
   """
   refundedAt: Time
+  """
+  When a PENDING order expires (createdAt plus the reservation time, RESERVATION_TTL) unless
+  paid first: its units then go back to the sale. Null in every other status.
+  """
+  expiresAt: Time
 }
 
 "One order in an OrderConnection."
@@ -2179,6 +2309,8 @@ func (ec *executionContext) childFields_Order(ctx context.Context, field graphql
 		return ec.fieldContext_Order_updatedAt(ctx, field)
 	case "refundedAt":
 		return ec.fieldContext_Order_refundedAt(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_Order_expiresAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Order", field.Name)
 }
@@ -2229,6 +2361,12 @@ func (ec *executionContext) childFields_Product(ctx context.Context, field graph
 		return ec.fieldContext_Product_priceCents(ctx, field)
 	case "stock":
 		return ec.fieldContext_Product_stock(ctx, field)
+	case "imageUrl":
+		return ec.fieldContext_Product_imageUrl(ctx, field)
+	case "currency":
+		return ec.fieldContext_Product_currency(ctx, field)
+	case "activeSale":
+		return ec.fieldContext_Product_activeSale(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Product_createdAt(ctx, field)
 	case "updatedAt":
@@ -2261,6 +2399,14 @@ func (ec *executionContext) childFields_ProductEdge(ctx context.Context, field g
 
 func (ec *executionContext) childFields_StockUpdate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
+	case "id":
+		return ec.fieldContext_StockUpdate_id(ctx, field)
+	case "flashSaleId":
+		return ec.fieldContext_StockUpdate_flashSaleId(ctx, field)
+	case "flashSale":
+		return ec.fieldContext_StockUpdate_flashSale(ctx, field)
+	case "status":
+		return ec.fieldContext_StockUpdate_status(ctx, field)
 	case "remaining":
 		return ec.fieldContext_StockUpdate_remaining(ctx, field)
 	case "at":
@@ -5192,6 +5338,29 @@ func (ec *executionContext) fieldContext_Order_refundedAt(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Order", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Order_expiresAt(ctx context.Context, field graphql.CollectedField, obj *flashsale.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Order().ExpiresAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Order_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Order", field, true, true, "Time")
+}
+
 func (ec *executionContext) _OrderConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.OrderConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5518,6 +5687,84 @@ func (ec *executionContext) fieldContext_Product_stock(_ context.Context, field 
 	return graphql.NewScalarFieldContext("Product", field, true, true, "Int")
 }
 
+func (ec *executionContext) _Product_imageUrl(ctx context.Context, field graphql.CollectedField, obj *flashsale.Product) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Product_imageUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Product().ImageURL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Product_imageUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Product", field, true, true, "String")
+}
+
+func (ec *executionContext) _Product_currency(ctx context.Context, field graphql.CollectedField, obj *flashsale.Product) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Product_currency(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Currency, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Product_currency(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Product", field, false, false, "String")
+}
+
+func (ec *executionContext) _Product_activeSale(ctx context.Context, field graphql.CollectedField, obj *flashsale.Product) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Product_activeSale(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Product().ActiveSale(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *flashsale.FlashSale) graphql.Marshaler {
+			return ec.marshalOFlashSale2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚐFlashSale(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Product_activeSale(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Product",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FlashSale(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Product_createdAt(ctx context.Context, field graphql.CollectedField, obj *flashsale.Product) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5736,6 +5983,29 @@ func (ec *executionContext) fieldContext_Query_me(_ context.Context, field graph
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Query_serverTime(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_serverTime(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().ServerTime(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalNTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_serverTime(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Query", field, true, true, "Time")
 }
 
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -6195,6 +6465,107 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _StockUpdate_id(ctx context.Context, field graphql.CollectedField, obj *flashsale.StockUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StockUpdate_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.StockUpdate().ID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StockUpdate_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StockUpdate", field, true, true, "ID")
+}
+
+func (ec *executionContext) _StockUpdate_flashSaleId(ctx context.Context, field graphql.CollectedField, obj *flashsale.StockUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StockUpdate_flashSaleId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.StockUpdate().FlashSaleID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StockUpdate_flashSaleId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StockUpdate", field, true, true, "ID")
+}
+
+func (ec *executionContext) _StockUpdate_flashSale(ctx context.Context, field graphql.CollectedField, obj *flashsale.StockUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StockUpdate_flashSale(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.StockUpdate().FlashSale(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *flashsale.FlashSale) graphql.Marshaler {
+			return ec.marshalOFlashSale2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚐFlashSale(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StockUpdate_flashSale(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StockUpdate",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FlashSale(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StockUpdate_status(ctx context.Context, field graphql.CollectedField, obj *flashsale.StockUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StockUpdate_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.StockUpdate().Status(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *flashsale.SaleStatus) graphql.Marshaler {
+			return ec.marshalOFlashSaleStatus2ᚖgithubᚗcomᚋflashsaleᚋflashsaleᚐSaleStatus(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StockUpdate_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StockUpdate", field, true, true, "FlashSaleStatus")
 }
 
 func (ec *executionContext) _StockUpdate_remaining(ctx context.Context, field graphql.CollectedField, obj *flashsale.StockUpdate) (ret graphql.Marshaler) {
@@ -7863,7 +8234,7 @@ func (ec *executionContext) unmarshalInputCreateProductInput(ctx context.Context
 		asMap["description"] = ""
 	}
 
-	fieldsInOrder := [...]string{"name", "description", "priceCents", "stock"}
+	fieldsInOrder := [...]string{"name", "description", "priceCents", "stock", "imageUrl", "currency"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -7898,6 +8269,20 @@ func (ec *executionContext) unmarshalInputCreateProductInput(ctx context.Context
 				return it, err
 			}
 			it.Stock = data
+		case "imageUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("imageUrl"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ImageURL = data
+		case "currency":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currency"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Currency = data
 		}
 	}
 	return it, nil
@@ -8164,7 +8549,7 @@ func (ec *executionContext) unmarshalInputUpdateProductInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "description", "priceCents", "stock"}
+	fieldsInOrder := [...]string{"name", "description", "priceCents", "stock", "imageUrl", "currency"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8199,6 +8584,20 @@ func (ec *executionContext) unmarshalInputUpdateProductInput(ctx context.Context
 				return it, err
 			}
 			it.Stock = data
+		case "imageUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("imageUrl"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ImageURL = data
+		case "currency":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currency"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Currency = data
 		}
 	}
 	return it, nil
@@ -8937,6 +9336,12 @@ func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, ob
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "expiresAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Order_expiresAt(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -9115,6 +9520,23 @@ func (ec *executionContext) _Product(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Product_stock(ctx, field, obj)
 				})
+		case "imageUrl":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Product_imageUrl(ctx, field, obj)
+				})
+		case "currency":
+			out.Values[i] = ec._Product_currency(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "activeSale":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Product_activeSale(ctx, field, obj)
+				})
 		case "createdAt":
 			out.Values[i] = ec._Product_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -9248,6 +9670,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_me(ctx, field)
 				})
+		case "serverTime":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_serverTime(ctx, field)
+				})
 		case "node":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, false,
@@ -9338,15 +9766,39 @@ func (ec *executionContext) _StockUpdate(ctx context.Context, sel ast.SelectionS
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("StockUpdate")
+		case "id":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._StockUpdate_id(ctx, field, obj)
+				})
+		case "flashSaleId":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._StockUpdate_flashSaleId(ctx, field, obj)
+				})
+		case "flashSale":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._StockUpdate_flashSale(ctx, field, obj)
+				})
+		case "status":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._StockUpdate_status(ctx, field, obj)
+				})
 		case "remaining":
 			out.Values[i] = ec._StockUpdate_remaining(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "at":
 			out.Values[i] = ec._StockUpdate_at(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -10291,6 +10743,24 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 	return res
 }
 
+func (ec *executionContext) unmarshalNTime2ᚖtimeᚐTime(ctx context.Context, v any) (*time.Time, error) {
+	res, err := graphql.UnmarshalTime(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTime2ᚖtimeᚐTime(ctx context.Context, sel ast.SelectionSet, v *time.Time) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Time!")
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalTime(*v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Time!")
+	}
+	return res
+}
+
 func (ec *executionContext) unmarshalNUpdateFlashSaleInput2githubᚗcomᚋflashsaleᚋflashsaleᚋgraphᚋmodelᚐUpdateFlashSaleInput(ctx context.Context, v any) (model.UpdateFlashSaleInput, error) {
 	res, err := ec.unmarshalInputUpdateFlashSaleInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -10541,6 +11011,24 @@ func (ec *executionContext) marshalOFlashSaleStatus2ᚖgithubᚗcomᚋflashsale�
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalID(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOID2ᚖstring(ctx context.Context, sel ast.SelectionSet, v *string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalID(*v)
+	return res
 }
 
 func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*int, error) {

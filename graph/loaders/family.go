@@ -23,6 +23,7 @@ const (
 	saleKind
 	orderKind
 	ordersPageKind
+	activeSaleKind
 	kinds
 )
 

@@ -23,7 +23,7 @@ func (l *Loaders) Order(ctx context.Context, id flashsale.OrderID) (*flashsale.O
 // for at once.
 func (l *Loaders) Product(ctx context.Context, id flashsale.ProductID) (*flashsale.Product, error) {
 	l.root(ctx, productKind, func() {
-		l.products.prefetch(ctx, rootArguments(ctx, "product", "id", flashsale.ParseProductID))
+		l.productFamilies.add(productKey, l.products.prefetch(ctx, rootArguments(ctx, "product", "id", flashsale.ParseProductID)))
 	})
 	return l.products.load(ctx, id)
 }
@@ -46,7 +46,7 @@ func (l *Loaders) UserOfOrder(ctx context.Context, o *flashsale.Order) (*flashsa
 // ProductOfOrder answers Order.product.
 func (l *Loaders) ProductOfOrder(ctx context.Context, o *flashsale.Order) (*flashsale.Product, error) {
 	return refer(ctx, &l.orderFamilies, o.ID, o, productKind, l.products,
-		func(o *flashsale.Order) flashsale.ProductID { return o.ProductID }, nil)
+		func(o *flashsale.Order) flashsale.ProductID { return o.ProductID }, l.foundProducts)
 }
 
 // SaleOfOrder answers Order.flashSale of an order placed in a sale (SaleID not 0).
@@ -59,7 +59,7 @@ func (l *Loaders) SaleOfOrder(ctx context.Context, o *flashsale.Order) (*flashsa
 // ProductOfSale answers FlashSale.product.
 func (l *Loaders) ProductOfSale(ctx context.Context, s *flashsale.FlashSale) (*flashsale.Product, error) {
 	return refer(ctx, &l.saleFamilies, s.ID, s, productKind, l.products,
-		func(s *flashsale.FlashSale) flashsale.ProductID { return s.ProductID }, nil)
+		func(s *flashsale.FlashSale) flashsale.ProductID { return s.ProductID }, l.foundProducts)
 }
 
 // OrderOfNotification answers Notification.order.

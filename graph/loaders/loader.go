@@ -118,3 +118,18 @@ func (l *loader[K, V]) prefetch(ctx context.Context, keys []K) []V {
 	}
 	return found
 }
+
+// prime leaves values already read (the rows of a list) in the dataloader's cache, so that
+// loading one of them sends nothing. A key already there keeps its answer.
+func (l *loader[K, V]) prime(values []V, key func(V) K) {
+	if !l.batching {
+		return
+	}
+	l.ready()
+	for _, v := range values {
+		k := key(v)
+		if _, ok := l.cache.Get(context.Background(), k); !ok {
+			l.cache.Set(context.Background(), k, func() (V, error) { return v, nil })
+		}
+	}
+}

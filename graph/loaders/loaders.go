@@ -42,16 +42,22 @@ type Loaders struct {
 	sales      *loader[flashsale.SaleID, *flashsale.FlashSale]
 	orders     *loader[flashsale.OrderID, *flashsale.Order]
 	userOrders *loader[UserOrdersKey, OrderPage]
+	// activeSales answers Product.activeSale: a product's open sale, or nil.
+	activeSales *loader[flashsale.ProductID, *flashsale.FlashSale]
 
 	// Families of values read together, by the key of each member.
 	userFamilies         families[flashsale.UserID, *flashsale.User]
 	saleFamilies         families[flashsale.SaleID, *flashsale.FlashSale]
 	orderFamilies        families[flashsale.OrderID, *flashsale.Order]
 	notificationFamilies families[int64, *flashsale.Notification]
+	productFamilies      families[flashsale.ProductID, *flashsale.Product]
 	// roots reads each kind of root field for the whole query at once; nodes reads what
 	// every root node(id:) field asks for.
 	roots [kinds]sync.Once
 	nodes sync.Once
+
+	// readings are live figures of sales this response already holds (readings.go).
+	readings sync.Map // flashsale.SaleID → saleReading
 }
 
 // UserOrdersKey asks for the newest First orders of a user.
@@ -88,6 +94,9 @@ func New(s Stores, batching bool) *Loaders {
 		sales:      newLoader(s.Sales.FindSalesByIDs, peekOf[flashsale.SaleID, flashsale.FlashSale](s.Sales), batching),
 		orders:     newLoader(s.Orders.FindOrdersByIDs, nil, batching),
 		userOrders: newLoader(userOrders(s.Orders), nil, batching),
+		activeSales: newLoader(func(ctx context.Context, ids []flashsale.ProductID) ([]*flashsale.FlashSale, []error) {
+			return s.Sales.FindCurrentSalesOfProducts(ctx, ids, time.Now())
+		}, nil, batching),
 	}
 }
 

@@ -34,6 +34,10 @@ type CreateProductInput struct {
 	PriceCents int `json:"priceCents"`
 	// Units for regular orders, 0 to 100,000,000.
 	Stock int `json:"stock"`
+	// An absolute http or https URL of the product's picture, at most 2,048 bytes; none if left out.
+	ImageURL *string `json:"imageUrl,omitempty"`
+	// An ISO 4217 code of three letters; USD if left out.
+	Currency *string `json:"currency,omitempty"`
 }
 
 // A page of flash sales, in the order they were created.
@@ -176,6 +180,10 @@ type UpdateProductInput struct {
 	// A new count of units for regular orders, 0 to 100,000,000, counting the units pending and
 	// paid orders hold: it may not go below those (CONFLICT).
 	Stock *int `json:"stock,omitempty"`
+	// An absolute http or https URL of the product's picture; the empty string removes it.
+	ImageURL *string `json:"imageUrl,omitempty"`
+	// An ISO 4217 code of three letters.
+	Currency *string `json:"currency,omitempty"`
 }
 
 // A page of users, in the order they registered.

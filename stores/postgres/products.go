@@ -20,11 +20,11 @@ func NewProductStore(db *DB) *ProductStore { return &ProductStore{db: db} }
 
 var _ flashsale.ProductStore = (*ProductStore)(nil)
 
-const productColumns = `id, name, description, price_cents, stock, created_at, updated_at, retired_at`
+const productColumns = `id, name, description, price_cents, stock, image_url, currency, created_at, updated_at, retired_at`
 
 func scanProduct(row pgx.Row) (*flashsale.Product, error) {
 	var p flashsale.Product
-	err := row.Scan(&p.ID, &p.Name, &p.Description, &p.PriceCents, &p.Stock, &p.CreatedAt, &p.UpdatedAt, &p.RetiredAt)
+	err := row.Scan(&p.ID, &p.Name, &p.Description, &p.PriceCents, &p.Stock, &p.ImageURL, &p.Currency, &p.CreatedAt, &p.UpdatedAt, &p.RetiredAt)
 	return &p, err
 }
 
@@ -36,9 +36,10 @@ func (s *ProductStore) CreateProduct(ctx context.Context, p *flashsale.Product) 
 	bucket := flashsale.RandomBucket()
 	p.ID = flashsale.NewProductID(bucket)
 	err := s.db.poolFor(bucket).QueryRow(ctx,
-		`INSERT INTO products (id, bucket, name, description, price_cents, stock) VALUES ($1, $2, $3, $4, $5, $6)
+		`INSERT INTO products (id, bucket, name, description, price_cents, stock, image_url, currency)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		 RETURNING created_at, updated_at`,
-		p.ID, bucket, p.Name, p.Description, p.PriceCents, p.Stock).Scan(&p.CreatedAt, &p.UpdatedAt)
+		p.ID, bucket, p.Name, p.Description, p.PriceCents, p.Stock, p.ImageURL, p.Currency).Scan(&p.CreatedAt, &p.UpdatedAt)
 	if err != nil {
 		return fmt.Errorf("insert product: %w", err)
 	}
@@ -66,10 +67,11 @@ func (s *ProductStore) UpdateProduct(ctx context.Context, id flashsale.ProductID
 			}
 		}
 		if err := tx.QueryRow(ctx,
-			`UPDATE products SET name = $2, description = $3, price_cents = $4, stock = $5, updated_at = now(),
-			   retired_at = CASE WHEN $6 THEN coalesce(retired_at, now()) ELSE retired_at END
+			`UPDATE products SET name = $2, description = $3, price_cents = $4, stock = $5, image_url = $6,
+			   currency = $7, updated_at = now(),
+			   retired_at = CASE WHEN $8 THEN coalesce(retired_at, now()) ELSE retired_at END
 			 WHERE id = $1 RETURNING updated_at, retired_at`,
-			id, p.Name, p.Description, p.PriceCents, p.Stock, u.Retire).Scan(&p.UpdatedAt, &p.RetiredAt); err != nil {
+			id, p.Name, p.Description, p.PriceCents, p.Stock, p.ImageURL, p.Currency, u.Retire).Scan(&p.UpdatedAt, &p.RetiredAt); err != nil {
 			return err
 		}
 		if follow != nil {

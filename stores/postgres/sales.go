@@ -114,3 +114,48 @@ func (s *SaleStore) ListSales(ctx context.Context, since time.Time) ([]*flashsal
 	slices.SortFunc(all, func(a, b *flashsale.FlashSale) int { return cmp.Compare(a.ID, b.ID) })
 	return all, nil
 }
+
+// FindCurrentSalesOfProducts sends one statement per shard touched: a sale lives in its
+// product's bucket, so a product's sales are on the product's shard.
+func (s *SaleStore) FindCurrentSalesOfProducts(ctx context.Context, ids []flashsale.ProductID, at time.Time) ([]*flashsale.FlashSale, []error) {
+	values := make([]*flashsale.FlashSale, len(ids))
+	errs := make([]error, len(ids))
+	groups := groupByShard(s.db, ids, flashsale.ProductID.Bucket)
+	shards := sortedShards(groups)
+	found := make([]map[flashsale.ProductID]*flashsale.FlashSale, len(shards))
+	shardErrs := make([]error, len(shards))
+	parallel(len(shards), func(i int) {
+		positions := groups[shards[i]]
+		keys := make([]flashsale.ProductID, len(positions))
+		for j, p := range positions {
+			keys[j] = ids[p]
+		}
+		rows, err := s.db.pools[shards[i]].Query(ctx,
+			`SELECT DISTINCT ON (product_id) `+saleColumns+` FROM flash_sales
+			 WHERE product_id = ANY($1) AND starts_at <= $2 AND ends_at > $2
+			 ORDER BY product_id, starts_at DESC, id DESC`, keys, at)
+		if err != nil {
+			shardErrs[i] = err
+			return
+		}
+		sales, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*flashsale.FlashSale, error) { return scanSale(r) })
+		if err != nil {
+			shardErrs[i] = err
+			return
+		}
+		found[i] = make(map[flashsale.ProductID]*flashsale.FlashSale, len(sales))
+		for _, sale := range sales {
+			found[i][sale.ProductID] = sale
+		}
+	})
+	for i, shard := range shards {
+		for _, p := range groups[shard] {
+			if shardErrs[i] != nil {
+				errs[p] = fmt.Errorf("find current sale of product %d on shard %d: %w", ids[p], shard, shardErrs[i])
+			} else {
+				values[p] = found[i][ids[p]]
+			}
+		}
+	}
+	return values, errs
+}
