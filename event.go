@@ -52,6 +52,12 @@ func NewOrderEvent(typ string, o *Order) OrderEvent {
 	}
 }
 
+// PartitionKey is the event's Kafka key: its order's id. An order's events keep their order
+// on one partition, and a sale's orders spread over every partition, so that the analytics
+// workers share a sale; their counts stay exact since each event is counted once, by id, in
+// any order.
+func (e OrderEvent) PartitionKey() string { return e.OrderID.String() }
+
 // EventTypeFor returns the event type of a move to status.
 func EventTypeFor(status OrderStatus) string {
 	switch status {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/flashsale/flashsale/auth"
@@ -34,6 +35,11 @@ type API struct {
 	opsListener net.Listener
 	opsServed   chan error
 	aborted     bool // by Abort: nothing is left to shut down gracefully
+	// drain takes the replica out of service before it stops (Drain).
+	drain     *graph.Drain
+	stopOnce  sync.Once
+	stopErr   error
+	closeOnce sync.Once
 }
 
 // Prepare creates the shard databases that are missing and migrates every shard.
@@ -61,7 +67,7 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 	if err != nil {
 		return nil, err
 	}
-	a := &API{Deps: deps}
+	a := &API{Deps: deps, drain: graph.NewDrain()}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -115,13 +121,14 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 		WebsocketInitTimeout:      cfg.WebsocketInitTimeout,
 		SubscriptionsPerWebsocket: cfg.SubscriptionsPerWebsocket,
 		Tracer:                    a.Tracer,
+		Drain:                     a.drain,
 	})
 	handler := graph.NewHTTPHandler(graph.HTTPConfig{
 		GraphQL:        gql,
 		Auth:           a.Auth,
 		Log:            log,
 		Gatherer:       reg,
-		Checks:         checks(a.checks()),
+		Checks:         a.readyChecks(),
 		ResponseCache:  responses,
 		Refusals:       refusals,
 		Limits:         limits,
@@ -140,7 +147,7 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 		},
 	})
 	a.server = &http.Server{
-		Handler: a.Rush.Track(handler),
+		Handler: a.drain.Serve(a.Rush.Track(handler)),
 		// Headers must arrive within the read timeout; the body's deadline is set per request
 		// (graph.Serving), since a server-wide one would also cut websockets.
 		ReadHeaderTimeout: cfg.ReadTimeout,
@@ -149,7 +156,7 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 	}
 	if cfg.OpsAddr != "" {
 		a.ops = &http.Server{
-			Handler:           graph.OpsMux(checks(a.checks()), reg),
+			Handler:           graph.OpsMux(a.readyChecks(), reg),
 			ReadHeaderTimeout: 5 * time.Second,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		}
@@ -212,13 +219,47 @@ func (a *API) Handler() http.Handler { return a.server.Handler }
 // Done is closed with the server's error if it stops serving on its own.
 func (a *API) Done() <-chan error { return a.served }
 
-// StopServing stops accepting requests and waits for those in flight (until ctx ends); the
-// connections stay open for workers sharing them.
+// readyChecks are the API's readiness checks: its dependencies', and whether it drains.
+func (a *API) readyChecks() map[string]graph.Check {
+	all := checks(a.checks())
+	all["serving"] = a.drain.Check
+	return all
+}
+
+// Drain stops the API as SIGTERM asks, losing no request: /readyz fails at once while the API
+// goes on serving for delay, its answers asking clients to close their connections, so that
+// load balancers move new requests and connections to the other replicas; then its
+// websockets close with 1012 (Service Restart), which clients answer by reconnecting
+// elsewhere, and Shutdown waits for the requests in flight and closes the connections to the
+// dependencies.
+func (a *API) Drain(ctx context.Context, delay time.Duration) error {
+	a.drain.Begin()
+	a.Log.Info("draining: not ready, serving until the load balancers notice", "delay", delay)
+	t := time.NewTimer(delay)
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		t.Stop()
+	}
+	return a.Shutdown(ctx)
+}
+
+// StopServing closes the websockets with 1012 (Service Restart), stops accepting requests
+// and waits for those in flight (until ctx ends); the connections stay open for workers
+// sharing them.
 func (a *API) StopServing(ctx context.Context) error {
 	if a.server == nil || a.listener == nil || a.aborted {
 		return nil
 	}
-	err := a.server.Shutdown(ctx)
+	// Once: Drain stops the API, and the caller that started it may stop it again.
+	a.stopOnce.Do(func() { a.stopErr = a.stopServing(ctx) })
+	return a.stopErr
+}
+
+func (a *API) stopServing(ctx context.Context) error {
+	// Before the server's Shutdown, which neither waits for nor closes hijacked connections.
+	err := a.drain.CloseSockets(ctx)
+	err = errors.Join(err, a.server.Shutdown(ctx))
 	if serveErr := <-a.served; !errors.Is(serveErr, http.ErrServerClosed) {
 		err = errors.Join(err, serveErr)
 	}
@@ -255,10 +296,12 @@ func (a *API) Shutdown(ctx context.Context) error {
 // Close stops the API's listeners on Redis and closes every connection to the dependencies,
 // once StopServing has returned and the workers sharing the connections have stopped.
 func (a *API) Close() {
-	if a.Revocations != nil {
-		a.Revocations.Close()
-	}
-	a.Deps.Close()
+	a.closeOnce.Do(func() {
+		if a.Revocations != nil {
+			a.Revocations.Close()
+		}
+		a.Deps.Close()
+	})
 }
 
 func checks(m map[string]func(context.Context) error) map[string]graph.Check {

@@ -147,12 +147,21 @@ type Config struct {
 	// OTEL_EXPORTER_OTLP_ENDPOINT turns on (tests give an in-memory one). Nil and without the
 	// endpoint: no tracing (tracing.go).
 	Tracer trace.TracerProvider
+	// ShutdownDelay is how long an API told to stop (SIGTERM) keeps serving with /readyz
+	// failing before it stops taking requests (SHUTDOWN_DELAY, default 5s): the time load
+	// balancers take to notice and send new requests to the other replicas.
+	ShutdownDelay time.Duration
 }
 
 // minDedupRetention is the least DEDUP_RETENTION accepted: RabbitMQ's retries and a Kafka
 // group's rebalance redeliver within minutes, and an hour leaves room for a consumer that was
 // down for a while. The default (workers/pruner) is far longer.
 const minDedupRetention = time.Hour
+
+// DefaultShutdownDelay is SHUTDOWN_DELAY's default: Kubernetes takes a few seconds to take a
+// terminating pod's address out of its Services, and 5s with ShutdownTimeout stays within
+// the pod's default 30s grace period.
+const DefaultShutdownDelay = 5 * time.Second
 
 // DevJWTSecret is the secret used when JWT_SECRET is unset. Anyone can read it here, so a
 // warning is logged whenever it is in use.
@@ -182,6 +191,7 @@ func ConfigFromEnv() (Config, error) {
 		Namespace:        os.Getenv("NAMESPACE"),
 		PaymentLatency:   20 * time.Millisecond,
 		DatabasePoolSize: 16,
+		ShutdownDelay:    DefaultShutdownDelay,
 	}
 	c.NotifyWebhookURL = os.Getenv("NOTIFY_WEBHOOK_URL")
 	c.NotifyWebhookSecret = os.Getenv("NOTIFY_WEBHOOK_SECRET")
@@ -223,6 +233,11 @@ func ConfigFromEnv() (Config, error) {
 	if s := os.Getenv("STOCK_UPDATES_PER_SECOND"); s != "" {
 		if c.StockUpdatesPerSecond, err = strconv.Atoi(s); err != nil || c.StockUpdatesPerSecond <= 0 {
 			return c, fmt.Errorf("STOCK_UPDATES_PER_SECOND must be a positive integer, got %q", s)
+		}
+	}
+	if s := os.Getenv("SHUTDOWN_DELAY"); s != "" {
+		if c.ShutdownDelay, err = time.ParseDuration(s); err != nil || c.ShutdownDelay < 0 || c.ShutdownDelay > time.Minute {
+			return c, fmt.Errorf("SHUTDOWN_DELAY must be a duration between 0s and 1m such as 5s, got %q", s)
 		}
 	}
 	if s := os.Getenv("DATABASE_POOL_SIZE"); s != "" {
@@ -299,6 +314,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("dedup_retention", c.DedupRetention),
 		slog.Duration("refresh_token_retention", c.RefreshTokenRetention),
 		slog.Duration("redis_ready_grace", c.RedisReadyGrace),
+		slog.Duration("shutdown_delay", c.ShutdownDelay),
 		slog.Duration("access_token_ttl", c.AccessTokenTTL),
 		slog.String("namespace", c.Namespace),
 		slog.String("notify_webhook_url", redact(c.NotifyWebhookURL)),

@@ -51,3 +51,34 @@ func TestConfigReadsRetentionAndReadinessSettings(t *testing.T) {
 		})
 	}
 }
+
+// SHUTDOWN_DELAY defaults to DefaultShutdownDelay, takes any duration up to a minute (zero
+// included: a process alone behind no load balancer), and refuses the rest naming itself.
+// (Not parallel: t.Setenv.)
+func TestConfigReadsShutdownDelay(t *testing.T) {
+	for _, tt := range []struct {
+		value string
+		want  time.Duration
+		bad   bool
+	}{
+		{"", app.DefaultShutdownDelay, false},
+		{"0s", 0, false},
+		{"12s", 12 * time.Second, false},
+		{"-1s", 0, true},
+		{"2m", 0, true},
+		{"soon", 0, true},
+	} {
+		t.Run(tt.value, func(t *testing.T) {
+			t.Setenv("SHUTDOWN_DELAY", tt.value)
+			c, err := app.ConfigFromEnv()
+			switch {
+			case tt.bad && (err == nil || !strings.Contains(err.Error(), "SHUTDOWN_DELAY")):
+				t.Errorf("SHUTDOWN_DELAY=%q: error %v; want one naming SHUTDOWN_DELAY", tt.value, err)
+			case !tt.bad && err != nil:
+				t.Errorf("SHUTDOWN_DELAY=%q: %v", tt.value, err)
+			case !tt.bad && c.ShutdownDelay != tt.want:
+				t.Errorf("SHUTDOWN_DELAY=%q: ShutdownDelay = %v, want %v", tt.value, c.ShutdownDelay, tt.want)
+			}
+		})
+	}
+}

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +43,10 @@ func (c Config) Topology() rabbitmq.Topology {
 // workers that can share the work.
 const EventsTopicPartitions = 8
 
+// WorkerDrainTimeout is how long a stopping worker lets the deliveries in hand finish: under
+// ShutdownTimeout, so that it acks them before the process is told to hurry.
+const WorkerDrainTimeout = 10 * time.Second
+
 // PrepareBrokers declares the RabbitMQ topology and creates the Kafka topic.
 func PrepareBrokers(ctx context.Context, cfg Config, kafkaBrokers []string) error {
 	if err := rabbitmq.Declare(ctx, cfg.RabbitMQURL, cfg.Topology()); err != nil {
@@ -55,6 +62,34 @@ func PrepareBrokers(ctx context.Context, cfg Config, kafkaBrokers []string) erro
 	return nil
 }
 
+// declareBackoffMax bounds the pause between attempts at declaring a broker's topology.
+const declareBackoffMax = 5 * time.Second
+
+// declareUntilDone calls declare until it succeeds, with a growing pause between attempts,
+// and reports false if ctx ended first. A process that starts before its broker does waits
+// for it here, not ready, rather than exiting.
+func declareUntilDone(ctx context.Context, log *slog.Logger, what string, declare func(context.Context) error) bool {
+	pause := 100 * time.Millisecond
+	for {
+		attemptCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := declare(attemptCtx)
+		cancel()
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		log.Warn("declare "+what+" failed; retrying", "err", err, "after", pause)
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return false
+		}
+		pause = min(2*pause, declareBackoffMax)
+	}
+}
+
 // RunRelays sends the outbox to RabbitMQ (with publisher confirms) and to Kafka until ctx
 // ends. Each destination has its own loop, so an outage of one never holds back the other.
 // In a rush of the API in this process, the events for payments wait while orders are being
@@ -63,6 +98,11 @@ func PrepareBrokers(ctx context.Context, cfg Config, kafkaBrokers []string) erro
 func RunRelays(ctx context.Context, d *Deps, kafkaBrokers []string) {
 	if err := registerCollector(d.Registry, newOutboxCollector(d.DB)); err != nil {
 		d.Log.Error("register the outbox metrics", "err", err)
+	}
+	if !declareUntilDone(ctx, d.Log, "the brokers' topology", func(ctx context.Context) error {
+		return PrepareBrokers(ctx, d.Config, kafkaBrokers)
+	}) {
+		return
 	}
 	pub := rabbitmq.NewPublisher(d.Config.RabbitMQURL, d.Config.OrdersExchange(), d.Log)
 	defer pub.Close()
@@ -178,10 +218,14 @@ func RunPayments(ctx context.Context, d *Deps, pc PaymentsConfig) error {
 	if err != nil {
 		return err
 	}
+	// The whole topology, not only this worker's queue: whichever process starts first, no
+	// event the relay publishes finds a consumer's queue missing.
+	topology := d.Config.Topology()
 	link := rabbitmq.NewLink()
 	d.brokers.add("payments", link.Check)
 	return rabbitmq.Consume(ctx, rabbitmq.ConsumerConfig{
 		URL: d.Config.RabbitMQURL, Queue: d.Config.PaymentsQueue(), Link: link,
+		Topology: &topology, DrainTimeout: WorkerDrainTimeout,
 		Prefetch: 2 * pc.Concurrency, Concurrency: pc.Concurrency,
 		Delays: d.Config.RetryDelays, MaxAttempts: d.Config.MaxAttempts,
 		Handler: d.eventHandler("payments", w.Handle), Log: d.Log.With("worker", "payments"), Forwarded: forwards,
@@ -202,10 +246,12 @@ func RunNotifications(ctx context.Context, d *Deps) error {
 	if err != nil {
 		return err
 	}
+	topology := d.Config.Topology()
 	link := rabbitmq.NewLink()
 	d.brokers.add("notifications", link.Check)
 	return rabbitmq.Consume(ctx, rabbitmq.ConsumerConfig{
 		URL: d.Config.RabbitMQURL, Queue: d.Config.NotificationsQueue(), Link: link, Prefetch: 32, Concurrency: 8,
+		Topology: &topology, DrainTimeout: WorkerDrainTimeout,
 		Delays: d.Config.RetryDelays, MaxAttempts: d.Config.MaxAttempts,
 		Handler: d.eventHandler("notifications", givingWay(d.Rush, w.Handle)), Log: d.Log.With("worker", "notifications"),
 		Forwarded: forwards,
@@ -222,13 +268,27 @@ func RunAnalytics(ctx context.Context, d *Deps, kafkaBrokers []string) error {
 	if err != nil {
 		return err
 	}
-	d.brokers.add("analytics", func(ctx context.Context) error { return kafka.Ping(ctx, kafkaBrokers, kafkaOpts...) })
+	// Not ready until the topic exists with its partitions: a consumer group reading a topic
+	// that is missing would let a broker's auto-creation choose the partition count.
+	var declared atomic.Bool
+	d.brokers.add("analytics", func(ctx context.Context) error {
+		if !declared.Load() {
+			return errors.New("kafka: topic not declared yet")
+		}
+		return kafka.Ping(ctx, kafkaBrokers, kafkaOpts...)
+	})
 	if err := registerCollector(d.Registry, newLagCollector(kafkaBrokers, d.Config.EventsTopic(), d.Config.AnalyticsGroup(), kafkaOpts)); err != nil {
 		return fmt.Errorf("register the consumer lag metric: %w", err)
 	}
+	if !declareUntilDone(ctx, log, "Kafka topic", func(ctx context.Context) error {
+		return kafka.CreateTopic(ctx, kafkaBrokers, d.Config.EventsTopic(), EventsTopicPartitions, kafkaOpts...)
+	}) {
+		return nil
+	}
+	declared.Store(true)
 	return kafka.Consume(ctx, kafka.ConsumerConfig{
 		Brokers: kafkaBrokers, Topic: d.Config.EventsTopic(), GroupID: d.Config.AnalyticsGroup(),
-		Options: kafkaOpts, Log: log,
+		Options: kafkaOpts, Log: log, DrainTimeout: WorkerDrainTimeout,
 		BatchHandler: func(ctx context.Context, msgs []kafka.Message) (err error) {
 			if d.Tracer != nil {
 				parents := make([]string, len(msgs))
@@ -284,14 +344,19 @@ func ServeOps(ctx context.Context, addr string, d *Deps, extra map[string]func(c
 	for k, v := range extra {
 		all[k] = v
 	}
-	srv := &http.Server{Addr: addr, Handler: graph.OpsMux(checks(all), d.Registry), ReadHeaderTimeout: 5 * time.Second}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	d.Log.Info("ops endpoints listening", "addr", ln.Addr().String())
+	srv := &http.Server{Handler: graph.OpsMux(checks(all), d.Registry), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(shutdownCtx)
 	}()
-	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+	if err := srv.Serve(ln); err != http.ErrServerClosed {
 		return err
 	}
 	return nil

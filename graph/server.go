@@ -55,6 +55,9 @@ type Config struct {
 	Limits *ratelimit.Policy
 	// Tracer (nil: none) traces each operation and its root fields (tracing.go).
 	Tracer trace.TracerProvider
+	// Drain (nil: none) closes the websockets of a replica going out of service with
+	// CloseServiceRestart.
+	Drain *Drain
 }
 
 // Default sizes of the caches of parsed and persisted queries. A parsed document of this
@@ -101,7 +104,7 @@ func NewGraphQL(cfg Config) *handler.Server {
 			// from connection_init, never from a cookie, so any origin is safe to accept.
 			InsecureSkipVerify: true,
 		}},
-	}})
+	}, cfg.Drain})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})

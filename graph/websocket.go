@@ -26,8 +26,11 @@ const CloseSessionEnded = 4403
 // CloseSessionEnded when it ends. gqlgen closes a connection whose context ends with 1000
 // Normal Closure, which a client takes for a server that had nothing more to say; the
 // connection is therefore wrapped to send our code instead.
+//
+// A replica that drains (Drain) closes its websockets with CloseServiceRestart the same way.
 type sessionWebsocket struct {
 	transport.Websocket
+	drain *Drain // nil: the connections outlive no drain
 }
 
 var _ graphql.Transport = sessionWebsocket{}
@@ -36,9 +39,11 @@ var _ graphql.Transport = sessionWebsocket{}
 func (t sessionWebsocket) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	s := &socketSession{}
 	defer s.stop()
+	ctx, done := t.drain.socket(r.Context())
+	defer done()
 	ws := t.Websocket
-	ws.Implementation = sessionImplementation{inner: ws.Implementation, session: s}
-	ws.Do(w, r.WithContext(context.WithValue(r.Context(), socketSessionKey{}, s)), exec)
+	ws.Implementation = sessionImplementation{inner: ws.Implementation, session: s, drain: t.drain}
+	ws.Do(w, r.WithContext(context.WithValue(ctx, socketSessionKey{}, s)), exec)
 }
 
 type socketSessionKey struct{}
@@ -97,6 +102,7 @@ func inSession(ctx context.Context, auth flashsale.AuthService, v flashsale.View
 type sessionImplementation struct {
 	inner   transport.WebsocketImplementation
 	session *socketSession
+	drain   *Drain
 }
 
 func (i sessionImplementation) Accept(w http.ResponseWriter, r *http.Request, o transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
@@ -108,13 +114,15 @@ func (i sessionImplementation) Accept(w http.ResponseWriter, r *http.Request, o 
 	if err != nil {
 		return nil, err
 	}
-	return &sessionConn{WebsocketConn: c, session: i.session}, nil
+	return &sessionConn{WebsocketConn: c, session: i.session, drain: i.drain}, nil
 }
 
-// sessionConn closes with CloseSessionEnded, and the reason, when the session has ended.
+// sessionConn closes with CloseSessionEnded, and the reason, when the session has ended, and
+// with CloseServiceRestart when the replica drains.
 type sessionConn struct {
 	transport.WebsocketConn
 	session *socketSession
+	drain   *Drain
 }
 
 // WriteClose replaces the normal closure gqlgen sends when a connection's context ends.
@@ -122,6 +130,8 @@ func (c *sessionConn) WriteClose(code int, reason string) error {
 	if code == transport.WebsocketCloseNormalClosure {
 		if e := c.session.ended(); e != nil {
 			code, reason = CloseSessionEnded, e.Message
+		} else if c.drain.closing() {
+			code, reason = CloseServiceRestart, "service restart: reconnect"
 		}
 	}
 	return c.WebsocketConn.WriteClose(code, reason)

@@ -60,7 +60,8 @@ func run(log *slog.Logger) error {
 	case err := <-api.Done():
 		return err
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), app.ShutdownTimeout)
+	stop() // a second signal stops the process at once
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownDelay+app.ShutdownTimeout)
 	defer cancel()
-	return api.Shutdown(shutdownCtx)
+	return api.Drain(shutdownCtx, cfg.ShutdownDelay)
 }

@@ -18,9 +18,6 @@ func main() {
 		if len(brokers) == 0 {
 			return errors.New("KAFKA_BROKERS is required (make run embeds a broker; this binary does not)")
 		}
-		if err := app.PrepareBrokers(ctx, d.Config, brokers); err != nil {
-			return err
-		}
 		var wg sync.WaitGroup
 		wg.Go(func() { app.RunSweeper(ctx, d, sweeper.Config{}) })
 		wg.Go(func() { app.RunPruner(ctx, d) })

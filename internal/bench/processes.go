@@ -112,7 +112,8 @@ func StartProcesses(ctx context.Context, base app.Config, log *slog.Logger, prog
 		return nil, err
 	}
 	p.URL = "http://" + apiAddr
-	if err := p.start("api", append(common, "HTTP_ADDR="+apiAddr, "DATABASE_POOL_SIZE="+strconv.Itoa(processesAPIPool)), p.URL); err != nil {
+	// SHUTDOWN_DELAY=0s: no load balancer has to notice this API leave, so Close need not wait.
+	if err := p.start("api", append(common, "HTTP_ADDR="+apiAddr, "DATABASE_POOL_SIZE="+strconv.Itoa(processesAPIPool), "SHUTDOWN_DELAY=0s"), p.URL); err != nil {
 		return nil, err
 	}
 	for _, name := range workerBinaries {

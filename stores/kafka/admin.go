@@ -35,8 +35,10 @@ func Ping(ctx context.Context, brokers []string, opts ...Option) error {
 }
 
 // CreateTopic creates topic with the given number of partitions, replicated to up to three
-// brokers. A topic that already exists is left as it is, whatever its partition count, so
-// every service can call CreateTopic at startup.
+// brokers. It is idempotent, so every process that uses the topic calls it at startup: a
+// topic that already exists keeps its records, and gets partitions added when it has fewer
+// than asked (a broker's auto-creation gives its own default); one with more keeps them,
+// since Kafka never removes partitions.
 func CreateTopic(ctx context.Context, brokers []string, topic string, partitions int, opts ...Option) error {
 	o := buildOptions(opts)
 	if partitions < 1 {
@@ -71,6 +73,39 @@ func CreateTopic(ctx context.Context, brokers []string, topic string, partitions
 	})
 	if err != nil {
 		return fmt.Errorf("kafka: create topic %s: %w", topic, orCtxErr(ctx, err))
+	}
+	have, err := conn.ReadPartitions(topic)
+	if err != nil {
+		return fmt.Errorf("kafka: create topic %s: read its partitions: %w", topic, orCtxErr(ctx, err))
+	}
+	if len(have) >= partitions {
+		return nil
+	}
+	return addPartitions(ctx, addr, topic, partitions, o)
+}
+
+// addPartitions grows topic to partitions through the controller at addr. Records already
+// written stay where they are; new ones spread over every partition.
+func addPartitions(ctx context.Context, addr, topic string, partitions int, o options) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, adminTimeout)
+		defer cancel()
+	}
+	transport, err := o.transport()
+	if err != nil {
+		return fmt.Errorf("kafka: grow topic %s: %w", topic, err)
+	}
+	defer transport.CloseIdleConnections()
+	client := &kafkago.Client{Addr: kafkago.TCP(addr), Transport: transport}
+	res, err := client.CreatePartitions(ctx, &kafkago.CreatePartitionsRequest{
+		Topics: []kafkago.TopicPartitionsConfig{{Name: topic, Count: int32(partitions)}},
+	})
+	if err == nil {
+		err = res.Errors[topic]
+	}
+	if err != nil {
+		return fmt.Errorf("kafka: grow topic %s to %d partitions: %w", topic, partitions, err)
 	}
 	return nil
 }

@@ -75,6 +75,31 @@ func TestCreateTopicIsIdempotent(t *testing.T) {
 	}
 }
 
+func TestCreateTopicGrowsATopicWithFewerPartitions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	topic := testenv.Name()
+	// As a broker's auto-creation would leave it, with its own default count.
+	if err := kafka.CreateTopic(ctx, e.brokers, topic, 2); err != nil {
+		t.Fatalf("CreateTopic with 2 partitions: %v", err)
+	}
+	if err := kafka.CreateTopic(ctx, e.brokers, topic, 5); err != nil {
+		t.Fatalf("CreateTopic with 5 partitions: %v", err)
+	}
+	if got, want := e.partitions(topic), 5; got != want {
+		t.Errorf("partitions after asking for 5 = %d, want %d", got, want)
+	}
+	// Kafka never removes partitions: asking for fewer keeps them.
+	if err := kafka.CreateTopic(ctx, e.brokers, topic, 3); err != nil {
+		t.Fatalf("CreateTopic with 3 partitions: %v", err)
+	}
+	if got, want := e.partitions(topic), 5; got != want {
+		t.Errorf("partitions after asking for 3 = %d, want %d", got, want)
+	}
+}
+
 func TestProducerSendAfterClose(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

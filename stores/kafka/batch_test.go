@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -270,5 +271,52 @@ func TestConsumeRejectsBothHandlers(t *testing.T) {
 	})
 	if err == nil {
 		t.Error("Consume with both Handler and BatchHandler = nil, want an error")
+	}
+}
+
+func TestStoppingBatchConsumerFinishesAndCommitsTheBatchInHand(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	topic := e.topic(1)
+	group := testenv.Name()
+	e.send(topic, kafka.Message{Key: []byte("k"), Value: []byte("first")})
+
+	started := make(chan struct{})
+	release := make(chan struct{})
+	var finished atomic.Int32
+	stop := e.consumeWith(kafka.ConsumerConfig{Topic: topic, GroupID: group, DrainTimeout: 20 * time.Second,
+		BatchHandler: func(ctx context.Context, msgs []kafka.Message) error {
+			close(started)
+			select {
+			case <-release: // counting that outlasts the stop
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			finished.Add(int32(len(msgs)))
+			return nil
+		}})
+	select {
+	case <-started:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the consumer got no record within 20s")
+	}
+	stopped := make(chan struct{})
+	go func() {
+		stop()
+		close(stopped)
+	}()
+	time.Sleep(200 * time.Millisecond) // the stop has begun, and waits for the handler
+	select {
+	case <-stopped:
+		t.Fatal("Consume returned while its handler was still working")
+	default:
+	}
+	close(release)
+	<-stopped
+	if got := finished.Load(); got != 1 {
+		t.Errorf("handled %d records during the stop; want the one in hand", got)
+	}
+	if got, want := e.committed(group, topic), []int64{1}; !slices.Equal(got, want) {
+		t.Errorf("committed offsets after the stop = %v, want %v: the batch in hand committed", got, want)
 	}
 }

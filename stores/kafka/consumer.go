@@ -84,6 +84,13 @@ type ConsumerConfig struct {
 	SessionTimeout    time.Duration
 	HeartbeatInterval time.Duration
 	RebalanceTimeout  time.Duration
+
+	// DrainTimeout is how long the record or batch in hand when ctx ends may go on: Consume
+	// polls nothing more, lets the handler finish with a context that ends this much later,
+	// and commits what it handled before it leaves the group, so that a consumer stopped for
+	// a rollout leaves the next member nothing to handle again. Zero ends the handler's
+	// context with ctx.
+	DrainTimeout time.Duration
 }
 
 func (cfg *ConsumerConfig) check() error {
@@ -98,6 +105,8 @@ func (cfg *ConsumerConfig) check() error {
 		return errors.New("no handler")
 	case cfg.Handler != nil && cfg.BatchHandler != nil:
 		return errors.New("both Handler and BatchHandler set")
+	case cfg.DrainTimeout < 0:
+		return errors.New("negative DrainTimeout")
 	}
 	return nil
 }
@@ -192,6 +201,8 @@ type consumer struct {
 
 // run polls, handles, marks and commits records until ctx ends.
 func (c *consumer) run(ctx context.Context) {
+	hctx, stop := drainContext(ctx, c.cfg.DrainTimeout) // the handlers': it outlives ctx by DrainTimeout
+	defer stop()
 	for failures := 0; ; {
 		fetches := c.cl.PollRecords(ctx, c.cfg.MaxBatch)
 		if ctx.Err() != nil || fetches.IsClientClosed() {
@@ -217,14 +228,31 @@ func (c *consumer) run(ctx context.Context) {
 		}
 		var handled int
 		if c.cfg.BatchHandler != nil {
-			handled = c.handleBatch(ctx, recs)
+			handled = c.handleBatch(hctx, recs)
 		} else {
-			handled = c.handleEach(ctx, recs)
+			handled = c.handleEach(hctx, recs)
 		}
 		c.commit(ctx, recs[:handled])
-		if handled < len(recs) {
+		if handled < len(recs) || ctx.Err() != nil {
 			return
 		}
+	}
+}
+
+// drainContext returns a context that ends drain after ctx does (with ctx when drain is
+// zero), and a function that releases it.
+func drainContext(ctx context.Context, drain time.Duration) (context.Context, context.CancelFunc) {
+	if drain == 0 {
+		return context.WithCancel(ctx)
+	}
+	out, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(drain, cancel)
+		context.AfterFunc(out, func() { t.Stop() })
+	})
+	return out, func() {
+		stop()
+		cancel()
 	}
 }
 

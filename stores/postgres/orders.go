@@ -120,7 +120,7 @@ func (s *OrderStore) insertOrders(ctx context.Context, shard int, rows []newOrde
 		}
 		buckets[i], quantities[i], priorities[i] = int32(o.ID.Bucket()), int32(o.Quantity), int32(r.event.Priority())
 		keys[i], created[i] = o.IdempotencyKey, o.CreatedAt
-		eventIDs[i], types[i], partitions[i], payloads[i] = r.event.EventID, r.event.Type, r.event.ProductID.String(), r.payload
+		eventIDs[i], types[i], partitions[i], payloads[i] = r.event.EventID, r.event.Type, r.event.PartitionKey(), r.payload
 		traces[i] = r.traceParent
 	}
 	args := []any{ids, buckets, users, products, sales, quantities, totals, keys, created, eventIDs, types, partitions, priorities, payloads, traces}

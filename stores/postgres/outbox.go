@@ -13,7 +13,7 @@ type OutboxRow struct {
 	ID       int64
 	EventID  string
 	Type     string
-	Key      string // partition key: the product id
+	Key      string // partition key: the order id (OrderEvent.PartitionKey)
 	Priority uint8
 	Payload  []byte
 	// TraceParent is the W3C trace context of the request that wrote the event ("" if it

@@ -193,7 +193,7 @@ func insertEvents(ctx context.Context, tx pgx.Tx, events []flashsale.OrderEvent)
 		if err != nil {
 			return err
 		}
-		ids[i], types[i], partitions[i], payloads[i], priorities[i] = e.EventID, e.Type, e.ProductID.String(), string(payload), int32(e.Priority())
+		ids[i], types[i], partitions[i], payloads[i], priorities[i] = e.EventID, e.Type, e.PartitionKey(), string(payload), int32(e.Priority())
 	}
 	_, err := tx.Exec(ctx,
 		`INSERT INTO outbox (event_id, event_type, partition_key, priority, payload, trace_parent)

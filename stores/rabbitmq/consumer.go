@@ -35,6 +35,10 @@ type ConsumerConfig struct {
 	URL string
 	// Queue is the main queue to consume, declared by DeclareTopology.
 	Queue string
+	// Topology, when set, is declared (DeclareTopology) on every connection before
+	// consuming, so that a consumer started before any other process, or reconnecting to a
+	// broker that lost its queues, needs nobody else to declare them. It must include Queue.
+	Topology *Topology
 	// Prefetch caps the messages the broker hands over before they are acked; zero means 10.
 	// Keep it at least Concurrency, or some handlers sit idle.
 	Prefetch int
@@ -62,6 +66,11 @@ type ConsumerConfig struct {
 	// delay queue (dead false: it will be retried) or in the dead-letter queue (dead true),
 	// for the worker's metrics.
 	Forwarded func(dead bool)
+	// DrainTimeout is how long the handlers in hand when ctx ends may go on: Consume stops
+	// taking deliveries at once, lets those handlers finish with a context that ends this
+	// much later, and acks them before it returns, so that a worker stopped for a rollout
+	// hands nothing half done to the next one. Zero ends the handlers' context with ctx.
+	DrainTimeout time.Duration
 }
 
 // consumer is one Consume call.
@@ -123,8 +132,8 @@ func newConsumer(cfg ConsumerConfig) (*consumer, error) {
 		return nil, errors.New("no queue")
 	case cfg.Handler == nil:
 		return nil, errors.New("no handler")
-	case cfg.Prefetch < 0 || cfg.Concurrency < 0 || cfg.MaxAttempts < 0:
-		return nil, errors.New("negative Prefetch, Concurrency or MaxAttempts")
+	case cfg.Prefetch < 0 || cfg.Concurrency < 0 || cfg.MaxAttempts < 0 || cfg.DrainTimeout < 0:
+		return nil, errors.New("negative Prefetch, Concurrency, MaxAttempts or DrainTimeout")
 	}
 	if cfg.Prefetch == 0 {
 		cfg.Prefetch = defaultPrefetch
@@ -160,7 +169,7 @@ func (c *consumer) session(ctx context.Context) (consumed bool, err error) {
 		defer close(aborted)
 		closeConn(conn, 0)
 	})
-	l, err := c.setup(conn)
+	l, err := c.setup(ctx, conn)
 	if !stop() {
 		<-aborted
 	}
@@ -181,14 +190,17 @@ func (c *consumer) session(ctx context.Context) (consumed bool, err error) {
 	c.log.Info("rabbitmq: consuming", "prefetch", c.cfg.Prefetch, "concurrency", c.cfg.Concurrency)
 	c.cfg.Link.set(c.cfg.Queue, nil)
 
-	// sessCtx stops the workers taking new messages when ctx ends or one of them fails.
+	// sessCtx stops the workers taking new messages when ctx ends or one of them fails;
+	// handlerCtx, which the handlers get, ends DrainTimeout after ctx.
 	sessCtx, stopSession := context.WithCancelCause(ctx)
 	defer stopSession(nil)
+	handlerCtx, stopHandlers := drainContext(ctx, c.cfg.DrainTimeout)
+	defer stopHandlers()
 	acks := newAcker(l.ch, func(err error) { stopSession(err) })
 	var wg sync.WaitGroup
 	for range c.cfg.Concurrency {
 		wg.Go(func() {
-			if err := c.work(ctx, sessCtx, l.deliveries, l.fwd, acks); err != nil {
+			if err := c.work(handlerCtx, sessCtx, l.deliveries, l.fwd, acks); err != nil {
 				stopSession(err)
 			}
 		})
@@ -221,9 +233,32 @@ type link struct {
 	closed     chan *amqp.Error // tells why the consuming channel closed
 }
 
-// setup opens the channel that forwards failed messages and the channel that consumes. On
-// error, l.fwd may still need waiting for once the connection is closed.
-func (c *consumer) setup(conn *amqp.Connection) (l link, err error) {
+// drainContext returns a context that ends drain after ctx does (with ctx when drain is
+// zero), and a function that releases it.
+func drainContext(ctx context.Context, drain time.Duration) (context.Context, context.CancelFunc) {
+	if drain == 0 {
+		return context.WithCancel(ctx)
+	}
+	out, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(drain, cancel)
+		context.AfterFunc(out, func() { t.Stop() })
+	})
+	return out, func() {
+		stop()
+		cancel()
+	}
+}
+
+// setup declares the topology, when the config has one, and opens the channel that forwards
+// failed messages and the channel that consumes. On error, l.fwd may still need waiting for
+// once the connection is closed.
+func (c *consumer) setup(ctx context.Context, conn *amqp.Connection) (l link, err error) {
+	if c.cfg.Topology != nil {
+		if err := DeclareTopology(ctx, conn, *c.cfg.Topology); err != nil {
+			return l, err
+		}
+	}
 	l.fwd, err = newConfirmer(conn)
 	if err != nil {
 		return l, fmt.Errorf("forwarding channel: %w", err)

@@ -229,6 +229,104 @@ func TestConsumeWaitsForMissingQueue(t *testing.T) {
 	}
 }
 
+func TestConsumerDeclaresItsTopology(t *testing.T) {
+	t.Parallel()
+	url := testenv.RabbitURL(t)
+	name := testenv.Name() + ".flashsale.orders"
+	q := Queue{Name: name + ".worker", RoutingKeys: []string{"order.#"}, Delays: shortDelays}
+	top := Topology{Exchange: name, Queues: []Queue{q}}
+	t.Cleanup(func() { deleteTopology(t, url, top) })
+
+	got := make(chan string, 1)
+	link := NewLink()
+	startConsumer(t, ConsumerConfig{
+		URL: url, Queue: q.Name, Delays: shortDelays, Topology: &top, Link: link,
+		Handler: func(ctx context.Context, d Delivery) error {
+			got <- d.MessageID
+			return nil
+		},
+	})
+	// Nobody else declares anything: the consumer alone makes its queue exist, and is up
+	// once it consumes from it.
+	testenv.Eventually(t, waitTimeout, func() error { return link.Check(context.Background()) })
+	if n := queueLen(t, rawChannel(t, url), RetryQueueName(q.Name, shortDelays[0])); n != 0 {
+		t.Errorf("retry queue holds %d messages, want 0", n)
+	}
+	if err := newTestPublisher(t, url, top.Exchange).Publish(testCtx(t, waitTimeout), Message{ID: "order-1", RoutingKey: "order.placed"}); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	if id := receive(t, got, "message through the declared queue"); id != "order-1" {
+		t.Errorf("got %q, want order-1", id)
+	}
+}
+
+func TestStoppingConsumerFinishesTheDeliveriesInHand(t *testing.T) {
+	t.Parallel()
+	url := testenv.RabbitURL(t)
+	top, q := testTopology(t, url, shortDelays)
+	p := newTestPublisher(t, url, top.Exchange)
+
+	started := make(chan string, 10)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var finished []string
+	stop := startConsumer(t, ConsumerConfig{
+		URL: url, Queue: q.Name, Delays: shortDelays, Prefetch: 1, Concurrency: 1, DrainTimeout: waitTimeout,
+		Handler: func(ctx context.Context, d Delivery) error {
+			started <- d.MessageID
+			select {
+			case <-release: // a payment call that outlasts the stop
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			mu.Lock()
+			finished = append(finished, d.MessageID)
+			mu.Unlock()
+			return nil
+		},
+	})
+	ctx := testCtx(t, waitTimeout)
+	if err := p.Publish(ctx, Message{ID: "order-1", RoutingKey: "order.placed"}, Message{ID: "order-2", RoutingKey: "order.placed"}); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	first := receive(t, started, "the first delivery")
+	stopped := make(chan struct{})
+	go func() {
+		stop()
+		close(stopped)
+	}()
+	time.Sleep(200 * time.Millisecond) // the stop has begun, and waits for the handler
+	select {
+	case <-stopped:
+		t.Fatalf("Consume returned while its handler was still working")
+	default:
+	}
+	close(release)
+	<-stopped
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(finished) != 1 || finished[0] != first {
+		t.Errorf("handlers finished %q, want only the one in hand, %q", finished, first)
+	}
+	select {
+	case id := <-started:
+		t.Errorf("a stopping consumer took %q", id)
+	default:
+	}
+	// The one in hand was acked; the other is left in the queue for the next consumer.
+	ch := rawChannel(t, url)
+	testenv.Eventually(t, waitTimeout, func() error {
+		if n := queueLen(t, ch, q.Name); n != 1 {
+			return fmt.Errorf("queue holds %d messages, want 1", n)
+		}
+		return nil
+	})
+	if d := getMessage(t, ch, q.Name); d.MessageId == first {
+		t.Errorf("the message handled during the stop, %q, was delivered again", first)
+	}
+}
+
 func TestConsumeRejectsInvalidConfig(t *testing.T) {
 	t.Parallel()
 	ok := func(context.Context, Delivery) error { return nil }
