@@ -83,16 +83,7 @@ func truncate(s string, n int) string {
 
 // salesConnection is a page of flash sales as a FlashSaleConnection.
 func salesConnection(sales []*flashsale.FlashSale, more, paged bool) *model.FlashSaleConnection {
-	conn := &model.FlashSaleConnection{
-		Edges:    make([]*model.FlashSaleEdge, 0, len(sales)),
-		PageInfo: &model.PageInfo{HasNextPage: more, HasPreviousPage: paged},
-	}
-	for _, s := range sales {
-		conn.Edges = append(conn.Edges, &model.FlashSaleEdge{Cursor: encodeCursor(s.ID.String()), Node: s})
-	}
-	if len(conn.Edges) > 0 {
-		conn.PageInfo.StartCursor = &conn.Edges[0].Cursor
-		conn.PageInfo.EndCursor = &conn.Edges[len(conn.Edges)-1].Cursor
-	}
-	return conn
+	edges, info := page(sales, more, paged, func(s *flashsale.FlashSale) string { return s.ID.String() },
+		func(c string, s *flashsale.FlashSale) *model.FlashSaleEdge { return &model.FlashSaleEdge{Cursor: c, Node: s} })
+	return &model.FlashSaleConnection{Edges: edges, PageInfo: info}
 }

@@ -250,15 +250,9 @@ func (r *queryResolver) Products(ctx context.Context, first *int, after *string,
 		return nil, err
 	}
 	loaders.For(ctx).ListedProducts(products)
-	conn := &model.ProductConnection{PageInfo: &model.PageInfo{HasNextPage: more, HasPreviousPage: cursor != 0}}
-	for _, p := range products {
-		conn.Edges = append(conn.Edges, &model.ProductEdge{Cursor: encodeCursor(p.ID.String()), Node: p})
-	}
-	if len(conn.Edges) > 0 {
-		conn.PageInfo.StartCursor = &conn.Edges[0].Cursor
-		conn.PageInfo.EndCursor = &conn.Edges[len(conn.Edges)-1].Cursor
-	}
-	return conn, nil
+	edges, info := page(products, more, cursor != 0, func(p *flashsale.Product) string { return p.ID.String() },
+		func(c string, p *flashsale.Product) *model.ProductEdge { return &model.ProductEdge{Cursor: c, Node: p} })
+	return &model.ProductConnection{Edges: edges, PageInfo: info}, nil
 }
 
 func (r *queryResolver) FlashSale(ctx context.Context, id string) (*flashsale.FlashSale, error) {
@@ -408,15 +402,7 @@ func (r *userResolver) Orders(ctx context.Context, obj *flashsale.User, first *i
 		return nil, err
 	}
 	loaders.For(ctx).ListedOrders(orders)
-	conn := &model.OrderConnection{PageInfo: &model.PageInfo{HasNextPage: more, HasPreviousPage: cursor != 0}}
-	for _, o := range orders {
-		conn.Edges = append(conn.Edges, &model.OrderEdge{Cursor: encodeCursor(o.ID.String()), Node: o})
-	}
-	if len(conn.Edges) > 0 {
-		conn.PageInfo.StartCursor = &conn.Edges[0].Cursor
-		conn.PageInfo.EndCursor = &conn.Edges[len(conn.Edges)-1].Cursor
-	}
-	return conn, nil
+	return ordersConnection(orders, more, cursor != 0), nil
 }
 
 func (r *userResolver) Notifications(ctx context.Context, obj *flashsale.User, first *int, after *string) (*model.NotificationConnection, error) {
@@ -436,15 +422,11 @@ func (r *userResolver) Notifications(ctx context.Context, obj *flashsale.User, f
 		return nil, err
 	}
 	loaders.For(ctx).ListedNotifications(list)
-	conn := &model.NotificationConnection{PageInfo: &model.PageInfo{HasNextPage: more, HasPreviousPage: cursor != 0}}
-	for _, n := range list {
-		conn.Edges = append(conn.Edges, &model.NotificationEdge{Cursor: encodeCursor(flashsale.NotificationIDString(n.ID)), Node: n})
-	}
-	if len(conn.Edges) > 0 {
-		conn.PageInfo.StartCursor = &conn.Edges[0].Cursor
-		conn.PageInfo.EndCursor = &conn.Edges[len(conn.Edges)-1].Cursor
-	}
-	return conn, nil
+	edges, info := page(list, more, cursor != 0, func(n *flashsale.Notification) string { return flashsale.NotificationIDString(n.ID) },
+		func(c string, n *flashsale.Notification) *model.NotificationEdge {
+			return &model.NotificationEdge{Cursor: c, Node: n}
+		})
+	return &model.NotificationConnection{Edges: edges, PageInfo: info}, nil
 }
 
 func (r *Resolver) FlashSale() generated.FlashSaleResolver { return &flashSaleResolver{r} }

@@ -28,14 +28,9 @@ func (r *queryResolver) users(ctx context.Context, search *string, first *int, a
 	if err != nil {
 		return nil, err
 	}
-	conn := &model.UserConnection{PageInfo: &model.PageInfo{HasNextPage: more}}
-	for _, u := range users {
-		conn.Edges = append(conn.Edges, &model.UserEdge{Cursor: encodeCursor(u.ID.String()), Node: u})
-	}
-	if len(conn.Edges) > 0 {
-		conn.PageInfo.EndCursor = &conn.Edges[len(conn.Edges)-1].Cursor
-	}
-	return conn, nil
+	edges, info := page(users, more, cursor != 0, func(u *flashsale.User) string { return u.ID.String() },
+		func(c string, u *flashsale.User) *model.UserEdge { return &model.UserEdge{Cursor: c, Node: u} })
+	return &model.UserConnection{Edges: edges, PageInfo: info}, nil
 }
 
 // saleOrders answers FlashSale.orders: a page of the sale's orders, newest first.
@@ -53,12 +48,5 @@ func (r *flashSaleResolver) saleOrders(ctx context.Context, sale *flashsale.Flas
 		return nil, err
 	}
 	loaders.For(ctx).ListedOrders(orders)
-	conn := &model.OrderConnection{PageInfo: &model.PageInfo{HasNextPage: more}}
-	for _, o := range orders {
-		conn.Edges = append(conn.Edges, &model.OrderEdge{Cursor: encodeCursor(o.ID.String()), Node: o})
-	}
-	if len(conn.Edges) > 0 {
-		conn.PageInfo.EndCursor = &conn.Edges[len(conn.Edges)-1].Cursor
-	}
-	return conn, nil
+	return ordersConnection(orders, more, cursor != 0), nil
 }
