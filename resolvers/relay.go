@@ -84,6 +84,8 @@ func truncate(s string, n int) string {
 // salesConnection is a page of flash sales as a FlashSaleConnection.
 func salesConnection(sales []*flashsale.FlashSale, more, paged bool) *model.FlashSaleConnection {
 	edges, info := page(sales, more, paged, func(s *flashsale.FlashSale) string { return s.ID.String() },
-		func(c string, s *flashsale.FlashSale) *model.FlashSaleEdge { return &model.FlashSaleEdge{Cursor: c, Node: s} })
+		func(c string, s *flashsale.FlashSale) *model.FlashSaleEdge {
+			return &model.FlashSaleEdge{Cursor: c, Node: s}
+		})
 	return &model.FlashSaleConnection{Edges: edges, PageInfo: info}
 }
