@@ -51,8 +51,8 @@ func Prepare(ctx context.Context, cfg Config) error {
 }
 
 // NewAPI connects to the dependencies, ensures the admin account and assembles the handler.
-// The databases must be prepared. dbOpts lets tests trace statements.
-func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.Options) (_ *API, err error) {
+// The databases must be prepared. opts are the tests' and the benchmarks' (Options).
+func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *API, err error) {
 	if err := cfg.CheckProduction(); err != nil {
 		return nil, err
 	}
@@ -63,7 +63,7 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 	if cfg.AdminPassword == DevAdminPassword {
 		log.Warn("ADMIN_PASSWORD is not set: the admin signs in with the development password; APP_ENV=production refuses it")
 	}
-	deps, err := OpenDeps(ctx, cfg, log, dbOpts)
+	deps, err := OpenDeps(ctx, cfg, log, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +94,7 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 	reg := a.Registry
 	reg.MustRegister(a.PlacementSteps)
 	var responses *graph.ResponseCache
-	if a.Invalidations != nil && !cfg.NoResponseCache { // the stores keep near copies; whole responses may be kept too
+	if a.Invalidations != nil && !opts.NoResponseCache { // the stores keep near copies; whole responses may be kept too
 		responses = graph.NewResponseCache(a.Invalidations, reg)
 	}
 	refusals := graph.NewRefusals(a.Checkout, reg)
@@ -112,7 +112,7 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.O
 		ComplexityLimit:       cfg.ComplexityLimit,
 		QueryCacheBytes:       cfg.QueryCacheBytes,
 		PersistedQueriesBytes: cfg.PersistedQueriesBytes,
-		NoBatching:            cfg.NoBatching,
+		NoBatching:            opts.NoBatching,
 		ResponseCache:         responses,
 		Refusals:              refusals,
 		NoIntrospection:       cfg.NoIntrospection,

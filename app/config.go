@@ -111,14 +111,6 @@ type Config struct {
 	// Clock, when set, is the checkout's clock instead of time.Now: drills of replicas whose
 	// clocks disagree.
 	Clock func() time.Time
-	// NoCache makes Deps.Stores read PostgreSQL directly, without the Redis read cache, and
-	// NoBatching gives every dataloader key its own batch. Neither is for production: they
-	// are the baselines the benchmarks (cmd/bench) measure the cache and the loaders against.
-	NoCache    bool
-	NoBatching bool
-	// NoResponseCache keeps the stores' cache but executes every GraphQL request: the
-	// benchmarks' measure of what the response cache adds.
-	NoResponseCache bool
 	// RelayClaimTimeout bounds how long the relay holds claimed outbox rows while a broker
 	// confirms them (RELAY_CLAIM_TIMEOUT, default relay.DefaultClaimTimeout); past it the
 	// claim rolls back and is tried again later.

@@ -118,7 +118,8 @@ const attemptsFlush = time.Second
 
 // OpenDeps connects to PostgreSQL and Redis and assembles the stores and the checkout.
 // The databases must be prepared.
-func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres.Options) (_ *Deps, err error) {
+func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Deps, err error) {
+	dbOpts := opts.DB
 	d := &Deps{Config: cfg, Log: log, Rush: NewRush(), PlacementSteps: newPlacementSteps(), Registry: prometheus.NewRegistry(), Repairs: newRepairs()}
 	d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), d.Repairs)
 	registerBuildInfo(d.Registry)
@@ -158,7 +159,7 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres
 		Orders:   postgres.NewOrderStore(d.DB),
 	}
 	cacheCfg := redis.CacheConfig{Prefix: prefix}
-	if !cfg.NoCache {
+	if !opts.NoCache {
 		d.Invalidations = redis.NewInvalidations(d.Redis, prefix, log)
 		cacheCfg.Invalidations = d.Invalidations
 	}
@@ -168,7 +169,7 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, dbOpts postgres
 		Sales:    redis.NewSaleCache(d.Raw.Sales, d.Redis, cacheCfg, log),
 		Orders:   redis.NewOrderCache(d.Raw.Orders, d.Redis, cacheCfg, log),
 	}
-	if cfg.NoCache {
+	if opts.NoCache {
 		// The benchmarks' uncached baseline. Its writes do not invalidate the cache either,
 		// so a NoCache process must not write data that cached processes read.
 		d.Stores = d.Raw

@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-
-	"github.com/flashsale/flashsale/stores/postgres"
 )
 
 // WorkerPoolSize is a worker binary's connections per shard when DATABASE_POOL_SIZE is unset:
@@ -53,7 +51,7 @@ func workerMain(log *slog.Logger, name string, run func(ctx context.Context, d *
 	log.Info("starting", "config", cfg)
 	ctx, stop := SignalContext()
 	defer stop()
-	d, err := OpenDeps(ctx, cfg, log, postgres.Options{})
+	d, err := OpenDeps(ctx, cfg, log, Options{})
 	if err != nil {
 		return err
 	}

@@ -46,7 +46,7 @@ func newStack(t *testing.T, configure func(*app.Config)) *stack {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx := context.Background()
-	d, err := app.OpenDeps(ctx, cfg, log, postgres.Options{})
+	d, err := app.OpenDeps(ctx, cfg, log, app.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

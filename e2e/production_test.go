@@ -16,7 +16,6 @@ import (
 	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/internal/apitest"
 	"github.com/flashsale/flashsale/internal/testenv"
-	"github.com/flashsale/flashsale/stores/postgres"
 )
 
 // production is what a public deployment sets: APP_ENV=production with secrets of its own
@@ -112,7 +111,7 @@ func TestProductionRefusesDevelopmentSecrets(t *testing.T) {
 		cfg := base
 		production(&cfg)
 		tt.set(&cfg)
-		api, err := app.NewAPI(context.Background(), cfg, slog.New(slog.DiscardHandler), postgres.Options{})
+		api, err := app.NewAPI(context.Background(), cfg, slog.New(slog.DiscardHandler), app.Options{})
 		if err == nil {
 			api.Shutdown(context.Background())
 			t.Errorf("%s: the API started; want it refused", tt.name)

@@ -55,7 +55,8 @@ func TestReadyzStaysReadyWithOneShardDown(t *testing.T) {
 			proxies = append(proxies, proxy)
 		}
 		c.DatabaseShards = proxied
-		c.NoCache, c.NoResponseCache = true, true // reads go to the shards, not Redis
+	}), apitest.WithOptions(func(o *app.Options) {
+		o.NoCache, o.NoResponseCache = true, true // reads go to the shards, not Redis
 	}))
 	onShard := map[int]string{} // a product id on each shard
 	for i := 0; len(onShard) < 2; i++ {

@@ -10,7 +10,6 @@ import (
 	"os"
 
 	"github.com/flashsale/flashsale/app"
-	"github.com/flashsale/flashsale/stores/postgres"
 )
 
 func main() {
@@ -42,7 +41,7 @@ func run(log *slog.Logger) error {
 			return nil
 		}
 	}
-	api, err := app.NewAPI(ctx, cfg, log, postgres.Options{})
+	api, err := app.NewAPI(ctx, cfg, log, app.Options{})
 	if err != nil {
 		return err
 	}

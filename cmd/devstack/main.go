@@ -15,7 +15,6 @@ import (
 
 	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/stores/kafka"
-	"github.com/flashsale/flashsale/stores/postgres"
 	"github.com/flashsale/flashsale/workers/sweeper"
 )
 
@@ -51,7 +50,7 @@ func run(log *slog.Logger) error {
 	if err := app.PrepareBrokers(ctx, cfg, brokers); err != nil {
 		return err
 	}
-	api, err := app.NewAPI(ctx, cfg, log, postgres.Options{})
+	api, err := app.NewAPI(ctx, cfg, log, app.Options{})
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,6 @@ import (
 
 	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/internal/testenv"
-	"github.com/flashsale/flashsale/stores/postgres"
 )
 
 // The admin account every Server ensures at start.
@@ -44,6 +43,7 @@ type options struct {
 	shards    int
 	counter   *StatementCounter
 	configure []func(*app.Config)
+	options   []func(*app.Options)
 }
 
 // Option changes how Start builds the server.
@@ -54,6 +54,11 @@ func WithShards(n int) Option { return func(o *options) { o.shards = n } }
 
 // WithTracer counts every statement the API sends, per shard, into c.
 func WithTracer(c *StatementCounter) Option { return func(o *options) { o.counter = c } }
+
+// WithOptions lets a test turn a mechanism off (app.Options) before the API starts.
+func WithOptions(f func(*app.Options)) Option {
+	return func(o *options) { o.options = append(o.options, f) }
+}
 
 // WithConfig lets a test change the config before the API starts.
 func WithConfig(f func(*app.Config)) Option {
@@ -93,11 +98,14 @@ func Start(t testing.TB, opts ...Option) *Server {
 	log := slog.New(logs)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var dbOpts postgres.Options
+	var appOpts app.Options
 	if o.counter != nil {
-		dbOpts = o.counter.Options()
+		appOpts.DB = o.counter.Options()
 	}
-	api, err := app.NewAPI(ctx, cfg, log, dbOpts)
+	for _, f := range o.options {
+		f(&appOpts)
+	}
+	api, err := app.NewAPI(ctx, cfg, log, appOpts)
 	if err != nil {
 		t.Fatalf("apitest: start the API: %v", err)
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/stores/kafka"
-	"github.com/flashsale/flashsale/stores/postgres"
 	"github.com/flashsale/flashsale/stores/rabbitmq"
 	"github.com/flashsale/flashsale/workers/sweeper"
 )
@@ -91,7 +90,7 @@ func StartReplica(t testing.TB, first *Server, opts ...Option) *Server {
 	logs := newRecorder(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	api, err := app.NewAPI(ctx, cfg, slog.New(logs), postgres.Options{})
+	api, err := app.NewAPI(ctx, cfg, slog.New(logs), app.Options{})
 	if err != nil {
 		t.Fatalf("apitest: start the replica API: %v", err)
 	}

@@ -34,7 +34,6 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/flashsale/flashsale/app"
-	"github.com/flashsale/flashsale/stores/postgres"
 )
 
 // The benchmarks, by the names Config.Only takes.
@@ -226,13 +225,13 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Results, error) 
 		storesOnly, uncached := "", ""
 		var settle func()
 		if st != nil {
-			api, stop, err := st.startVariant(ctx, func(c *app.Config) { c.NoCache = true }, postgres.Options{})
+			api, stop, err := st.startVariant(ctx, func(*app.Config) {}, app.Options{NoCache: true})
 			if err != nil {
 				return fmt.Errorf("start the API without the cache: %w", err)
 			}
 			defer stop()
 			uncached = api.URL()
-			stores, stopStores, err := st.startVariant(ctx, func(c *app.Config) { c.NoResponseCache = true }, postgres.Options{})
+			stores, stopStores, err := st.startVariant(ctx, func(*app.Config) {}, app.Options{NoResponseCache: true})
 			if err != nil {
 				return fmt.Errorf("start the API without the response cache: %w", err)
 			}

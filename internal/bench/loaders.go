@@ -158,10 +158,9 @@ func runLoaders(ctx context.Context, cfg Config, s *shop, st *Stack, progress io
 	} {
 		counter := newStatementCounter(r.Shards)
 		api, stop, err := st.startVariant(ctx, func(c *app.Config) {
-			c.NoCache, c.NoBatching = true, !v.batching
 			// Statements are counted, not timed: a small pool leaves connections for others.
 			c.DatabasePoolSize = min(c.DatabasePoolSize, 4)
-		}, postgres.Options{Tracer: counter.tracer})
+		}, app.Options{DB: postgres.Options{Tracer: counter.tracer}, NoCache: true, NoBatching: !v.batching})
 		if err != nil {
 			return nil, fmt.Errorf("start the API for %s: %w", v.name, err)
 		}

@@ -104,7 +104,7 @@ func StartStack(ctx context.Context, base app.Config, log *slog.Logger, progress
 		return nil, err
 	}
 
-	if s.API, err = app.NewAPI(ctx, cfg, log, postgres.Options{}); err != nil {
+	if s.API, err = app.NewAPI(ctx, cfg, log, app.Options{}); err != nil {
 		return nil, err
 	}
 	if err := s.API.Start(); err != nil {
@@ -124,12 +124,12 @@ func StartStack(ctx context.Context, base app.Config, log *slog.Logger, progress
 }
 
 // startVariant starts another API on the stack's data with the config changed by change,
-// and its statements traced by opts. stop shuts it down.
+// and opts (a mechanism turned off, its statements traced). stop shuts it down.
 //
 // It first closes the stack API's idle PostgreSQL connections (they reopen on demand): at
 // DATABASE_POOL_SIZE connections per shard, two processes' pools can exceed PostgreSQL's
 // max_connections (100 by default), and the variant would meet "too many clients".
-func (s *Stack) startVariant(ctx context.Context, change func(*app.Config), opts postgres.Options) (api *app.API, stop func(), err error) {
+func (s *Stack) startVariant(ctx context.Context, change func(*app.Config), opts app.Options) (api *app.API, stop func(), err error) {
 	closeIdle(s.API)
 	cfg := s.Config
 	change(&cfg)

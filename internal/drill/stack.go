@@ -128,7 +128,7 @@ func StartStack(t *testing.T, o Options) *Stack {
 	if o.Workers != nil {
 		o.Workers(&wcfg)
 	}
-	deps, err := app.OpenDeps(ctx, wcfg, s.log, postgres.Options{MaxConns: testenv.PoolSize})
+	deps, err := app.OpenDeps(ctx, wcfg, s.log, app.Options{DB: postgres.Options{MaxConns: testenv.PoolSize}})
 	if err != nil {
 		t.Fatalf("drill: open the worker process's connections: %v", err)
 	}
@@ -198,7 +198,7 @@ func (s *Stack) StartWorker(name string, configure func(*app.Config)) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		var err error
-		if own, err = app.OpenDeps(ctx, cfg, s.log.With("worker", name), postgres.Options{MaxConns: testenv.PoolSize}); err != nil {
+		if own, err = app.OpenDeps(ctx, cfg, s.log.With("worker", name), app.Options{DB: postgres.Options{MaxConns: testenv.PoolSize}}); err != nil {
 			s.t.Errorf("drill: open the %s worker's connections: %v", name, err)
 			return
 		}

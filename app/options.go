@@ -1,0 +1,17 @@
+package app
+
+import "github.com/flashsale/flashsale/stores/postgres"
+
+// Options are what the code that starts a process chooses, not its operator (Config): the
+// databases' statement tracing, for tests, and the switches that turn a mechanism off, for
+// the benchmarks' baselines (cmd/bench). The zero value is what production runs.
+type Options struct {
+	DB postgres.Options
+	// NoCache reads PostgreSQL directly, without the Redis read cache and its near copies.
+	// Such a process must not write data that cached processes read: it would not tell them.
+	NoCache bool
+	// NoBatching gives every dataloader key its own batch.
+	NoBatching bool
+	// NoResponseCache keeps the stores' cache but executes every GraphQL request.
+	NoResponseCache bool
+}
