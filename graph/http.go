@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/graph/media"
 	"github.com/flashsale/flashsale/ratelimit"
 )
 
@@ -206,7 +207,7 @@ func (c *codeWriter) finish() {
 		status = http.StatusMethodNotAllowed
 		c.ResponseWriter.Header().Set("Allow", http.MethodPost)
 	}
-	c.ResponseWriter.Header().Set("Content-Type", responseMediaType(c.accept))
+	c.ResponseWriter.Header().Set("Content-Type", media.ResponseType(c.accept))
 	c.ResponseWriter.Header().Del("Content-Length")
 	c.ResponseWriter.WriteHeader(status)
 	json.NewEncoder(c.ResponseWriter).Encode(body)
@@ -266,7 +267,7 @@ func writeGraphQLError(w http.ResponseWriter, r *http.Request, status int, err e
 		ext["retryAfter"] = s
 		w.Header().Set("Retry-After", strconv.Itoa(s))
 	}
-	w.Header().Set("Content-Type", responseMediaType(r.Header.Get("Accept")))
+	w.Header().Set("Content-Type", media.ResponseType(r.Header.Get("Accept")))
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]any{{
 		"message":    flashsale.ErrorMessage(err),

@@ -15,6 +15,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/graph/media"
 )
 
 // SoldOutMemory is what the door asks the checkout (checkout.Service), with no I/O.
@@ -45,7 +46,7 @@ type SoldOutMemory interface {
 //
 // It reads what frontend clients send by default: Apollo Client's and urql's Accept headers
 // and a browser's */*, answered with the Content-Type GraphQL would choose
-// (responseMediaType), and request extensions, which GraphQL ignores but for a persisted
+// (media.ResponseType), and request extensions, which GraphQL ignores but for a persisted
 // query's: a hash sent with its query must be the query's, and one sent alone must be in
 // the persisted queries' store, as GraphQL requires. Anything else, including whatever the
 // strict reading is unsure of, goes to GraphQL, which answers as it always has.
@@ -158,7 +159,7 @@ func (rf *Refusals) answer(w http.ResponseWriter, r *http.Request) bool {
 	start := time.Now()
 	body, ok := r.Body.(*readBody)
 	if !ok || r.Method != http.MethodPost || !bytes.Contains(body.b, []byte("placeFlashSaleOrder")) && !bytes.Contains(body.b, []byte("sha256Hash")) ||
-		!isJSONBody(r.Header.Get("Content-Type")) {
+		!media.IsJSONBody(r.Header.Get("Content-Type")) {
 		return false
 	}
 	if _, ok := flashsale.ViewerFromContext(r.Context()); !ok || !rf.memory.RemembersASellOut() {
@@ -188,7 +189,7 @@ func (rf *Refusals) answer(w http.ResponseWriter, r *http.Request) bool {
 	if err != nil || !rf.memory.RefusesFromMemory(sale, int(quantity), idempotencyKey) {
 		return false
 	}
-	w.Header().Set("Content-Type", responseMediaType(r.Header.Get("Accept")))
+	w.Header().Set("Content-Type", media.ResponseType(r.Header.Get("Accept")))
 	w.Write(known.body)
 	rf.memory.CountRefusedFromMemory(sale)
 	rf.hits.Inc()

@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"github.com/flashsale/flashsale/graph/media"
+
 	"bytes"
 	"context"
 	"net/http"
@@ -47,7 +49,7 @@ type Invalidator interface {
 // or a GET's query string (urql sends queries as GET), extensions and all, which are part of
 // the key; the key is the body or query string as sent, and a kept response is served to a
 // request of the same method whose Accept header GraphQL answers with the response's own
-// Content-Type (responseMediaType).
+// Content-Type (media.ResponseType).
 type ResponseCache struct {
 	bus        Invalidator
 	ttl        time.Duration
@@ -148,7 +150,7 @@ func cacheKey(r *http.Request) (key []byte, get bool, ok bool) {
 	switch r.Method {
 	case http.MethodPost:
 		body, ok := r.Body.(*readBody)
-		return body.bytes(), false, ok && isJSONBody(r.Header.Get("Content-Type"))
+		return body.bytes(), false, ok && media.IsJSONBody(r.Header.Get("Content-Type"))
 	case http.MethodGet:
 		// The GET transport reads the query string; one that is too long to keep is not
 		// copied.
@@ -173,7 +175,7 @@ func (c *ResponseCache) serveKept(w http.ResponseWriter, r *http.Request, key []
 	c.mu.RLock()
 	e := c.entries[string(key)]
 	c.mu.RUnlock()
-	if e == nil || start.After(e.expires) || e.get != get || e.header != responseMediaType(r.Header.Get("Accept")) {
+	if e == nil || start.After(e.expires) || e.get != get || e.header != media.ResponseType(r.Header.Get("Accept")) {
 		return false
 	}
 	w.Header().Set("Content-Type", e.header)

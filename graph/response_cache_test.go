@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"github.com/flashsale/flashsale/graph/media"
+
 	"bytes"
 	"net/http"
 	"net/http/httptest"
@@ -44,7 +46,7 @@ func (e *executions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if e.during != nil {
 		e.during()
 	}
-	w.Header().Set("Content-Type", responseMediaType(r.Header.Get("Accept"))) // as gqlgen does
+	w.Header().Set("Content-Type", media.ResponseType(r.Header.Get("Accept"))) // as gqlgen does
 	w.Write([]byte(`{"data":{"product":null}}`))
 }
 
@@ -95,7 +97,7 @@ func TestResponseCacheKeepsGETReads(t *testing.T) {
 			return r
 		}
 	}
-	serveTwice(t, h, get("query=%7B+product+%7D", urqlAccept))
+	serveTwice(t, h, get("query=%7B+product+%7D", media.URQLAccept))
 	if exec.n != 1 {
 		t.Fatalf("two identical GET reads executed %d times, want 1", exec.n)
 	}

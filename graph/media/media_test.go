@@ -1,4 +1,4 @@
-package graph
+package media
 
 import (
 	"net/http"
@@ -20,7 +20,7 @@ func TestResponseMediaTypeIsGqlgens(t *testing.T) {
 	srv.AddTransport(transport.POST{})
 	srv.AddTransport(transport.GET{})
 	for _, accept := range []string{
-		"", "*/*", "application/json", "application/graphql-response+json", apolloAccept, urqlAccept,
+		"", "*/*", "application/json", "application/graphql-response+json", ApolloAccept, URQLAccept,
 		"application/*", "text/html", "text/html, application/json", "application/json;q=0.1, application/graphql-response+json",
 		"APPLICATION/JSON", "application/graphql-response+json; charset=utf-8", "application/json;;", "text/event-stream, */*;q=0.5",
 	} {
@@ -37,8 +37,8 @@ func TestResponseMediaTypeIsGqlgens(t *testing.T) {
 			}
 			w := httptest.NewRecorder()
 			srv.ServeHTTP(w, r)
-			if got, want := responseMediaType(accept), w.Header().Get("Content-Type"); got != want {
-				t.Errorf("%s with Accept %q: responseMediaType = %q, gqlgen answers %q", method, accept, got, want)
+			if got, want := ResponseType(accept), w.Header().Get("Content-Type"); got != want {
+				t.Errorf("%s with Accept %q: ResponseType = %q, gqlgen answers %q", method, accept, got, want)
 			}
 		}
 	}
