@@ -1,8 +1,6 @@
 package graph
 
 import (
-	"github.com/flashsale/flashsale/graph/media"
-
 	"bytes"
 	"context"
 	"net/http"
@@ -14,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/flashsale/flashsale/graph/media"
 )
 
 // Invalidator tells a cache above the stores when cached entries change: it is

@@ -1,13 +1,13 @@
 package graph
 
 import (
-	"github.com/flashsale/flashsale/graph/media"
-
 	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+
+	"github.com/flashsale/flashsale/graph/media"
 )
 
 // bus is an Invalidator driven by the test. The real one (stores/redis.Invalidations, over
