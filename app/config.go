@@ -118,10 +118,12 @@ type Config struct {
 	// Retention of the rows the pruner deletes (see workers/pruner): outbox rows sent to
 	// every broker (OUTBOX_RETENTION), the consumers' records of events already handled
 	// (DEDUP_RETENTION) and refresh tokens spent, revoked or expired
-	// (REFRESH_TOKEN_RETENTION). Zero takes the pruner's defaults.
+	// (REFRESH_TOKEN_RETENTION), and the ledger's reservations (RESERVATION_RETENTION). Zero
+	// takes the pruner's defaults.
 	OutboxRetention       time.Duration
 	DedupRetention        time.Duration
 	RefreshTokenRetention time.Duration
+	ReservationRetention  time.Duration
 	// RedisReadyGrace is how long Redis may fail readiness checks before a replica reports
 	// itself not ready (REDIS_READY_GRACE, default 10s): a blip should not take every
 	// replica out of service at once.
@@ -149,6 +151,11 @@ type Config struct {
 // group's rebalance redeliver within minutes, and an hour leaves room for a consumer that was
 // down for a while. The default (workers/pruner) is far longer.
 const minDedupRetention = time.Hour
+
+// minReservationRetention is the least RESERVATION_RETENTION accepted: a rebuild reads the
+// reservations of the last OrphanGrace, and an order's hold lives at most its reservation's
+// TTL; an hour outlasts both.
+const minReservationRetention = time.Hour
 
 // DefaultShutdownDelay is SHUTDOWN_DELAY's default: Kubernetes takes a few seconds to take a
 // terminating pod's address out of its Services, and 5s with ShutdownTimeout stays within
@@ -245,6 +252,7 @@ func ConfigFromEnv() (Config, error) {
 		{"OUTBOX_RETENTION", &c.OutboxRetention},
 		{"DEDUP_RETENTION", &c.DedupRetention},
 		{"REFRESH_TOKEN_RETENTION", &c.RefreshTokenRetention},
+		{"RESERVATION_RETENTION", &c.ReservationRetention},
 		{"REDIS_READY_GRACE", &c.RedisReadyGrace},
 	} {
 		if s := os.Getenv(d.key); s != "" {
@@ -256,6 +264,10 @@ func ConfigFromEnv() (Config, error) {
 	if c.DedupRetention != 0 && c.DedupRetention < minDedupRetention {
 		return c, fmt.Errorf("DEDUP_RETENTION must be at least %v: a redelivered event must still find its record, got %v",
 			minDedupRetention, c.DedupRetention)
+	}
+	if c.ReservationRetention != 0 && c.ReservationRetention < minReservationRetention {
+		return c, fmt.Errorf("RESERVATION_RETENTION must be at least %v: a rebuild reads the recent reservations, got %v",
+			minReservationRetention, c.ReservationRetention)
 	}
 	if s := os.Getenv("QUERY_CACHE_BYTES"); s != "" {
 		if c.QueryCacheBytes, err = strconv.Atoi(s); err != nil || c.QueryCacheBytes < 1<<20 {
@@ -305,6 +317,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("outbox_retention", c.OutboxRetention),
 		slog.Duration("dedup_retention", c.DedupRetention),
 		slog.Duration("refresh_token_retention", c.RefreshTokenRetention),
+		slog.Duration("reservation_retention", c.ReservationRetention),
 		slog.Duration("redis_ready_grace", c.RedisReadyGrace),
 		slog.Duration("shutdown_delay", c.ShutdownDelay),
 		slog.Duration("access_token_ttl", c.AccessTokenTTL),

@@ -9,13 +9,14 @@ import (
 )
 
 // The retention, relay and readiness settings are read as durations, and refused with an
-// error naming the variable when they are not positive, or, for DEDUP_RETENTION, too short to
-// outlive a redelivery. (Not parallel: t.Setenv changes the whole process's environment.)
+// error naming the variable when they are not positive, or, for DEDUP_RETENTION and
+// RESERVATION_RETENTION, too short for what still reads them. (Not parallel: t.Setenv changes the whole process's environment.)
 func TestConfigReadsRetentionAndReadinessSettings(t *testing.T) {
 	t.Setenv("RELAY_CLAIM_TIMEOUT", "3s")
 	t.Setenv("OUTBOX_RETENTION", "48h")
 	t.Setenv("DEDUP_RETENTION", "240h")
 	t.Setenv("REFRESH_TOKEN_RETENTION", "72h")
+	t.Setenv("RESERVATION_RETENTION", "36h")
 	t.Setenv("REDIS_READY_GRACE", "20s")
 	c, err := app.ConfigFromEnv()
 	if err != nil {
@@ -29,6 +30,7 @@ func TestConfigReadsRetentionAndReadinessSettings(t *testing.T) {
 		{"OutboxRetention", c.OutboxRetention, 48 * time.Hour},
 		{"DedupRetention", c.DedupRetention, 240 * time.Hour},
 		{"RefreshTokenRetention", c.RefreshTokenRetention, 72 * time.Hour},
+		{"ReservationRetention", c.ReservationRetention, 36 * time.Hour},
 		{"RedisReadyGrace", c.RedisReadyGrace, 20 * time.Second},
 	} {
 		if s.got != s.want {
@@ -42,6 +44,7 @@ func TestConfigReadsRetentionAndReadinessSettings(t *testing.T) {
 		{"REFRESH_TOKEN_RETENTION", "-1h"},
 		{"REDIS_READY_GRACE", "10"},
 		{"DEDUP_RETENTION", "30m"},
+		{"RESERVATION_RETENTION", "10m"},
 	} {
 		t.Run(bad.key, func(t *testing.T) {
 			t.Setenv(bad.key, bad.value)

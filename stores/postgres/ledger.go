@@ -63,7 +63,8 @@ func (l *Ledger) Record(ctx context.Context, pool flashsale.PoolKey, gen int64, 
 // are read FOR SHARE: a Fence's update waits for the statement to commit, and a statement
 // that waited for a Fence sees the new generation and records nothing of the old one. A row
 // not inserted still counts as recorded if its number was already recorded for the same
-// order (a retry), which a second, rare statement checks.
+// order (a retry), which a second, rare statement checks. A number at or below the pool's
+// pruned mark is refused like a number recorded for another order.
 func (l *Ledger) recordMany(ctx context.Context, _ int, rows []record) ([]combine.Outcome[bool], error) {
 	n := len(rows)
 	pools, keys := make([]string, n), make([]string, n)
@@ -81,11 +82,11 @@ func (l *Ledger) recordMany(ctx context.Context, _ int, rows []record) ([]combin
 		                        $7::text[], $8::smallint[])
 		     AS i(pool, seq, generation, order_id, user_id, quantity, idempotency_key, bucket)
 		 ), live AS (
-		   SELECT pool, generation FROM pool_generations WHERE pool IN (SELECT pool FROM input) FOR SHARE
+		   SELECT pool, generation, pruned_through FROM pool_generations WHERE pool IN (SELECT pool FROM input) FOR SHARE
 		 )
 		 INSERT INTO pool_reservations (pool, seq, bucket, generation, order_id, user_id, quantity, idempotency_key)
 		 SELECT i.pool, i.seq, i.bucket, i.generation, i.order_id, i.user_id, i.quantity, i.idempotency_key
-		 FROM input i JOIN live g ON g.pool = i.pool AND g.generation = i.generation
+		 FROM input i JOIN live g ON g.pool = i.pool AND g.generation = i.generation AND i.seq > g.pruned_through
 		 ON CONFLICT (pool, seq) DO NOTHING
 		 RETURNING order_id`,
 		pools, seqs, gens, orders, users, quantities, keys, buckets))

@@ -164,3 +164,45 @@ func TestLedgerConcurrentRecords(t *testing.T) {
 		}
 	}
 }
+
+// Pruning the ledger keeps catching a stale copy: a number whose row was pruned is refused
+// as a recorded one is, and a rebuild still numbers on from the pool's highest.
+func TestLedgerRefusesNumbersPrunedAway(t *testing.T) {
+	t.Parallel()
+	db, _ := testenv.DB(t, 2, postgres.Options{})
+	l := postgres.NewLedger(db)
+	ctx := context.Background()
+	pool := flashsale.SalePool(flashsale.NewSaleID(11))
+	bucket, err := pool.Bucket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Fence(ctx, pool, 0); err != nil {
+		t.Fatal(err)
+	}
+	for seq := int64(1); seq <= 5; seq++ {
+		if err := l.Record(ctx, pool, 1, ledgerHold(seq)); err != nil {
+			t.Fatalf("record %d: %v", seq, err)
+		}
+	}
+	n, err := postgres.NewPruner(db).Prune(ctx, db.ShardOf(bucket), flashsale.PruneReservations, time.Now().Add(time.Hour), 100)
+	if err != nil || n != 4 {
+		t.Fatalf("prune = %d, %v; want the 4 reservations below the highest", n, err)
+	}
+	for _, tt := range []struct {
+		name string
+		h    flashsale.Hold
+		want error
+	}{
+		{"another order under a pruned number", ledgerHold(2), flashsale.ErrStalePool},
+		{"another order under the kept highest", ledgerHold(5), flashsale.ErrStalePool},
+		{"a new number", ledgerHold(6), nil},
+	} {
+		if err := l.Record(ctx, pool, 1, tt.h); !errors.Is(err, tt.want) {
+			t.Errorf("%s: %v; want %v", tt.name, err, tt.want)
+		}
+	}
+	if maxSeq, _, err := l.Recorded(ctx, pool, time.Minute); err != nil || maxSeq != 6 {
+		t.Errorf("Recorded = %d, %v; want the highest number 6", maxSeq, err)
+	}
+}

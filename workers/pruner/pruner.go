@@ -1,8 +1,8 @@
 // Package pruner deletes the rows that have served their purpose: outbox rows every broker has
-// confirmed, the consumers' records of events already handled, and refresh tokens that can no
-// longer be spent. Each is kept for a retention period first, then deleted a small batch at a
-// time on every shard, so that pruning a large backlog never holds many locks or floods a
-// shard's WAL. Several replicas may prune at once: a batch skips the rows another one holds.
+// confirmed, the consumers' records of events already handled, refresh tokens that can no
+// longer be spent, and the ledger's old reservations. Each is kept for a retention period
+// first, then deleted a small batch at a time on every shard, so that pruning a large
+// backlog never holds many locks or floods a shard's WAL. Several replicas may prune at once: a batch skips the rows another one holds.
 package pruner
 
 import (
@@ -14,7 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/flashsale/flashsale/stores/postgres"
+	"github.com/flashsale/flashsale"
 )
 
 // Default retentions.
@@ -32,12 +32,15 @@ const (
 	// While a spent token is kept, presenting it again revokes its whole family (it leaked);
 	// once deleted it is merely refused.
 	DefaultRefreshTokenRetention = 7 * 24 * time.Hour
+	// DefaultReservationRetention keeps the ledger's record of a reservation 7 days: a
+	// rebuild reads the recent ones, and an order is long written or released by then.
+	DefaultReservationRetention = 7 * 24 * time.Hour
 )
 
-// Store deletes old rows, one shard and one batch at a time (postgres.Pruner).
+// Store deletes old rows, one shard and one batch at a time (stores/postgres.Pruner).
 type Store interface {
 	Shards() int
-	Prune(ctx context.Context, shard int, table postgres.PruneTable, before time.Time, limit int) (int, error)
+	Prune(ctx context.Context, shard int, table flashsale.PruneTable, before time.Time, limit int) (int, error)
 }
 
 // Config tunes a pruner; zero values take the defaults.
@@ -45,6 +48,7 @@ type Config struct {
 	OutboxRetention       time.Duration // default DefaultOutboxRetention
 	DedupRetention        time.Duration // default DefaultDedupRetention
 	RefreshTokenRetention time.Duration // default DefaultRefreshTokenRetention
+	ReservationRetention  time.Duration // default DefaultReservationRetention
 	Every                 time.Duration // between rounds; default 10m
 	Batch                 int           // rows per statement; default 500
 	// Pause is the wait between two batches of one table, which leaves a shard room for its
@@ -58,7 +62,7 @@ type Config struct {
 type Pruner struct {
 	store     Store
 	cfg       Config
-	retention map[postgres.PruneTable]time.Duration
+	retention map[flashsale.PruneTable]time.Duration
 	pruned    *prometheus.CounterVec
 	log       *slog.Logger
 }
@@ -68,19 +72,21 @@ func New(store Store, cfg Config, log *slog.Logger) *Pruner {
 	cfg.OutboxRetention = cmp.Or(cfg.OutboxRetention, DefaultOutboxRetention)
 	cfg.DedupRetention = cmp.Or(cfg.DedupRetention, DefaultDedupRetention)
 	cfg.RefreshTokenRetention = cmp.Or(cfg.RefreshTokenRetention, DefaultRefreshTokenRetention)
+	cfg.ReservationRetention = cmp.Or(cfg.ReservationRetention, DefaultReservationRetention)
 	cfg.Every = cmp.Or(cfg.Every, 10*time.Minute)
 	cfg.Pause = cmp.Or(cfg.Pause, 20*time.Millisecond)
 	cfg.Batch = cmp.Or(cfg.Batch, 500)
 	p := &Pruner{
 		store: store,
 		cfg:   cfg,
-		retention: map[postgres.PruneTable]time.Duration{
-			postgres.PruneOutbox:        cfg.OutboxRetention,
-			postgres.PruneAnalyticsSeen: cfg.DedupRetention,
-			postgres.PruneRefreshTokens: cfg.RefreshTokenRetention,
+		retention: map[flashsale.PruneTable]time.Duration{
+			flashsale.PruneOutbox:        cfg.OutboxRetention,
+			flashsale.PruneAnalyticsSeen: cfg.DedupRetention,
+			flashsale.PruneRefreshTokens: cfg.RefreshTokenRetention,
 			// A family outlives its last token by a retention too, so that a token spent
 			// just before the pruning still finds its family revoked on reuse.
-			postgres.PruneRefreshFamilies: cfg.RefreshTokenRetention,
+			flashsale.PruneRefreshFamilies: cfg.RefreshTokenRetention,
+			flashsale.PruneReservations:    cfg.ReservationRetention,
 		},
 		pruned: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flashsale_pruned_rows_total",
@@ -88,7 +94,7 @@ func New(store Store, cfg Config, log *slog.Logger) *Pruner {
 		}, []string{"table"}),
 		log: log,
 	}
-	for _, t := range postgres.PruneTables {
+	for _, t := range flashsale.PruneTables {
 		p.pruned.WithLabelValues(string(t)) // every table on /metrics from the start
 	}
 	if cfg.Registerer != nil {
@@ -123,10 +129,10 @@ func (p *Pruner) Run(ctx context.Context) {
 // Prune runs one round: on every shard, for every table, it deletes the rows whose retention
 // ended by now, in batches until none is left. It returns the rows deleted by table. A
 // shard that fails is logged and skipped until the next round; the others go on.
-func (p *Pruner) Prune(ctx context.Context, now time.Time) map[postgres.PruneTable]int {
-	total := map[postgres.PruneTable]int{}
+func (p *Pruner) Prune(ctx context.Context, now time.Time) map[flashsale.PruneTable]int {
+	total := map[flashsale.PruneTable]int{}
 	for shard := range p.store.Shards() {
-		for _, table := range postgres.PruneTables {
+		for _, table := range flashsale.PruneTables {
 			n, err := p.drain(ctx, shard, table, now.Add(-p.retention[table]))
 			total[table] += n
 			if err != nil {
@@ -146,7 +152,7 @@ func (p *Pruner) Prune(ctx context.Context, now time.Time) map[postgres.PruneTab
 }
 
 // drain deletes table's rows older than before on shard, a batch at a time.
-func (p *Pruner) drain(ctx context.Context, shard int, table postgres.PruneTable, before time.Time) (int, error) {
+func (p *Pruner) drain(ctx context.Context, shard int, table flashsale.PruneTable, before time.Time) (int, error) {
 	counter := p.pruned.WithLabelValues(string(table))
 	total := 0
 	for {

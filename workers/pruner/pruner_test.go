@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/stores/postgres"
 	"github.com/flashsale/flashsale/workers/pruner"
@@ -63,6 +64,18 @@ func seed(t *testing.T, db *postgres.DB, shard int, prunable int) {
 	token("spent-lately", 3, "now() + interval '20 days'", "now() - interval '1 hour'", "NULL")
 	token("revoked-lately", 3, "now() + interval '20 days'", "NULL", "now() - interval '1 hour'")
 	token("expired-lately", 3, "now() - interval '1 hour'", "NULL", "NULL")
+
+	// The ledger: an old pool whose reservations are all past retention, of which its highest
+	// stays; a live pool with prunable old reservations and three recent ones.
+	reserve := func(pool string, from, to int, age string) {
+		exec(`INSERT INTO pool_generations (pool, bucket, generation) VALUES ($1, 0, 1) ON CONFLICT DO NOTHING`, pool)
+		exec(`INSERT INTO pool_reservations (pool, seq, bucket, generation, order_id, user_id, quantity, idempotency_key, created_at)
+		      SELECT $1, s, 0, 1, s, 1, 1, 'k' || s, now() - $4::interval FROM generate_series($2::bigint, $3::bigint) s`,
+			pool, from, to, age)
+	}
+	reserve("sale:old", 1, 4, "30 days")
+	reserve("sale:live", 1, prunable, "2 days")
+	reserve("sale:live", prunable+1, prunable+3, "1 hour")
 }
 
 func counterValue(t *testing.T, c prometheus.Counter) float64 {
@@ -95,17 +108,19 @@ func TestPruneDeletesOnlyRowsPastRetention(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	p := pruner.New(postgres.NewPruner(db), pruner.Config{
 		OutboxRetention: 24 * time.Hour, DedupRetention: 24 * time.Hour, RefreshTokenRetention: 24 * time.Hour,
-		Batch: 10, Pause: time.Millisecond, Registerer: reg,
+		ReservationRetention: 24 * time.Hour,
+		Batch:                10, Pause: time.Millisecond, Registerer: reg,
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 
 	got := p.Prune(t.Context(), time.Now())
 	shards := db.Shards()
-	want := map[postgres.PruneTable]int{
-		postgres.PruneOutbox:        shards * prunable,
-		postgres.PruneAnalyticsSeen: shards * prunable,
-		postgres.PruneRefreshTokens: shards * (prunable + 3 + 3), // expired, spent and revoked long ago
+	want := map[flashsale.PruneTable]int{
+		flashsale.PruneOutbox:        shards * prunable,
+		flashsale.PruneAnalyticsSeen: shards * prunable,
+		flashsale.PruneRefreshTokens: shards * (prunable + 3 + 3), // expired, spent and revoked long ago
 		// Every token of those families went with them; families with a live or recent token stay.
-		postgres.PruneRefreshFamilies: shards * (prunable + 3 + 3),
+		flashsale.PruneRefreshFamilies: shards * (prunable + 3 + 3),
+		flashsale.PruneReservations:    shards * (3 + prunable), // all but the old pool's highest, and the live pool's old ones
 	}
 	for table, w := range want {
 		if got[table] != w {
@@ -132,6 +147,10 @@ func TestPruneDeletesOnlyRowsPastRetention(t *testing.T) {
 			{"refresh tokens kept", `SELECT count(*) FROM refresh_tokens`, 4 * 3},
 			{"sign-ins kept, each with a token", `SELECT count(*) FROM refresh_families f WHERE EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.family_id)`, 4 * 3},
 			{"sign-ins kept", `SELECT count(*) FROM refresh_families`, 4 * 3},
+			{"reservations kept", `SELECT count(*) FROM pool_reservations`, 1 + 3},
+			{"the old pool's highest reservation", `SELECT count(*) FROM pool_reservations WHERE pool = 'sale:old' AND seq = 4`, 1},
+			{"pools marked through their highest number pruned",
+				fmt.Sprintf(`SELECT count(*) FROM pool_generations WHERE (pool, pruned_through) IN (('sale:old', 3), ('sale:live', %d))`, prunable), 2},
 		} {
 			if n := count(t, db, shard, c.sql); n != c.want {
 				t.Errorf("shard %d: %s = %d, want %d", shard, c.what, n, c.want)
@@ -140,11 +159,11 @@ func TestPruneDeletesOnlyRowsPastRetention(t *testing.T) {
 	}
 
 	// A second round finds nothing more, and a later one takes what has aged since.
-	if again := p.Prune(t.Context(), time.Now()); again[postgres.PruneOutbox]+again[postgres.PruneAnalyticsSeen]+again[postgres.PruneRefreshTokens] != 0 {
+	if again := p.Prune(t.Context(), time.Now()); again[flashsale.PruneOutbox]+again[flashsale.PruneAnalyticsSeen]+again[flashsale.PruneRefreshTokens] != 0 {
 		t.Errorf("a second round pruned %v; want nothing", again)
 	}
 	later := p.Prune(t.Context(), time.Now().Add(48*time.Hour))
-	if n := later[postgres.PruneOutbox]; n != shards*3*2 {
+	if n := later[flashsale.PruneOutbox]; n != shards*3*2 {
 		t.Errorf("two days later pruned %d outbox rows, want %d (those sent to both brokers since)", n, shards*3*2)
 	}
 	for shard := range shards {
@@ -161,7 +180,8 @@ func TestRunPrunesAtOnceAndStopsWithItsContext(t *testing.T) {
 	seed(t, db, 0, 5)
 	p := pruner.New(postgres.NewPruner(db), pruner.Config{
 		OutboxRetention: 24 * time.Hour, DedupRetention: 24 * time.Hour, RefreshTokenRetention: 24 * time.Hour,
-		Every: time.Hour,
+		ReservationRetention: 24 * time.Hour,
+		Every:                time.Hour,
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
