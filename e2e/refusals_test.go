@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/internal/apitest"
 	"github.com/flashsale/flashsale/internal/testenv"
 )
@@ -175,5 +176,24 @@ func TestAskingForMoreThanIsLeftIsNotASellOut(t *testing.T) {
 	}
 	if got := metric(t, s, byFastPath); got != 1 {
 		t.Errorf("%d refusals by the fast path, want 1 (the one after the sell-out had been answered by GraphQL)", got)
+	}
+}
+
+// With the fast path off, nothing is refused from memory: every order after a sell-out is
+// answered by GraphQL after asking Redis, and the fast path's counter is not served.
+func TestWithoutTheSoldOutFastPathEveryOrderAsksRedis(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t, apitest.WithOptions(func(o *app.Options) { o.NoSoldOutFastPath = true }))
+	saleID := soldOutSale(t, s)
+	late := customer(t, s, testenv.Name()+"-late@example.test")
+	for range 3 {
+		s.Do(t, late, placeInSale, placeVars(saleID, 1, testenv.Name())).WantCode(t, flashsale.ESOLDOUT)
+	}
+	if s.API.SoldOut != nil || s.API.Checkout.RemembersASellOut() {
+		t.Errorf("with NoSoldOutFastPath: a sold-out memory %v, remembers a sell-out %v; want neither",
+			s.API.SoldOut != nil, s.API.Checkout.RemembersASellOut())
+	}
+	if body := s.Get(t, "/metrics").Body; bytes.Contains(body, []byte(byFastPath)) {
+		t.Errorf("with NoSoldOutFastPath: /metrics serves %s", byFastPath)
 	}
 }
