@@ -15,6 +15,7 @@ import (
 	"github.com/flashsale/flashsale/auth"
 	"github.com/flashsale/flashsale/graph"
 	"github.com/flashsale/flashsale/live"
+	"github.com/flashsale/flashsale/perf/soldout"
 	"github.com/flashsale/flashsale/resolvers"
 	"github.com/flashsale/flashsale/stores/postgres"
 	"github.com/flashsale/flashsale/stores/redis"
@@ -97,7 +98,10 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ 
 	if a.Invalidations != nil && !opts.NoResponseCache { // the stores keep near copies; whole responses may be kept too
 		responses = graph.NewResponseCache(a.Invalidations, reg)
 	}
-	refusals := graph.NewRefusals(a.Checkout, reg)
+	var soldOut *soldout.Handler
+	if !opts.NoSoldOutFastPath {
+		soldOut = soldout.NewHandler(a.Checkout, reg)
+	}
 	limits := newRateLimits(cfg, a.Redis, log, reg)
 	gql := graph.NewGraphQL(graph.Config{
 		Resolver: &resolvers.Resolver{
@@ -114,7 +118,7 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ 
 		PersistedQueriesBytes: cfg.PersistedQueriesBytes,
 		NoBatching:            opts.NoBatching,
 		ResponseCache:         responses,
-		Refusals:              refusals,
+		SoldOut:               soldOut,
 		NoIntrospection:       cfg.NoIntrospection,
 		Limits:                limits,
 
@@ -130,7 +134,7 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ 
 		Gatherer:       reg,
 		Checks:         a.readyChecks(),
 		ResponseCache:  responses,
-		Refusals:       refusals,
+		SoldOut:        soldOut,
 		Limits:         limits,
 		TrustedProxies: cfg.trustedProxies(),
 		Tracer:         a.Tracer,

@@ -16,6 +16,7 @@ import (
 	"github.com/flashsale/flashsale/checkout"
 	"github.com/flashsale/flashsale/graph/loaders"
 	"github.com/flashsale/flashsale/live"
+	"github.com/flashsale/flashsale/perf/soldout"
 	"github.com/flashsale/flashsale/stores/postgres"
 	"github.com/flashsale/flashsale/stores/redis"
 )
@@ -27,8 +28,7 @@ type Deps struct {
 	DB        *postgres.DB
 	Redis     goredis.UniversalClient
 	Inventory *redis.Inventory
-	SoldOut   *redis.SoldOutCache
-	soldOut   *soldOutWatch
+	SoldOut   *soldout.Watch // the sold-out fast path's memory; nil with Options.NoSoldOutFastPath
 	StockBus  *redis.StockBus
 	OrderBus  *redis.OrderBus
 	// Attempts counts the order attempts refused from memory into their pools' counts.
@@ -145,12 +145,20 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (
 	}
 	prefix := cfg.redisPrefix()
 	d.Inventory = redis.NewInventory(d.Redis, prefix)
-	d.SoldOut = redis.NewSoldOutCache(soldOutMemory)
 	d.Attempts = redis.NewAttemptTally(d.Redis, prefix, attemptsFlush, log)
-	d.StockBus = redis.NewStockBus(d.Redis, prefix, redis.StockBusOptions{SoldOut: d.SoldOut, Log: log})
+	busOpts := redis.StockBusOptions{Log: log}
+	var soldOut *soldout.Memory
+	if !opts.NoSoldOutFastPath {
+		soldOut = soldout.NewMemory(soldOutMemory)
+		busOpts.OnRestock = soldOut.Clear
+	}
+	d.StockBus = redis.NewStockBus(d.Redis, prefix, busOpts)
 	d.OrderBus = redis.NewOrderBus(d.Redis, prefix, log)
-	d.soldOut = &soldOutWatch{SoldOutCache: d.SoldOut, bus: d.StockBus, log: log, ctx: d.StockBus.Context(),
-		watching: map[flashsale.PoolKey]bool{}}
+	var checkoutSoldOut checkout.SoldOutMemory // nil, not a nil *soldout.Watch, when off
+	if soldOut != nil {
+		d.SoldOut = soldout.NewWatch(soldOut, soldOutSource{d.StockBus}, log)
+		checkoutSoldOut = d.SoldOut
+	}
 
 	d.Raw = loaders.Stores{
 		Users:    postgres.NewUserStore(d.DB),
@@ -181,7 +189,7 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (
 		Inventory:   d.Inventory,
 		Ledger:      postgres.NewLedger(d.DB),
 		Stock:       d.StockBus,
-		SoldOut:     d.soldOut,
+		SoldOut:     checkoutSoldOut,
 		Attempts:    d.Attempts,
 		Stats:       postgres.NewStatsStore(d.DB),
 		Updates:     d.OrderBus,
@@ -212,9 +220,11 @@ func (d *Deps) checks() map[string]func(context.Context) error {
 
 // Close closes every connection.
 func (d *Deps) Close() {
+	if d.SoldOut != nil {
+		d.SoldOut.Close() // before the bus its subscriptions are on
+	}
 	if d.StockBus != nil {
 		d.StockBus.Close()
-		d.soldOut.wg.Wait() // the watches end with the bus
 	}
 	if d.OrderBus != nil {
 		d.OrderBus.Close()
@@ -241,4 +251,15 @@ type stockSource struct{ bus *redis.StockBus }
 
 func (s stockSource) SubscribeStock(ctx context.Context, pool flashsale.PoolKey) (live.Feed, error) {
 	return s.bus.Subscribe(ctx, pool)
+}
+
+// soldOutSource adapts the StockBus to soldout.Subscriber.
+type soldOutSource struct{ bus *redis.StockBus }
+
+func (s soldOutSource) SubscribeStock(ctx context.Context, pool flashsale.PoolKey) (soldout.Subscription, error) {
+	sub, err := s.bus.Subscribe(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	return sub, nil
 }

@@ -14,4 +14,7 @@ type Options struct {
 	NoBatching bool
 	// NoResponseCache keeps the stores' cache but executes every GraphQL request.
 	NoResponseCache bool
+	// NoSoldOutFastPath turns off the sold-out fast path (perf/soldout): the checkout asks
+	// Redis for every order attempt, and GraphQL answers every order.
+	NoSoldOutFastPath bool
 }

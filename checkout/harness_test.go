@@ -15,6 +15,7 @@ import (
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/checkout"
 	"github.com/flashsale/flashsale/internal/testenv"
+	"github.com/flashsale/flashsale/perf/soldout"
 	"github.com/flashsale/flashsale/stores/postgres"
 	"github.com/flashsale/flashsale/stores/redis"
 )
@@ -95,7 +96,7 @@ func newHarness(t testing.TB, client goredis.UniversalClient, prefix string) *ha
 	t.Cleanup(attempts.Close)
 	h.svc = checkout.New(checkout.Deps{
 		Sales: postgres.NewSaleStore(db), Products: h.products, Orders: h.orders, Inventory: h.inv, Ledger: h.ledger,
-		Stock: bus, SoldOut: redis.NewSoldOutCache(time.Second), Attempts: attempts, Stats: postgres.NewStatsStore(db),
+		Stock: bus, SoldOut: soldout.NewMemory(time.Second), Attempts: attempts, Stats: postgres.NewStatsStore(db),
 		Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		ObserveStep: h.observeStep,
 		CountRepair: h.countRepair,

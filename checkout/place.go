@@ -21,7 +21,7 @@ func (s *Service) PlaceFlashSaleOrder(ctx context.Context, v flashsale.Viewer, i
 		return nil, err
 	}
 	if s.soldOut.IsSoldOut(flashsale.SalePool(id)) {
-		// Deliberately no lookup of the key here: after a sell-out the stampede is answered
+		// Deliberately no lookup of the key here: after a sell-out the burst is answered
 		// from memory, and a buyer retrying an order placed before it finds the order in
 		// their orders list (README, "Known trade-offs").
 		s.CountRefusedFromMemory(id)
@@ -88,8 +88,8 @@ func (s *Service) RefusesFromMemory(id flashsale.SaleID, quantity int, key strin
 }
 
 // CountRefusedFromMemory counts an attempt at the sale that was refused SOLD_OUT from memory,
-// here or at the API's door after RefusesFromMemory said yes: it is an attempt like those the
-// pool counts itself, and the sale's conversion rate divides by them all.
+// here or by the API's sold-out fast path after RefusesFromMemory said yes: it is an attempt
+// like those the pool counts itself, and the sale's conversion rate divides by them all.
 func (s *Service) CountRefusedFromMemory(id flashsale.SaleID) {
 	if s.attempts != nil {
 		s.attempts.Add(flashsale.SalePool(id))
@@ -133,7 +133,7 @@ func (s *Service) placeOnce(detached context.Context, o *flashsale.Order, hold f
 	reserved := time.Now()
 	if err != nil {
 		if errors.Is(err, flashsale.ErrSoldOut) { // not "only 2 left": others may still buy
-			s.soldOut.MarkSoldOut(pool)
+			s.soldOut.Mark(pool)
 		}
 		return nil, 0, err
 	}

@@ -261,7 +261,7 @@ func TestRegularOrdersSellProductStockOnce(t *testing.T) {
 }
 
 // Every attempt at a sale counts in its stats, those refused from memory after the sell-out
-// (here, and at the API's door) as well as those the pool answered.
+// (here, and by the API's sold-out fast path) as well as those the pool answered.
 func TestAttemptsCountRefusalsFromMemory(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil, "")
@@ -278,7 +278,7 @@ func TestAttemptsCountRefusalsFromMemory(t *testing.T) {
 			}
 		}
 	}
-	for range 5 { // what the door answered, after asking RefusesFromMemory
+	for range 5 { // what the fast path answered, after asking RefusesFromMemory
 		h.svc.CountRefusedFromMemory(sale.ID)
 		sent++
 	}

@@ -63,17 +63,25 @@ import (
 	"github.com/flashsale/flashsale"
 )
 
-// SoldOutMemo remembers, in this process, pools that answered SOLD_OUT, so that the stampede
-// after a sell-out is answered without a Redis round trip. It forgets a pool when stock comes
-// back (a cancel or an expiry announced over pub/sub).
-type SoldOutMemo interface {
+// SoldOutMemory remembers, in this process, pools that answered SOLD_OUT, so that the burst
+// of orders after a sell-out is refused without a Redis round trip each (perf/soldout). It
+// forgets a pool when stock comes back (a cancel or an expiry announced over pub/sub).
+type SoldOutMemory interface {
 	IsSoldOut(pool flashsale.PoolKey) bool
-	MarkSoldOut(pool flashsale.PoolKey)
+	Mark(pool flashsale.PoolKey)
 	Clear(pool flashsale.PoolKey)
 	// Any reports, cheaply, whether some pool may be marked: false means IsSoldOut is false
 	// for every pool.
 	Any() bool
 }
+
+// noMemory is the SoldOutMemory of a service given none: every attempt asks the pool.
+type noMemory struct{}
+
+func (noMemory) IsSoldOut(flashsale.PoolKey) bool { return false }
+func (noMemory) Mark(flashsale.PoolKey)           {}
+func (noMemory) Clear(flashsale.PoolKey)          {}
+func (noMemory) Any() bool                        { return false }
 
 // AttemptCounter counts the order attempts refused from memory, which never reach the pool's
 // own count of attempts, and adds them to it in batches (redis.AttemptTally).
@@ -138,7 +146,7 @@ type Service struct {
 	inventory flashsale.Inventory
 	ledger    flashsale.ReservationLedger
 	stock     flashsale.StockEvents
-	soldOut   SoldOutMemo
+	soldOut   SoldOutMemory
 	attempts  AttemptCounter
 	stats     flashsale.StatsReader
 	updates   flashsale.OrderUpdates
@@ -164,7 +172,7 @@ type Deps struct {
 	Inventory flashsale.Inventory
 	Ledger    flashsale.ReservationLedger
 	Stock     flashsale.StockEvents
-	SoldOut   SoldOutMemo
+	SoldOut   SoldOutMemory          // optional: without it every attempt asks the pool
 	Attempts  AttemptCounter         // optional: attempts refused from memory go uncounted without it
 	Stats     flashsale.StatsReader  // optional
 	Updates   flashsale.OrderUpdates // optional: live order status for subscriptions
@@ -202,9 +210,13 @@ const (
 
 // New returns a service.
 func New(d Deps, cfg Config) *Service {
+	var soldOut SoldOutMemory = noMemory{}
+	if d.SoldOut != nil {
+		soldOut = d.SoldOut
+	}
 	return &Service{
 		sales: d.Sales, products: d.Products, orders: d.Orders, inventory: d.Inventory, ledger: d.Ledger,
-		stock: d.Stock, soldOut: d.SoldOut, attempts: d.Attempts, stats: d.Stats, updates: d.Updates, log: d.Log, cfg: cfg.withDefaults(), now: time.Now,
+		stock: d.Stock, soldOut: soldOut, attempts: d.Attempts, stats: d.Stats, updates: d.Updates, log: d.Log, cfg: cfg.withDefaults(), now: time.Now,
 		observe: d.ObserveStep, repaired: d.CountRepair, saleMap: map[flashsale.SaleID]cachedSale{},
 	}
 }

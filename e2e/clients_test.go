@@ -116,9 +116,9 @@ func wantContentType(t *testing.T, r *apitest.Response, want string) {
 	}
 }
 
-// Each client's order for a sold-out sale is answered at the door once GraphQL has answered
+// Each client's order for a sold-out sale is answered by the fast path once GraphQL has answered
 // its text once, with GraphQL's own bytes and the Content-Type the client asked for.
-func TestRealClientsAreRefusedAtTheDoor(t *testing.T) {
+func TestRealClientsAreAnsweredByTheFastPath(t *testing.T) {
 	t.Parallel()
 	s := apitest.Start(t)
 	saleID := soldOutSale(t, s)
@@ -130,22 +130,22 @@ func TestRealClientsAreRefusedAtTheDoor(t *testing.T) {
 		buyers[i] = customer(t, s, testenv.Name()+"-"+string(rune('a'+i))+"@example.test")
 	}
 	// GraphQL answers the text once with its operation's name (Apollo, urql) and once
-	// without (fetch, as written here), and the door learns both.
+	// without (fetch, as written here), and the fast path learns both.
 	byGraphQL := s.Send(t, buyers[0], apitest.Request{Query: placeOrderPrinted, OperationName: "PlaceOrder", Variables: vars("learn-0")})
 	byGraphQL.WantCode(t, flashsale.ESOLDOUT)
 	s.Send(t, buyers[0], apitest.Request{Query: placeOrderPrinted, Variables: vars("learn-1")}).WantCode(t, flashsale.ESOLDOUT)
 	for _, f := range frontends {
 		t.Run(f.name, func(t *testing.T) {
-			before := metric(t, s, atTheDoor)
+			before := metric(t, s, byFastPath)
 			for i, buyer := range buyers {
-				atDoor := s.HTTP(t, f.request(t, buyer, "PlaceOrder", placeOrderPrinted, vars(f.name+string(rune('0'+i))), nil))
-				wantContentType(t, atDoor, f.wantType)
-				if !bytes.Equal(atDoor.Body, byGraphQL.Body) || atDoor.Status != byGraphQL.Status {
-					t.Errorf("at the door: %d %s\nby GraphQL: %d %s", atDoor.Status, atDoor.Body, byGraphQL.Status, byGraphQL.Body)
+				fast := s.HTTP(t, f.request(t, buyer, "PlaceOrder", placeOrderPrinted, vars(f.name+string(rune('0'+i))), nil))
+				wantContentType(t, fast, f.wantType)
+				if !bytes.Equal(fast.Body, byGraphQL.Body) || fast.Status != byGraphQL.Status {
+					t.Errorf("by the fast path: %d %s\nby GraphQL: %d %s", fast.Status, fast.Body, byGraphQL.Status, byGraphQL.Body)
 				}
 			}
-			if got := metric(t, s, atTheDoor) - before; got != len(buyers) {
-				t.Errorf("%d of %d refusals answered at the door; want all", got, len(buyers))
+			if got := metric(t, s, byFastPath) - before; got != len(buyers) {
+				t.Errorf("%d of %d refusals answered by the fast path; want all", got, len(buyers))
 			}
 		})
 	}
@@ -159,18 +159,18 @@ func TestRealClientsAreRefusedAtTheDoor(t *testing.T) {
 		if len(r.Errors) != 1 || r.Errors[0].Message != "PersistedQueryNotFound" {
 			t.Fatalf("an unknown hash: %s; want PersistedQueryNotFound", r.Body)
 		}
-		before := metric(t, s, atTheDoor)
+		before := metric(t, s, byFastPath)
 		byGraphQL := s.HTTP(t, apollo.request(t, buyers[0], "PlaceOrder", query, vars("apq-1"), ext))
 		byGraphQL.WantCode(t, flashsale.ESOLDOUT)
 		for i, buyer := range buyers {
-			atDoor := s.HTTP(t, apollo.request(t, buyer, "PlaceOrder", "", vars("apq-x"+string(rune('0'+i))), ext))
-			wantContentType(t, atDoor, graphqlResponse)
-			if !bytes.Equal(atDoor.Body, byGraphQL.Body) {
-				t.Errorf("by its hash: %s\nby GraphQL: %s", atDoor.Body, byGraphQL.Body)
+			fast := s.HTTP(t, apollo.request(t, buyer, "PlaceOrder", "", vars("apq-x"+string(rune('0'+i))), ext))
+			wantContentType(t, fast, graphqlResponse)
+			if !bytes.Equal(fast.Body, byGraphQL.Body) {
+				t.Errorf("by its hash: %s\nby GraphQL: %s", fast.Body, byGraphQL.Body)
 			}
 		}
-		if got := metric(t, s, atTheDoor) - before; got != 3 {
-			t.Errorf("%d of 3 refusals sent by hash answered at the door; want 3", got)
+		if got := metric(t, s, byFastPath) - before; got != 3 {
+			t.Errorf("%d of 3 refusals sent by hash answered by the fast path; want 3", got)
 		}
 	})
 }
@@ -214,9 +214,9 @@ func TestRealClientsReadsComeFromTheResponseCache(t *testing.T) {
 }
 
 // The load generator's buyers send their orders as Apollo Client and urql do, and the
-// stampede after the sell-out is refused at the door: make bench measures the fast path the
+// burst after the sell-out is answered by the fast path: make bench measures the fast path the
 // shop's clients get.
-func TestTheLoadGeneratorsStampedeIsRefusedAtTheDoor(t *testing.T) {
+func TestTheLoadGeneratorsBurstIsAnsweredByTheFastPath(t *testing.T) {
 	t.Parallel()
 	s := apitest.StartStack(t)
 	res, err := loadgen.Run(t.Context(), loadgen.Config{
@@ -235,11 +235,11 @@ func TestTheLoadGeneratorsStampedeIsRefusedAtTheDoor(t *testing.T) {
 	if !res.OK() || res.Accepted != 10 || soldOut == 0 {
 		t.Fatalf("%d accepted, rejections %v, violations %q; want 10 accepted and the rest SOLD_OUT", res.Accepted, res.Rejections, res.Violations)
 	}
-	// The first refusals after the sell-out run GraphQL, which the door learns from; the
+	// The first refusals after the sell-out run GraphQL, which the fast path learns from; the
 	// attempts already in flight then may too.
-	door := metric(t, s, atTheDoor)
-	t.Logf("%d of %d SOLD_OUT refusals answered at the door", door, soldOut)
-	if door < soldOut/2 || door > soldOut {
-		t.Errorf("%d of %d SOLD_OUT refusals answered at the door; want most", door, soldOut)
+	fast := metric(t, s, byFastPath)
+	t.Logf("%d of %d SOLD_OUT refusals answered by the fast path", fast, soldOut)
+	if fast < soldOut/2 || fast > soldOut {
+		t.Errorf("%d of %d SOLD_OUT refusals answered by the fast path; want most", fast, soldOut)
 	}
 }

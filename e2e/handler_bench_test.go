@@ -21,7 +21,7 @@ import (
 )
 
 // BenchmarkHandler measures the API's own cost per request, with no network and no client:
-// the floor ({ __typename }), a flash-sale order refused as SOLD_OUT (at the door, since
+// the floor ({ __typename }), a flash-sale order refused as SOLD_OUT (by the sold-out fast path, since
 // GraphQL answered the same query text SOLD_OUT during setup), and a cached product read (a
 // kept answer after the first). The flash-sale benchmark (make bench) compares the second
 // with the first over HTTP; this tells how much of the gap is the server's. Run with

@@ -181,7 +181,7 @@ func TestChargeLandingAfterExpiryIsRefunded(t *testing.T) {
 }
 
 // attempts counts every attempt of a burst at a sale that sells out, those answered from
-// memory (by the checkout, and at the door before GraphQL) included.
+// memory (by the checkout, and by the fast path before GraphQL) included.
 func TestAttemptsCountEveryAttemptOfABurst(t *testing.T) {
 	t.Parallel()
 	s := apitest.Start(t)
@@ -190,7 +190,7 @@ func TestAttemptsCountEveryAttemptOfABurst(t *testing.T) {
 	for i := range buyers {
 		buyers[i] = customer(t, s, fmt.Sprintf("%s-%d@example.test", testenv.Name(), i))
 	}
-	doorBefore := metric(t, s, atTheDoor)
+	fastBefore := metric(t, s, byFastPath)
 	const perBuyer = 25
 	var mu sync.Mutex
 	codes := map[string]int{}
@@ -213,8 +213,8 @@ func TestAttemptsCountEveryAttemptOfABurst(t *testing.T) {
 	if codes["ok"] != 3 || codes[flashsale.ESOLDOUT] == 0 {
 		t.Fatalf("answers = %v, want 3 orders and SOLD_OUT refusals", codes)
 	}
-	if metric(t, s, atTheDoor) == doorBefore {
-		t.Fatalf("no refusal was answered at the door; the test needs some (answers %v)", codes)
+	if metric(t, s, byFastPath) == fastBefore {
+		t.Fatalf("no refusal was answered by the fast path; the test needs some (answers %v)", codes)
 	}
 	// A request refused whole by a rate limit never reached the sale.
 	want := len(buyers)*perBuyer - codes[flashsale.ERATELIMITED]

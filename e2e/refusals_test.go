@@ -10,11 +10,12 @@ import (
 	"testing"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/internal/apitest"
 	"github.com/flashsale/flashsale/internal/testenv"
 )
 
-const atTheDoor = "flashsale_sold_out_refusals_at_the_door_total"
+const byFastPath = "flashsale_sold_out_refusals_at_the_door_total"
 
 // soldOutSale returns a sale of one unit, already sold, which this API has seen refuse.
 func soldOutSale(t *testing.T, s *apitest.Server) string {
@@ -28,7 +29,7 @@ func placeVars(saleID string, quantity any, key any) map[string]any {
 	return map[string]any{"in": map[string]any{"flashSaleId": saleID, "quantity": quantity, "idempotencyKey": key}}
 }
 
-func TestTheStampedeAfterASellOutIsRefusedAtTheDoorAsGraphQLWould(t *testing.T) {
+func TestTheBurstAfterASellOutIsAnsweredByTheFastPathAsGraphQLWould(t *testing.T) {
 	t.Parallel()
 	s := apitest.Start(t)
 	saleID := soldOutSale(t, s)
@@ -46,32 +47,32 @@ func TestTheStampedeAfterASellOutIsRefusedAtTheDoorAsGraphQLWould(t *testing.T) 
 		}
 		buyers := []string{customer(t, s, testenv.Name()+"-0@example.test"), customer(t, s, testenv.Name()+"-1@example.test"),
 			customer(t, s, testenv.Name()+"-2@example.test"), customer(t, s, testenv.Name()+"-3@example.test")}
-		before := metric(t, s, atTheDoor)
+		before := metric(t, s, byFastPath)
 		byGraphQL := send(buyers[0]) // learns the answer
 		byGraphQL.WantCode(t, flashsale.ESOLDOUT)
 		for _, buyer := range buyers[1:] {
-			atDoor := send(buyer)
-			if !bytes.Equal(atDoor.Body, byGraphQL.Body) || atDoor.Status != byGraphQL.Status ||
-				atDoor.Header.Get("Content-Type") != byGraphQL.Header.Get("Content-Type") {
-				t.Errorf("at the door: %d %s %s\nby GraphQL: %d %s %s", atDoor.Status, atDoor.Header.Get("Content-Type"), atDoor.Body,
+			fast := send(buyer)
+			if !bytes.Equal(fast.Body, byGraphQL.Body) || fast.Status != byGraphQL.Status ||
+				fast.Header.Get("Content-Type") != byGraphQL.Header.Get("Content-Type") {
+				t.Errorf("by the fast path: %d %s %s\nby GraphQL: %d %s %s", fast.Status, fast.Header.Get("Content-Type"), fast.Body,
 					byGraphQL.Status, byGraphQL.Header.Get("Content-Type"), byGraphQL.Body)
 			}
 		}
-		if got := metric(t, s, atTheDoor) - before; got != 3 {
-			t.Errorf("%s: %d of 3 repeated refusals answered at the door, want 3", q.query, got)
+		if got := metric(t, s, byFastPath) - before; got != 3 {
+			t.Errorf("%s: %d of 3 repeated refusals answered by the fast path, want 3", q.query, got)
 		}
 	}
 }
 
-// Whatever the door is unsure of goes to GraphQL, which gives its own answer.
-func TestRequestsTheDoorCannotVouchForGetGraphQLsAnswer(t *testing.T) {
+// Whatever the fast path is unsure of goes to GraphQL, which gives its own answer.
+func TestRequestsTheFastPathCannotVouchForGetGraphQLsAnswer(t *testing.T) {
 	t.Parallel()
 	s := apitest.Start(t)
 	saleID := soldOutSale(t, s)
 	buyer := customer(t, s, testenv.Name()+"@example.test")
 	s.Do(t, buyer, placeInSale, placeVars(saleID, 1, testenv.Name())).WantCode(t, flashsale.ESOLDOUT) // learned
 	openSale, _ := activeSale(t, s, "Still there", 10, 1)
-	before := metric(t, s, atTheDoor)
+	before := metric(t, s, byFastPath)
 
 	for _, c := range []struct {
 		name, token string
@@ -129,12 +130,12 @@ func TestRequestsTheDoorCannotVouchForGetGraphQLsAnswer(t *testing.T) {
 			t.Errorf("a text/plain body answered %d %s; want GraphQL's refusal", r.Status, r.Body)
 		}
 	})
-	if got := metric(t, s, atTheDoor) - before; got != 0 {
-		t.Errorf("%d of these were answered at the door, want none", got)
+	if got := metric(t, s, byFastPath) - before; got != 0 {
+		t.Errorf("%d of these were answered by the fast path, want none", got)
 	}
 }
 
-func TestUnitsThatComeBackAreSoldDespiteTheDoor(t *testing.T) {
+func TestUnitsThatComeBackAreSoldDespiteTheFastPath(t *testing.T) {
 	t.Parallel()
 	s := apitest.Start(t)
 	saleID, _ := activeSale(t, s, "Returned", 1, 1)
@@ -166,14 +167,33 @@ func TestAskingForMoreThanIsLeftIsNotASellOut(t *testing.T) {
 	if msg := tooMany.Errors[0].Message; msg != "only 1 left" {
 		t.Errorf("2 of the 1 left: %q, want \"only 1 left\"", msg)
 	}
-	apitest.CheckErrors(t, buy("last", 1)) // neither the checkout nor the door took it for a sell-out
+	apitest.CheckErrors(t, buy("last", 1)) // neither the checkout nor the fast path took it for a sell-out
 	buy("late", 1).WantCode(t, flashsale.ESOLDOUT)
 	later := buy("later", 1)
 	later.WantCode(t, flashsale.ESOLDOUT)
 	if msg := later.Errors[0].Message; msg != "sold out" {
 		t.Errorf("after the sell-out: %q, want \"sold out\" (not the refusal of 2 replayed)", msg)
 	}
-	if got := metric(t, s, atTheDoor); got != 1 {
-		t.Errorf("%d refusals at the door, want 1 (the one after the sell-out had been answered by GraphQL)", got)
+	if got := metric(t, s, byFastPath); got != 1 {
+		t.Errorf("%d refusals by the fast path, want 1 (the one after the sell-out had been answered by GraphQL)", got)
+	}
+}
+
+// With the fast path off, nothing is refused from memory: every order after a sell-out is
+// answered by GraphQL after asking Redis, and the fast path's counter is not served.
+func TestWithoutTheSoldOutFastPathEveryOrderAsksRedis(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t, apitest.WithOptions(func(o *app.Options) { o.NoSoldOutFastPath = true }))
+	saleID := soldOutSale(t, s)
+	late := customer(t, s, testenv.Name()+"-late@example.test")
+	for range 3 {
+		s.Do(t, late, placeInSale, placeVars(saleID, 1, testenv.Name())).WantCode(t, flashsale.ESOLDOUT)
+	}
+	if s.API.SoldOut != nil || s.API.Checkout.RemembersASellOut() {
+		t.Errorf("with NoSoldOutFastPath: a sold-out memory %v, remembers a sell-out %v; want neither",
+			s.API.SoldOut != nil, s.API.Checkout.RemembersASellOut())
+	}
+	if body := s.Get(t, "/metrics").Body; bytes.Contains(body, []byte(byFastPath)) {
+		t.Errorf("with NoSoldOutFastPath: /metrics serves %s", byFastPath)
 	}
 }

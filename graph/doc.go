@@ -1,8 +1,9 @@
 // Package graph serves the GraphQL API over HTTP and websockets: the gqlgen handler with its
 // transports, caches, limits and error presenter, the auth middleware and directives, and the
 // health and metrics endpoints. Two shortcuts answer without running GraphQL: the response
-// cache (whole answers to public product and sale reads) and the door (the stampede of
-// placeFlashSaleOrder after a sell-out), each replaying bytes GraphQL produced, for the
+// cache (whole answers to public product and sale reads) and the sold-out fast path
+// (perf/soldout: the burst of placeFlashSaleOrder after a sell-out), each replaying bytes
+// GraphQL produced, for the
 // requests frontend clients send (POST and GET, their Accept headers and extensions). Every
 // response the package writes itself uses the media type GraphQL would choose for the
 // request's Accept (media.go). A refused bearer token leaves public reads anonymous and

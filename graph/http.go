@@ -24,6 +24,7 @@ import (
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/graph/media"
+	"github.com/flashsale/flashsale/perf/soldout"
 	"github.com/flashsale/flashsale/ratelimit"
 )
 
@@ -47,8 +48,8 @@ type HTTPConfig struct {
 	Extra    map[string]http.Handler
 	// ResponseCache (nil: none) answers repeated public reads; NewGraphQL must be given it too.
 	ResponseCache *ResponseCache
-	// Refusals (nil: none) answers the stampede after a sell-out; NewGraphQL must be given it too.
-	Refusals *Refusals
+	// SoldOut (nil: none) is the sold-out fast path; NewGraphQL must be given it too.
+	SoldOut *soldout.Handler
 	// MaxBodyBytes bounds a request's body (zero: MaxBodyBytes).
 	MaxBodyBytes int
 	// Serving bounds what one client may hold: timeouts, websockets, cross-origin callers.
@@ -72,8 +73,8 @@ func NewHTTPHandler(cfg HTTPConfig) http.Handler {
 	if cfg.ResponseCache != nil {
 		query = cfg.ResponseCache.Serve(query)
 	}
-	if cfg.Refusals != nil {
-		query = cfg.Refusals.Serve(query)
+	if cfg.SoldOut != nil {
+		query = cfg.SoldOut.Serve(query)
 	}
 	query = withAuth(cfg.Auth, limitInFront(cfg.Limits, limitBody(cmp.Or(cfg.MaxBodyBytes, MaxBodyBytes), query)))
 	query = cfg.Serving.capWebsockets(query)
@@ -119,14 +120,17 @@ func limitBody(most int, next http.Handler) http.Handler {
 	})
 }
 
-// readBody is a request body limitBody has read, which the response cache and the door read
-// without copying it.
+// readBody is a request body limitBody has read, which the response cache and the sold-out
+// fast path read without copying it.
 type readBody struct {
 	*bytes.Reader
 	b []byte
 }
 
 func (*readBody) Close() error { return nil }
+
+// Bytes returns the body; the sold-out fast path reads it through this method.
+func (b *readBody) Bytes() []byte { return b.b }
 
 // bytes returns the body, or nil for a nil readBody.
 func (b *readBody) bytes() []byte {

@@ -23,8 +23,8 @@ import (
 //
 // Once GraphQL has parsed the operation (limitShared marks the request, limitFields charges
 // it), the request spends the same budget in Redis, and is answered 429 if refused. The
-// answers served from memory before that, the sold-out refusals at the door and the
-// response cache, are not counted there: each costs the server less than the Redis round
+// answers served from memory before that, by the sold-out fast path and the response
+// cache, are not counted there: each costs the server less than the Redis round
 // trip that would count it, and uses nothing other replicas share, so the local budget,
 // which they do spend, is all the protection they need. For the same reason neither is a
 // query of introspection alone, such as { __typename }. Nor is a mutation whose every root

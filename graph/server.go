@@ -17,6 +17,7 @@ import (
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/graph/generated"
 	"github.com/flashsale/flashsale/graph/loaders"
+	"github.com/flashsale/flashsale/perf/soldout"
 	"github.com/flashsale/flashsale/ratelimit"
 	"github.com/flashsale/flashsale/resolvers"
 )
@@ -42,8 +43,8 @@ type Config struct {
 	PersistedQueriesBytes int
 	// ResponseCache (nil: none) is told which responses it may keep; NewHTTPHandler serves them.
 	ResponseCache *ResponseCache
-	// Refusals (nil: none) learns GraphQL's SOLD_OUT answers; NewHTTPHandler replays them.
-	Refusals *Refusals
+	// SoldOut (nil: none) learns GraphQL's SOLD_OUT answers; NewHTTPHandler replays them.
+	SoldOut *soldout.Handler
 	// NoIntrospection refuses __schema and __type queries (production's default).
 	NoIntrospection bool
 	// WebsocketInitTimeout closes a websocket that has not sent connection_init in time, and
@@ -132,15 +133,14 @@ func NewGraphQL(cfg Config) *handler.Server {
 	})
 	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
 	srv.Use(persisted.record()) // after every mutator that may refuse the operation
+	var observe func(op, outcome string, d time.Duration)
 	if cfg.Registry != nil {
 		m := newMetrics(cfg.Registry)
+		observe = m.observe
 		registerCacheMetrics(cfg.Registry, parsed, persisted.cache)
 		srv.Use(m)
 		if cfg.ResponseCache != nil {
 			cfg.ResponseCache.stats = m.observe
-		}
-		if cfg.Refusals != nil {
-			cfg.Refusals.stats = m.observe
 		}
 	}
 	if cfg.Tracer != nil {
@@ -157,9 +157,10 @@ func NewGraphQL(cfg Config) *handler.Server {
 	if cfg.ResponseCache != nil {
 		srv.Use(watch{})
 	}
-	if cfg.Refusals != nil {
-		cfg.Refusals.persisted = persisted.cache.Contains
-		srv.Use(learn{cfg.Refusals})
+	if cfg.SoldOut != nil {
+		srv.Use(cfg.SoldOut.Extension(soldout.GraphQL{
+			Persisted: persisted.cache.Contains, Observe: observe, Label: operationLabel,
+		}))
 	}
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic(cfg.Log))

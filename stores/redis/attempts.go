@@ -13,10 +13,10 @@ import (
 )
 
 // AttemptTally counts, in this process, the order attempts answered without asking Redis
-// (the SOLD_OUT refusals a SoldOutCache answers), and adds them to their pool's attempts
-// count, the one Reserve's script keeps, in batches: after a sell-out a sale refuses tens of
-// thousands of attempts a second from memory, and one Redis call each would undo what
-// answering from memory saves. Counting is an atomic add; every flush sends one pipeline of
+// (the SOLD_OUT refusals of the sold-out fast path), and adds them to their pool's attempts
+// count, the one Reserve's script keeps, in batches: after a sell-out a sale refuses a great
+// many attempts a second from memory, and one Redis call each would undo what answering
+// from memory saves. Counting is an atomic add; every flush sends one pipeline of
 // INCRBY, one per pool counted since the last.
 //
 // It is safe for concurrent use. Close stops its flushing and flushes what is left.

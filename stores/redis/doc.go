@@ -6,9 +6,8 @@
 // keys of a pool share one hash tag, so the scripts also run on Redis Cluster.
 //
 // StockBus implements flashsale.StockEvents over Redis pub/sub and fans each pool's events out
-// to any number of local subscribers over a single Redis subscription per pool. SoldOutCache
-// remembers, in this process, pools that answered SOLD_OUT, so that the stampede after a
-// sell-out costs no Redis round trips; a StockBus clears it when stock comes back.
+// to any number of local subscribers over a single Redis subscription per pool, and tells
+// the sold-out fast path (OnRestock) when a pool's stock comes back.
 //
 // Redis must not evict these keys (maxmemory-policy noeviction, or no maxmemory): a pool that
 // lost one of its keys but not the others would be neither usable nor rebuilt.

@@ -324,7 +324,7 @@ func (inv *Inventory) SetQuantity(ctx context.Context, pool flashsale.PoolKey, q
 // not; retries of a reservation already made are not counted. ErrPoolNotLoaded.
 //
 // The count is kept by Reserve's script, so it misses requests answered without asking
-// Redis (a SoldOutCache hit) and starts again from zero if Redis loses its data.
+// Redis (by the sold-out fast path) and starts again from zero if Redis loses its data.
 func (inv *Inventory) Attempts(ctx context.Context, pool flashsale.PoolKey) (int, error) {
 	k := inv.keys(pool)
 	var exists *goredis.IntCmd

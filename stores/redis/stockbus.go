@@ -33,7 +33,7 @@ const subscribeTimeout = 10 * time.Second
 type StockBus struct {
 	client  goredis.UniversalClient
 	prefix  string
-	soldOut *SoldOutCache
+	restock func(flashsale.PoolKey)
 	log     *slog.Logger
 	now     func() time.Time
 
@@ -52,9 +52,10 @@ type StockBus struct {
 
 // StockBusOptions are a StockBus's optional collaborators.
 type StockBusOptions struct {
-	// SoldOut, if set, is cleared for a pool when an event says it has units again, so the
+	// OnRestock, if set, is called with a pool when an event says it has units again, before
+	// the pool's subscribers hear of it: the sold-out fast path forgets the pool then, so the
 	// next buyer goes to Redis instead of being told it is sold out.
-	SoldOut *SoldOutCache
+	OnRestock func(pool flashsale.PoolKey)
 	// Log receives warnings about events it cannot read; nil means slog.Default().
 	Log *slog.Logger
 }
@@ -68,7 +69,7 @@ func NewStockBus(client goredis.UniversalClient, prefix string, opts StockBusOpt
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &StockBus{
-		client: client, prefix: prefix, soldOut: opts.SoldOut, log: log, now: time.Now,
+		client: client, prefix: prefix, restock: opts.OnRestock, log: log, now: time.Now,
 		ctx: ctx, cancel: cancel, topics: map[flashsale.PoolKey]*topic{},
 		out: newPublisher(client, log, "stock counts"),
 	}
@@ -203,8 +204,8 @@ func (b *StockBus) run(t *topic, msgs <-chan *goredis.Message) {
 		}
 		// Before the subscribers hear of it, so that a buyer who reacts at once is not told
 		// it is still sold out.
-		if e.Remaining > 0 && b.soldOut != nil {
-			b.soldOut.Clear(t.pool)
+		if e.Remaining > 0 && b.restock != nil {
+			b.restock(t.pool)
 		}
 		t.deliver(flashsale.StockUpdate{Remaining: e.Remaining, At: e.At})
 	}

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -199,22 +200,24 @@ func TestStockBusEndsWithContext(t *testing.T) {
 	}
 }
 
-func TestStockBusClearsSoldOut(t *testing.T) {
+func TestStockBusTellsOfRestocks(t *testing.T) {
 	t.Parallel()
-	soldOut := NewSoldOutCache(0)
-	local, remote := twoBuses(t, StockBusOptions{SoldOut: soldOut})
+	var mu sync.Mutex
+	var restocked []flashsale.PoolKey
+	onRestock := func(p flashsale.PoolKey) { mu.Lock(); restocked = append(restocked, p); mu.Unlock() }
+	local, remote := twoBuses(t, StockBusOptions{OnRestock: onRestock})
 	s := mustSubscribe(t, local, context.Background(), pool)
-	soldOut.MarkSoldOut(pool)
+	told := func() []flashsale.PoolKey { mu.Lock(); defer mu.Unlock(); return slices.Clone(restocked) }
 
 	mustPublish(t, remote, pool, 0)
-	next(t, s) // the cache is cleared, or not, before subscribers hear of the event
-	if !soldOut.IsSoldOut(pool) {
-		t.Error("an event with 0 remaining cleared the sold-out mark")
+	next(t, s) // OnRestock is called, or not, before subscribers hear of the event
+	if got := told(); len(got) != 0 {
+		t.Errorf("an event with 0 remaining: OnRestock(%v), want no call", got)
 	}
 	mustPublish(t, remote, pool, 2)
 	next(t, s)
-	if soldOut.IsSoldOut(pool) {
-		t.Error("an event with 2 remaining left the sold-out mark")
+	if got := told(); !slices.Equal(got, []flashsale.PoolKey{pool}) {
+		t.Errorf("an event with 2 remaining: OnRestock(%v), want one call for %s", got, pool)
 	}
 }
 
@@ -316,7 +319,7 @@ func TestStockBusLeavesNoGoroutines(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t, before) })
 	c, prefix := testenv.RedisClient(t)
 	other := otherClient(t)
-	local := NewStockBus(c, prefix, StockBusOptions{SoldOut: NewSoldOutCache(time.Second)})
+	local := NewStockBus(c, prefix, StockBusOptions{OnRestock: func(flashsale.PoolKey) {}})
 	remote := NewStockBus(other, prefix, StockBusOptions{})
 	defer local.Close()
 

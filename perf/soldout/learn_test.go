@@ -1,4 +1,4 @@
-package graph
+package soldout
 
 import (
 	"testing"
@@ -7,9 +7,9 @@ import (
 	"github.com/vektah/gqlparser/v2/parser"
 )
 
-// The door learns only operations whose answer the variables cannot change beyond what it
+// The handler learns only operations whose answer the variables cannot change beyond what it
 // reads itself: one root field, its input from one variable, no directives or defaults.
-func TestTheDoorLearnsOnlyALonePlaceOrder(t *testing.T) {
+func TestLearnsOnlyALonePlaceOrder(t *testing.T) {
 	for _, c := range []struct {
 		query, want string // want: the variable, "" for not learned
 	}{

@@ -1,4 +1,4 @@
-package redis
+package soldout
 
 import (
 	"sync"
@@ -8,21 +8,21 @@ import (
 	"github.com/flashsale/flashsale"
 )
 
-func TestSoldOutCache(t *testing.T) {
+func TestMemory(t *testing.T) {
 	t.Parallel()
 	a, b := flashsale.SalePool(1), flashsale.SalePool(2)
-	var zero SoldOutCache // the zero value remembers until cleared
-	ttl := NewSoldOutCache(time.Second)
+	var zero Memory // the zero value remembers until cleared
+	ttl := NewMemory(time.Second)
 	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	ttl.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 
-	for name, c := range map[string]*SoldOutCache{"zero": &zero, "ttl": ttl} {
+	for name, c := range map[string]*Memory{"zero": &zero, "ttl": ttl} {
 		if c.IsSoldOut(a) || c.Any() {
 			t.Errorf("%s: IsSoldOut or Any before any mark", name)
 		}
-		c.MarkSoldOut(a)
+		c.Mark(a)
 		if !c.Any() {
 			t.Errorf("%s: Any after a mark = false", name)
 		}
@@ -35,7 +35,7 @@ func TestSoldOutCache(t *testing.T) {
 		}
 	}
 
-	ttl.MarkSoldOut(a)
+	ttl.Mark(a)
 	advance(999 * time.Millisecond)
 	if !ttl.IsSoldOut(a) {
 		t.Error("mark lapsed before its ttl")
@@ -44,8 +44,8 @@ func TestSoldOutCache(t *testing.T) {
 	if ttl.IsSoldOut(a) || ttl.Any() {
 		t.Errorf("mark outlived its ttl: IsSoldOut %v, Any %v", ttl.IsSoldOut(a), ttl.Any())
 	}
-	zero.MarkSoldOut(b)
+	zero.Mark(b)
 	if !zero.IsSoldOut(b) {
-		t.Error("zero-value cache forgot a mark")
+		t.Error("zero-value memory forgot a mark")
 	}
 }
