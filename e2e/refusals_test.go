@@ -15,7 +15,7 @@ import (
 	"github.com/flashsale/flashsale/internal/testenv"
 )
 
-const byFastPath = "flashsale_sold_out_refusals_at_the_door_total"
+const byFastPath = "flashsale_sold_out_fast_path_refusals_total"
 
 // soldOutSale returns a sale of one unit, already sold, which this API has seen refuse.
 func soldOutSale(t *testing.T, s *apitest.Server) string {

@@ -12,7 +12,7 @@ import (
 
 // Shape is how a client sends an operation over HTTP: the defaults of a frontend client
 // library, so that the load is what a shop's pages send and the server's fast paths (the
-// sold-out refusal at the door, the response cache) are measured for those requests.
+// sold-out fast path, the response cache) are measured for those requests.
 type Shape int
 
 const (

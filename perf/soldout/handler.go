@@ -69,7 +69,7 @@ const maxShapes = 1000
 func NewHandler(checkout Checkout, reg prometheus.Registerer) *Handler {
 	h := &Handler{checkout: checkout, known: map[answerKey]*answer{},
 		hits: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "flashsale_sold_out_refusals_at_the_door_total",
+			Name: "flashsale_sold_out_fast_path_refusals_total",
 			Help: "placeFlashSaleOrder requests answered SOLD_OUT without running GraphQL (counted in flashsale_graphql_requests_total too).",
 		})}
 	if reg != nil {
