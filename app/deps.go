@@ -15,7 +15,7 @@ import (
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/checkout"
 	"github.com/flashsale/flashsale/graph/loaders"
-	"github.com/flashsale/flashsale/live"
+	"github.com/flashsale/flashsale/stockfeed"
 	"github.com/flashsale/flashsale/stores/postgres"
 	"github.com/flashsale/flashsale/stores/redis"
 )
@@ -236,9 +236,9 @@ func (d *Deps) Close() {
 
 var _ flashsale.Inventory = (*redis.Inventory)(nil)
 
-// stockSource adapts the StockBus to live.StockSource.
+// stockSource adapts the StockBus to stockfeed.StockSource.
 type stockSource struct{ bus *redis.StockBus }
 
-func (s stockSource) SubscribeStock(ctx context.Context, pool flashsale.PoolKey) (live.Feed, error) {
+func (s stockSource) SubscribeStock(ctx context.Context, pool flashsale.PoolKey) (stockfeed.Feed, error) {
 	return s.bus.Subscribe(ctx, pool)
 }
