@@ -14,7 +14,6 @@ import (
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/checkout"
-	"github.com/flashsale/flashsale/graph/loaders"
 	"github.com/flashsale/flashsale/stockfeed"
 	"github.com/flashsale/flashsale/stores/postgres"
 	"github.com/flashsale/flashsale/stores/redis"
@@ -36,8 +35,8 @@ type Deps struct {
 	// Invalidations tell every process to drop its near copies of cached entries.
 	Invalidations *redis.Invalidations
 	// Stores read through the Redis cache; Raw reads PostgreSQL directly.
-	Stores   loaders.Stores
-	Raw      loaders.Stores
+	Stores   flashsale.Stores
+	Raw      flashsale.Stores
 	Checkout *checkout.Service
 	// Rush counts the API's requests in flight when the API runs in this process, so that
 	// the workers here whose work can wait give way to it during a rush.
@@ -152,7 +151,7 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (
 	d.soldOut = &soldOutWatch{SoldOutCache: d.SoldOut, bus: d.StockBus, log: log, ctx: d.StockBus.Context(),
 		watching: map[flashsale.PoolKey]bool{}}
 
-	d.Raw = loaders.Stores{
+	d.Raw = flashsale.Stores{
 		Users:    postgres.NewUserStore(d.DB),
 		Products: postgres.NewProductStore(d.DB),
 		Sales:    postgres.NewSaleStore(d.DB),
@@ -163,7 +162,7 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (
 		d.Invalidations = redis.NewInvalidations(d.Redis, prefix, log)
 		cacheCfg.Invalidations = d.Invalidations
 	}
-	d.Stores = loaders.Stores{
+	d.Stores = flashsale.Stores{
 		Users:    redis.NewUserCache(d.Raw.Users, d.Redis, cacheCfg, log),
 		Products: redis.NewProductCache(d.Raw.Products, d.Redis, cacheCfg, log),
 		Sales:    redis.NewSaleCache(d.Raw.Sales, d.Redis, cacheCfg, log),
