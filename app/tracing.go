@@ -20,6 +20,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/stores/postgres"
 )
 
@@ -111,7 +112,7 @@ func (d *Deps) closeTracing() {
 // function that ends the spans with the send's outcome. Without tracing the rows' stored
 // trace context goes on unchanged, so that workers tracing in other processes still continue
 // the request's trace.
-func (d *Deps) relaySpans(ctx context.Context, dest string, rows []postgres.OutboxRow) (parents []string, end func(error)) {
+func (d *Deps) relaySpans(ctx context.Context, dest string, rows []flashsale.OutboxEvent) (parents []string, end func(error)) {
 	parents = make([]string, len(rows))
 	if d.Tracer == nil {
 		for i, r := range rows {

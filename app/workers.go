@@ -115,7 +115,7 @@ func RunRelays(ctx context.Context, d *Deps, kafkaBrokers []string) {
 	producer := kafka.NewProducer(kafkaBrokers, d.Config.EventsTopic(), d.Log, kafkaOpts...)
 	defer producer.Close()
 
-	toRabbit := relay.SinkFunc(func(ctx context.Context, rows []postgres.OutboxRow) (err error) {
+	toRabbit := relay.SinkFunc(func(ctx context.Context, rows []flashsale.OutboxEvent) (err error) {
 		parents, end := d.relaySpans(ctx, "rabbitmq", rows)
 		defer func() { end(err) }()
 		msgs := make([]rabbitmq.Message, len(rows))
@@ -127,7 +127,7 @@ func RunRelays(ctx context.Context, d *Deps, kafkaBrokers []string) {
 		}
 		return pub.Publish(ctx, msgs...)
 	})
-	toKafka := relay.SinkFunc(func(ctx context.Context, rows []postgres.OutboxRow) (err error) {
+	toKafka := relay.SinkFunc(func(ctx context.Context, rows []flashsale.OutboxEvent) (err error) {
 		parents, end := d.relaySpans(ctx, "kafka", rows)
 		defer func() { end(err) }()
 		msgs := make([]kafka.Message, len(rows))
@@ -139,14 +139,15 @@ func RunRelays(ctx context.Context, d *Deps, kafkaBrokers []string) {
 		}
 		return producer.Send(ctx, msgs...)
 	})
+	outbox := postgres.NewOutbox(d.DB)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		relay.New(d.DB, postgres.ToKafka, toKafka, relay.Config{
+		relay.New(outbox, flashsale.ToKafka, toKafka, relay.Config{
 			Hold: d.Rush.GiveWay, ClaimTimeout: d.Config.RelayClaimTimeout,
 		}, d.Log).Run(ctx)
 	}()
-	relay.New(d.DB, postgres.ToRabbitMQ, toRabbit, relay.Config{
+	relay.New(outbox, flashsale.ToRabbitMQ, toRabbit, relay.Config{
 		Hold: d.Rush.HoldForSales, Paced: d.Rush.Busy, ClaimTimeout: d.Config.RelayClaimTimeout,
 	}, d.Log).Run(ctx)
 	<-done
