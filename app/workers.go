@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/graph"
@@ -118,26 +117,12 @@ func RunRelays(ctx context.Context, d *Deps, kafkaBrokers []string) {
 	toRabbit := relay.SinkFunc(func(ctx context.Context, rows []flashsale.OutboxEvent) (err error) {
 		parents, end := d.relaySpans(ctx, "rabbitmq", rows)
 		defer func() { end(err) }()
-		msgs := make([]rabbitmq.Message, len(rows))
-		for i, r := range rows {
-			msgs[i] = rabbitmq.Message{ID: r.EventID, RoutingKey: r.Type, Body: r.Payload, Priority: r.Priority}
-			if parents[i] != "" {
-				msgs[i].Headers = amqp.Table{HeaderTraceParent: parents[i]}
-			}
-		}
-		return pub.Publish(ctx, msgs...)
+		return pub.Publish(ctx, rabbitmq.OutboxMessages(rows, parents)...)
 	})
 	toKafka := relay.SinkFunc(func(ctx context.Context, rows []flashsale.OutboxEvent) (err error) {
 		parents, end := d.relaySpans(ctx, "kafka", rows)
 		defer func() { end(err) }()
-		msgs := make([]kafka.Message, len(rows))
-		for i, r := range rows {
-			msgs[i] = kafka.Message{Key: []byte(r.Key), Value: r.Payload, Headers: map[string]string{"type": r.Type, "event-id": r.EventID}}
-			if parents[i] != "" {
-				msgs[i].Headers[HeaderTraceParent] = parents[i]
-			}
-		}
-		return producer.Send(ctx, msgs...)
+		return producer.Send(ctx, kafka.OutboxMessages(rows, parents)...)
 	})
 	outbox := postgres.NewOutbox(d.DB)
 	done := make(chan struct{})
@@ -300,17 +285,13 @@ func RunAnalytics(ctx context.Context, d *Deps, kafkaBrokers []string) error {
 				ctx, end = d.batchSpan(ctx, "analytics", "count", parents)
 				defer func() { end(err) }()
 			}
-			events := make([]flashsale.OrderEvent, 0, len(msgs))
-			for _, m := range msgs {
-				var e flashsale.OrderEvent
-				if err := json.Unmarshal(m.Value, &e); err != nil {
-					// A record that cannot be read never will be: failing the batch for it
-					// would only hold back the others.
-					log.Error("skipping undecodable order event", "partition", m.Partition, "offset", m.Offset, "err", err)
-					continue
-				}
-				events = append(events, e)
+			values := make([][]byte, len(msgs))
+			for i, m := range msgs {
+				values[i] = m.Value
 			}
+			events := analytics.Decode(values, func(i int, err error) {
+				log.Error("skipping undecodable order event", "partition", msgs[i].Partition, "offset", msgs[i].Offset, "err", err)
+			})
 			if len(events) > 0 {
 				d.Rush.GiveWay(ctx, oldest(events)) // counts can wait for a rush to pass
 			}
