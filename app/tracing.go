@@ -27,8 +27,10 @@ import (
 // tracerName names the spans this package starts: the relay's and the workers'.
 const tracerName = "github.com/flashsale/flashsale/app"
 
-// HeaderTraceParent is the W3C trace-context header an order event carries through RabbitMQ
-// and Kafka, so that the workers continue the trace of the request that placed the order.
+// HeaderTraceParent is the W3C trace-context key of the propagation carriers. An order event
+// carries it through RabbitMQ and Kafka under the same name (rabbitmq.HeaderTraceParent,
+// kafka.HeaderTraceParent), so that the workers continue the trace of the request that
+// placed the order.
 const HeaderTraceParent = "traceparent"
 
 // tracing is W3C trace context: what every hop of an order's trace reads and writes.

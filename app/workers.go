@@ -148,7 +148,7 @@ func RunSweeper(ctx context.Context, d *Deps, cfg sweeper.Config) {
 func (d *Deps) eventHandler(worker string, handle func(context.Context, flashsale.OrderEvent) error) func(context.Context, rabbitmq.Delivery) error {
 	return func(ctx context.Context, m rabbitmq.Delivery) (err error) {
 		if d.Tracer != nil {
-			parent, _ := m.Headers[HeaderTraceParent].(string)
+			parent, _ := m.Headers[rabbitmq.HeaderTraceParent].(string)
 			var end func(error)
 			ctx, end = d.consumerSpan(ctx, worker, m.RoutingKey, parent)
 			defer func() { end(err) }()
@@ -279,7 +279,7 @@ func RunAnalytics(ctx context.Context, d *Deps, kafkaBrokers []string) error {
 			if d.Tracer != nil {
 				parents := make([]string, len(msgs))
 				for i, m := range msgs {
-					parents[i] = m.Headers[HeaderTraceParent]
+					parents[i] = m.Headers[kafka.HeaderTraceParent]
 				}
 				var end func(error)
 				ctx, end = d.batchSpan(ctx, "analytics", "count", parents)
