@@ -19,18 +19,17 @@ const Buckets = 1024
 var idEpoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 
 // An id is 63 bits: 41 bits of milliseconds since idEpoch, 10 bits of bucket, 12 bits of
-// sequence.
-// Ids therefore sort by creation time, which gives lists a stable order across shards, and a
-// lookup by id goes straight to the bucket's shard with no scatter.
+// sequence. Ids therefore sort by creation time, which gives lists a stable order across
+// shards, and a lookup by id goes straight to the bucket's shard with no scatter.
 func newID(bucket int, now time.Time) int64 {
 	ms := now.UnixMilli() - idEpoch
 	return ms<<22 | int64(bucket&(Buckets-1))<<12 | int64(idSequence.Add(1)&(1<<12-1))
 }
 
-// idSequence fills an id's low 12 bits. Random bits collided: 100 notifications for one buyer
-// written in the same millisecond share a bucket, and 12 random bits then repeat more often
-// than not (the birthday bound). A counter gives one process 4,096 distinct ids per
-// millisecond and bucket; its random start keeps processes apart as random bits did.
+// idSequence fills an id's low 12 bits. It is a counter, not random bits: rows written for one
+// owner in the same millisecond share a bucket, and a few dozen random 12-bit values would
+// likely repeat (the birthday bound). A counter gives one process 4,096 distinct ids per
+// millisecond and bucket, and its random start keeps processes apart.
 var idSequence = func() *atomic.Uint64 {
 	var s atomic.Uint64
 	s.Store(rand.Uint64())

@@ -14,9 +14,9 @@ import (
 
 	"github.com/flashsale/flashsale/auth"
 	"github.com/flashsale/flashsale/graph"
-	"github.com/flashsale/flashsale/live"
 	"github.com/flashsale/flashsale/perf/soldout"
 	"github.com/flashsale/flashsale/resolvers"
+	"github.com/flashsale/flashsale/stockfeed"
 	"github.com/flashsale/flashsale/stores/postgres"
 	"github.com/flashsale/flashsale/stores/redis"
 )
@@ -107,7 +107,7 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ 
 		Resolver: &resolvers.Resolver{
 			Auth: a.Auth, Users: a.Stores.Users, Catalog: a.Stores.Products, OrderStore: a.Stores.Orders,
 			Checkout: a.Checkout, NotificationReader: postgres.NewNotificationStore(a.DB),
-			Live: live.NewStock(stockSource{a.StockBus}, cfg.StockUpdatesPerSecond), OrderFeed: a.OrderBus,
+			Live: stockfeed.NewStock(stockSource{a.StockBus}, cfg.StockUpdatesPerSecond), OrderFeed: a.OrderBus,
 		},
 		Auth:                  a.Auth,
 		Log:                   log,

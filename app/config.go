@@ -25,8 +25,9 @@ type Config struct {
 	HTTPAddr       string
 	DatabaseShards []string
 	// DatabasePoolSize is the connections per shard per process (DATABASE_POOL_SIZE,
-	// default 16). pgx's own default (4 on two cores) queues a flash sale's order inserts
-	// behind each other's commits; more connections let PostgreSQL group their WAL flushes.
+	// default 16). It is above pgx's default of a few per core, which would queue a flash
+	// sale's order inserts behind each other's commits: with more connections in flight,
+	// PostgreSQL flushes their WAL together.
 	DatabasePoolSize int
 	RedisURL         string
 	// Redis holds the Redis Cluster addresses, credentials and TLS settings (REDIS_*; see

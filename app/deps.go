@@ -14,9 +14,8 @@ import (
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/checkout"
-	"github.com/flashsale/flashsale/graph/loaders"
-	"github.com/flashsale/flashsale/live"
 	"github.com/flashsale/flashsale/perf/soldout"
+	"github.com/flashsale/flashsale/stockfeed"
 	"github.com/flashsale/flashsale/stores/postgres"
 	"github.com/flashsale/flashsale/stores/redis"
 )
@@ -36,8 +35,8 @@ type Deps struct {
 	// Invalidations tell every process to drop its near copies of cached entries.
 	Invalidations *redis.Invalidations
 	// Stores read through the Redis cache; Raw reads PostgreSQL directly.
-	Stores   loaders.Stores
-	Raw      loaders.Stores
+	Stores   flashsale.Stores
+	Raw      flashsale.Stores
 	Checkout *checkout.Service
 	// Rush counts the API's requests in flight when the API runs in this process, so that
 	// the workers here whose work can wait give way to it during a rush.
@@ -160,7 +159,7 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (
 		checkoutSoldOut = d.SoldOut
 	}
 
-	d.Raw = loaders.Stores{
+	d.Raw = flashsale.Stores{
 		Users:    postgres.NewUserStore(d.DB),
 		Products: postgres.NewProductStore(d.DB),
 		Sales:    postgres.NewSaleStore(d.DB),
@@ -171,7 +170,7 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (
 		d.Invalidations = redis.NewInvalidations(d.Redis, prefix, log)
 		cacheCfg.Invalidations = d.Invalidations
 	}
-	d.Stores = loaders.Stores{
+	d.Stores = flashsale.Stores{
 		Users:    redis.NewUserCache(d.Raw.Users, d.Redis, cacheCfg, log),
 		Products: redis.NewProductCache(d.Raw.Products, d.Redis, cacheCfg, log),
 		Sales:    redis.NewSaleCache(d.Raw.Sales, d.Redis, cacheCfg, log),
@@ -246,10 +245,10 @@ func (d *Deps) Close() {
 
 var _ flashsale.Inventory = (*redis.Inventory)(nil)
 
-// stockSource adapts the StockBus to live.StockSource.
+// stockSource adapts the StockBus to stockfeed.StockSource.
 type stockSource struct{ bus *redis.StockBus }
 
-func (s stockSource) SubscribeStock(ctx context.Context, pool flashsale.PoolKey) (live.Feed, error) {
+func (s stockSource) SubscribeStock(ctx context.Context, pool flashsale.PoolKey) (stockfeed.Feed, error) {
 	return s.bus.Subscribe(ctx, pool)
 }
 

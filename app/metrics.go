@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/stores/kafka"
 	"github.com/flashsale/flashsale/stores/postgres"
 	"github.com/flashsale/flashsale/stores/rabbitmq"
@@ -95,7 +96,7 @@ func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	var errs error
 	for shard := range c.shards {
-		for dest, name := range map[postgres.Destination]string{postgres.ToRabbitMQ: "rabbitmq", postgres.ToKafka: "kafka"} {
+		for dest, name := range map[flashsale.OutboxDestination]string{flashsale.ToRabbitMQ: "rabbitmq", flashsale.ToKafka: "kafka"} {
 			st, err := c.outbox.Stats(ctx, shard, dest)
 			if err != nil {
 				errs = errors.Join(errs, err)

@@ -20,14 +20,17 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/stores/postgres"
 )
 
 // tracerName names the spans this package starts: the relay's and the workers'.
 const tracerName = "github.com/flashsale/flashsale/app"
 
-// HeaderTraceParent is the W3C trace-context header an order event carries through RabbitMQ
-// and Kafka, so that the workers continue the trace of the request that placed the order.
+// HeaderTraceParent is the W3C trace-context key of the propagation carriers. An order event
+// carries it through RabbitMQ and Kafka under the same name (rabbitmq.HeaderTraceParent,
+// kafka.HeaderTraceParent), so that the workers continue the trace of the request that
+// placed the order.
 const HeaderTraceParent = "traceparent"
 
 // tracing is W3C trace context: what every hop of an order's trace reads and writes.
@@ -111,7 +114,7 @@ func (d *Deps) closeTracing() {
 // function that ends the spans with the send's outcome. Without tracing the rows' stored
 // trace context goes on unchanged, so that workers tracing in other processes still continue
 // the request's trace.
-func (d *Deps) relaySpans(ctx context.Context, dest string, rows []postgres.OutboxRow) (parents []string, end func(error)) {
+func (d *Deps) relaySpans(ctx context.Context, dest string, rows []flashsale.OutboxEvent) (parents []string, end func(error)) {
 	parents = make([]string, len(rows))
 	if d.Tracer == nil {
 		for i, r := range rows {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/graph"
@@ -115,38 +114,25 @@ func RunRelays(ctx context.Context, d *Deps, kafkaBrokers []string) {
 	producer := kafka.NewProducer(kafkaBrokers, d.Config.EventsTopic(), d.Log, kafkaOpts...)
 	defer producer.Close()
 
-	toRabbit := relay.SinkFunc(func(ctx context.Context, rows []postgres.OutboxRow) (err error) {
+	toRabbit := relay.SinkFunc(func(ctx context.Context, rows []flashsale.OutboxEvent) (err error) {
 		parents, end := d.relaySpans(ctx, "rabbitmq", rows)
 		defer func() { end(err) }()
-		msgs := make([]rabbitmq.Message, len(rows))
-		for i, r := range rows {
-			msgs[i] = rabbitmq.Message{ID: r.EventID, RoutingKey: r.Type, Body: r.Payload, Priority: r.Priority}
-			if parents[i] != "" {
-				msgs[i].Headers = amqp.Table{HeaderTraceParent: parents[i]}
-			}
-		}
-		return pub.Publish(ctx, msgs...)
+		return pub.Publish(ctx, rabbitmq.OutboxMessages(rows, parents)...)
 	})
-	toKafka := relay.SinkFunc(func(ctx context.Context, rows []postgres.OutboxRow) (err error) {
+	toKafka := relay.SinkFunc(func(ctx context.Context, rows []flashsale.OutboxEvent) (err error) {
 		parents, end := d.relaySpans(ctx, "kafka", rows)
 		defer func() { end(err) }()
-		msgs := make([]kafka.Message, len(rows))
-		for i, r := range rows {
-			msgs[i] = kafka.Message{Key: []byte(r.Key), Value: r.Payload, Headers: map[string]string{"type": r.Type, "event-id": r.EventID}}
-			if parents[i] != "" {
-				msgs[i].Headers[HeaderTraceParent] = parents[i]
-			}
-		}
-		return producer.Send(ctx, msgs...)
+		return producer.Send(ctx, kafka.OutboxMessages(rows, parents)...)
 	})
+	outbox := postgres.NewOutbox(d.DB)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		relay.New(d.DB, postgres.ToKafka, toKafka, relay.Config{
+		relay.New(outbox, flashsale.ToKafka, toKafka, relay.Config{
 			Hold: d.Rush.GiveWay, ClaimTimeout: d.Config.RelayClaimTimeout,
 		}, d.Log).Run(ctx)
 	}()
-	relay.New(d.DB, postgres.ToRabbitMQ, toRabbit, relay.Config{
+	relay.New(outbox, flashsale.ToRabbitMQ, toRabbit, relay.Config{
 		Hold: d.Rush.HoldForSales, Paced: d.Rush.Busy, ClaimTimeout: d.Config.RelayClaimTimeout,
 	}, d.Log).Run(ctx)
 	<-done
@@ -162,7 +148,7 @@ func RunSweeper(ctx context.Context, d *Deps, cfg sweeper.Config) {
 func (d *Deps) eventHandler(worker string, handle func(context.Context, flashsale.OrderEvent) error) func(context.Context, rabbitmq.Delivery) error {
 	return func(ctx context.Context, m rabbitmq.Delivery) (err error) {
 		if d.Tracer != nil {
-			parent, _ := m.Headers[HeaderTraceParent].(string)
+			parent, _ := m.Headers[rabbitmq.HeaderTraceParent].(string)
 			var end func(error)
 			ctx, end = d.consumerSpan(ctx, worker, m.RoutingKey, parent)
 			defer func() { end(err) }()
@@ -293,23 +279,19 @@ func RunAnalytics(ctx context.Context, d *Deps, kafkaBrokers []string) error {
 			if d.Tracer != nil {
 				parents := make([]string, len(msgs))
 				for i, m := range msgs {
-					parents[i] = m.Headers[HeaderTraceParent]
+					parents[i] = m.Headers[kafka.HeaderTraceParent]
 				}
 				var end func(error)
 				ctx, end = d.batchSpan(ctx, "analytics", "count", parents)
 				defer func() { end(err) }()
 			}
-			events := make([]flashsale.OrderEvent, 0, len(msgs))
-			for _, m := range msgs {
-				var e flashsale.OrderEvent
-				if err := json.Unmarshal(m.Value, &e); err != nil {
-					// A record that cannot be read never will be: failing the batch for it
-					// would only hold back the others.
-					log.Error("skipping undecodable order event", "partition", m.Partition, "offset", m.Offset, "err", err)
-					continue
-				}
-				events = append(events, e)
+			values := make([][]byte, len(msgs))
+			for i, m := range msgs {
+				values[i] = m.Value
 			}
+			events := analytics.Decode(values, func(i int, err error) {
+				log.Error("skipping undecodable order event", "partition", msgs[i].Partition, "offset", msgs[i].Offset, "err", err)
+			})
 			if len(events) > 0 {
 				d.Rush.GiveWay(ctx, oldest(events)) // counts can wait for a rush to pass
 			}

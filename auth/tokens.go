@@ -45,20 +45,20 @@ func (s *Service) signAccess(u *flashsale.User, family string) (string, error) {
 	}
 	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(s.cfg.Secret)
 	if err == nil {
-		// This process just signed it: its first request here needs no verifying. Before a
-		// sale the buyers sign in, and its first second is every one of them buying at once.
+		// This process just signed it, so its first request here needs no verifying: buyers
+		// sign in before a sale and then all use their new tokens at once when it opens.
 		s.verified.put(token, flashsale.Viewer{UserID: u.ID, Role: u.Role, Session: family, Expires: c.ExpiresAt.Time})
 	}
 	return token, err
 }
 
 // Authenticate verifies an access token: HS256 only (so "none" and RS/HS confusion fail),
-// with a valid signature, issuer, audience and expiry. A token verified before is answered
-// from memory until it expires: in a flash sale every buyer sends the same token dozens of
-// times a second, and its HMAC and claims parsing were 8% of the API's CPU. Only tokens that
-// passed every check are remembered, so a forged one is checked (and refused) every time.
-// A token of a revoked sign-in is refused, remembered or not; until a sign-in has been
-// revoked in the last AccessTTL, that check is one atomic load.
+// with a valid signature, issuer, audience and expiry. In a flash sale every buyer sends the
+// same token many times a second, so a verified token is remembered until it expires rather
+// than having its HMAC and claims checked again. Only tokens that passed every check are
+// remembered, so a forged one is checked (and refused) every time. A token of a revoked
+// sign-in is refused, remembered or not; while no sign-in was revoked in the last AccessTTL,
+// that check is one atomic load.
 func (s *Service) Authenticate(_ context.Context, token string) (flashsale.Viewer, error) {
 	now := s.now()
 	v, ok := s.verified.get(token, now)
@@ -96,9 +96,9 @@ func (s *Service) verify(token string) (flashsale.Viewer, error) {
 }
 
 // verifiedTokens remembers verified access tokens until they expire, up to a bound past which
-// it starts over (the cost of a miss is one HMAC, so a crude bound is enough). A sync.Map, as
-// a sale's first second adds thousands of tokens while every request reads: behind one
-// mutex, the readers queued behind each writer (go tool trace of make bench's burst).
+// it starts over (the cost of a miss is one HMAC, so a crude bound is enough). It is a
+// sync.Map because a sale's opening adds many tokens while every request reads, and behind
+// one mutex the readers would queue behind each writer.
 type verifiedTokens struct {
 	m sync.Map // token → *flashsale.Viewer
 	n atomic.Int64

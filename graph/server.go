@@ -29,7 +29,7 @@ type Config struct {
 	Log      *slog.Logger
 	Registry prometheus.Registerer
 	// Stores feed the per-response dataloaders; NoBatching turns batching off (benchmarks).
-	Stores     loaders.Stores
+	Stores     flashsale.Stores
 	NoBatching bool
 	// ComplexityLimit and MaxDepth default to the constants of the same names. A
 	// ComplexityLimit raised above the default (tests and benchmarks that send deliberately

@@ -8,7 +8,7 @@ import (
 	"encoding/base64"
 
 	"github.com/flashsale/flashsale/checkout"
-	"github.com/flashsale/flashsale/live"
+	"github.com/flashsale/flashsale/stockfeed"
 
 	"github.com/flashsale/flashsale"
 )
@@ -22,7 +22,7 @@ type Resolver struct {
 	OrderStore flashsale.OrderStore
 	Checkout   *checkout.Service
 	// Live shapes stock subscriptions; OrderFeed streams a buyer's order changes.
-	Live      *live.Stock
+	Live      *stockfeed.Stock
 	OrderFeed OrderFeed
 	// Notifications reads the notifications the notification worker stored.
 	NotificationReader flashsale.NotificationReader

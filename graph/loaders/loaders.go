@@ -24,14 +24,6 @@ import (
 	"github.com/flashsale/flashsale"
 )
 
-// Stores are what the loaders read from.
-type Stores struct {
-	Users    flashsale.UserStore
-	Products flashsale.ProductStore
-	Sales    flashsale.SaleStore
-	Orders   flashsale.OrderStore
-}
-
 // Loaders of one response. Resolvers call its methods (fields.go), one per field that reads
 // through a loader.
 type Loaders struct {
@@ -86,7 +78,7 @@ const (
 
 // New returns fresh loaders over the stores. With batching off every key is its own store
 // call, which is how the N+1 baseline of the benchmarks is measured.
-func New(s Stores, batching bool) *Loaders {
+func New(s flashsale.Stores, batching bool) *Loaders {
 	return &Loaders{
 		batching:   batching,
 		users:      newLoader(s.Users.FindUsersByIDs, peekOf[flashsale.UserID, flashsale.User](s.Users), batching),
@@ -150,7 +142,7 @@ func WithLoaders(ctx context.Context, l *Loaders) context.Context {
 // PerResponse returns a gqlgen response middleware that gives every response fresh loaders:
 // one per query or mutation, and one per event of a subscription, so that a long-lived
 // websocket never serves values cached when it opened.
-func PerResponse(s Stores, batching bool) graphql.ResponseMiddleware {
+func PerResponse(s flashsale.Stores, batching bool) graphql.ResponseMiddleware {
 	return func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		return next(WithLoaders(ctx, New(s, batching)))
 	}

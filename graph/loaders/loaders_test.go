@@ -131,7 +131,7 @@ func newShop() *shop {
 }
 
 func (s *shop) loaders(batching bool) *Loaders {
-	return New(Stores{
+	return New(flashsale.Stores{
 		Users: users{table: s.users}, Products: products{table: s.products},
 		Sales: sales{table: s.sales}, Orders: orders{table: s.orders},
 	}, batching)

@@ -94,7 +94,7 @@ func drainOnce(ctx context.Context, n, workers int, s *shop, st *Stack, buyers [
 	var backlog int
 	var backlogErr error
 	if !poll(ctx, 50*time.Millisecond, relayTimeout, func() bool {
-		backlog, backlogErr = outbox.Backlog(ctx, postgres.ToRabbitMQ)
+		backlog, backlogErr = outbox.Backlog(ctx, flashsale.ToRabbitMQ)
 		return backlogErr == nil && backlog == 0
 	}) {
 		return 0, fmt.Errorf("outbox not relayed to RabbitMQ within %s: %d rows left (%v)", relayTimeout, backlog, backlogErr)

@@ -16,15 +16,14 @@ import (
 // whatever stock remains.
 var ErrLockNotAcquired = errors.New("could not acquire lock")
 
-// SeedLock is the reservation of the design the project started from (a NestJS guide's
-// InventoryService), kept only as the benchmark's baseline:
-// SET NX a lock on the product (10 s expiry), GET the stock, DECRBY it, and DEL the lock. A
-// buyer who does not get the lock is refused, however much stock is left; that is why it
-// sells a fraction of what it offers under a crowd.
+// SeedLock is the benchmarks' baseline reservation, the lock-based design the shop's Lua
+// pools are compared with: SET NX a lock on the product (10 s expiry), GET the stock, DECRBY
+// it, and DEL the lock. A buyer who does not get the lock is refused however much stock is
+// left, which is why it sells only part of what it offers under a crowd.
 //
-// It is reproduced as the seed wrote it, faults included: the DEL sits in a `finally`, so a
-// refused buyer deletes the lock that another buyer holds, and a DECRBY below zero is rolled
-// back with INCRBY.
+// Its faults are kept, since a baseline must be the design as written: the DEL runs on every
+// path, so a refused buyer deletes the lock another buyer holds, and a DECRBY below zero is
+// rolled back with INCRBY.
 type SeedLock struct {
 	client goredis.UniversalClient
 	prefix string

@@ -16,7 +16,7 @@ import (
 	"github.com/coder/websocket/wsjson"
 
 	"github.com/flashsale/flashsale/internal/loadgen"
-	"github.com/flashsale/flashsale/live"
+	"github.com/flashsale/flashsale/stockfeed"
 )
 
 // SubscriptionsResult is how many live stock subscribers one API process holds, and how
@@ -77,7 +77,7 @@ type subscriber struct {
 // cap on updates per subscriber (0: the default), whose interval is the baseline.
 func runSubscriptions(ctx context.Context, cfg Config, s *shop, url string, updatesPerSecond int, progress io.Writer) (*SubscriptionsResult, error) {
 	if updatesPerSecond <= 0 {
-		updatesPerSecond = live.DefaultMaxPerSecond
+		updatesPerSecond = stockfeed.DefaultMaxPerSecond
 	}
 	r := &SubscriptionsResult{
 		Requested: cfg.Subscribers, Quantity: cfg.SubscriptionQuantity,

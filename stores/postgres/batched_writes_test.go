@@ -48,7 +48,7 @@ func TestConcurrentOrdersWithOneKeyWriteOneOrderAndOneEvent(t *testing.T) {
 			t.Errorf("buyer %d: %d orders written with one key, want 1", b, ok)
 		}
 	}
-	if n, err := outbox.Backlog(ctx, postgres.ToRabbitMQ); err != nil || n != buyers {
+	if n, err := outbox.Backlog(ctx, flashsale.ToRabbitMQ); err != nil || n != buyers {
 		t.Errorf("events = %d, %v; want one per written order, %d", n, err, buyers)
 	}
 }
@@ -112,7 +112,7 @@ func TestRacingMovesOfOneOrderLetOneWinAndWriteItsEvent(t *testing.T) {
 		}
 	}
 	// One placed event and one for the winning move, per order.
-	if got, err := outbox.Backlog(ctx, postgres.ToRabbitMQ); err != nil || got != 2*n {
+	if got, err := outbox.Backlog(ctx, flashsale.ToRabbitMQ); err != nil || got != 2*n {
 		t.Errorf("events = %d, %v; want %d", got, err, 2*n)
 	}
 	if _, err := orders.TransitionOrder(ctx, flashsale.NewOrderID(flashsale.NewUserID(3)), pending, flashsale.OrderPaid); flashsale.ErrorCode(err) != flashsale.ENOTFOUND {

@@ -68,7 +68,7 @@ func TestOrdersCommitOnlyOnceConfirmed(t *testing.T) {
 			}
 		}
 	}
-	if got, err := outbox.Backlog(ctx, postgres.ToRabbitMQ); err != nil || got != kept {
+	if got, err := outbox.Backlog(ctx, flashsale.ToRabbitMQ); err != nil || got != kept {
 		t.Errorf("outbox = %d, %v; want %d (one event per committed order)", got, err, kept)
 	}
 }

@@ -44,7 +44,7 @@ func TestOrderWritesItsEventInTheSameTransaction(t *testing.T) {
 		t.Errorf("expiring a paid order: err = %v, want CONFLICT", err)
 	}
 	shard := db.ShardOf(o.ID.Bucket())
-	pending := func(dest postgres.Destination) bool {
+	pending := func(dest flashsale.OutboxDestination) bool {
 		t.Helper()
 		p, err := outbox.Pending(ctx, shard, dest)
 		if err != nil {
@@ -52,15 +52,15 @@ func TestOrderWritesItsEventInTheSameTransaction(t *testing.T) {
 		}
 		return p
 	}
-	if !pending(postgres.ToRabbitMQ) || !pending(postgres.ToKafka) {
+	if !pending(flashsale.ToRabbitMQ) || !pending(flashsale.ToKafka) {
 		t.Errorf("pending = false with events unsent to a destination; want true")
 	}
 	// Placed and paid: two events; the refused insert and move wrote none.
-	if n, err := outbox.Backlog(ctx, postgres.ToRabbitMQ); err != nil || n != 2 {
+	if n, err := outbox.Backlog(ctx, flashsale.ToRabbitMQ); err != nil || n != 2 {
 		t.Errorf("outbox = %d, %v; want 2", n, err)
 	}
 	var types []string
-	n, err := outbox.Relay(ctx, shard, postgres.ToRabbitMQ, 10, func(_ context.Context, rows []postgres.OutboxRow) error {
+	n, err := outbox.Relay(ctx, shard, flashsale.ToRabbitMQ, 10, func(_ context.Context, rows []flashsale.OutboxEvent) error {
 		for _, r := range rows {
 			types = append(types, r.Type)
 		}
@@ -69,13 +69,13 @@ func TestOrderWritesItsEventInTheSameTransaction(t *testing.T) {
 	if err != nil || n != 2 || fmt.Sprint(types) != "[order.placed order.paid]" {
 		t.Errorf("relayed %d %v, %v; want [order.placed order.paid]", n, types, err)
 	}
-	if n, _ := outbox.Backlog(ctx, postgres.ToRabbitMQ); n != 0 {
+	if n, _ := outbox.Backlog(ctx, flashsale.ToRabbitMQ); n != 0 {
 		t.Errorf("backlog after relay = %d, want 0", n)
 	}
-	if pending(postgres.ToRabbitMQ) {
+	if pending(flashsale.ToRabbitMQ) {
 		t.Errorf("pending to RabbitMQ after relay = true; want false")
 	}
-	if n, _ := outbox.Backlog(ctx, postgres.ToKafka); n != 2 || !pending(postgres.ToKafka) {
+	if n, _ := outbox.Backlog(ctx, flashsale.ToKafka); n != 2 || !pending(flashsale.ToKafka) {
 		t.Errorf("Kafka backlog = %d, want 2 and pending: each destination has its own mark", n)
 	}
 }

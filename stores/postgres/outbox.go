@@ -6,35 +6,29 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/flashsale/flashsale"
 )
 
-// OutboxRow is one event waiting in a shard's outbox.
-type OutboxRow struct {
-	ID       int64
-	EventID  string
-	Type     string
-	Key      string // partition key: the order id (OrderEvent.PartitionKey)
-	Priority uint8
-	Payload  []byte
-	// TraceParent is the W3C trace context of the request that wrote the event ("" if it
-	// was not traced).
-	TraceParent string
+// sentColumn is the outbox's column that marks a row sent to dest.
+func sentColumn(dest flashsale.OutboxDestination) (string, error) {
+	switch dest {
+	case flashsale.ToRabbitMQ:
+		return "published_at", nil
+	case flashsale.ToKafka:
+		return "streamed_at", nil
+	}
+	return "", fmt.Errorf("outbox: unknown destination %q", dest)
 }
-
-// Destination is where a relay sends outbox rows; each has its own "sent" column.
-type Destination string
-
-// The destinations of the outbox.
-const (
-	ToRabbitMQ Destination = "published_at"
-	ToKafka    Destination = "streamed_at"
-)
 
 // Outbox reads and marks the outbox tables of every shard.
 type Outbox struct{ db *DB }
 
 // NewOutbox returns the outbox over db.
 func NewOutbox(db *DB) *Outbox { return &Outbox{db: db} }
+
+// Shards returns the number of shards, each with its own outbox.
+func (o *Outbox) Shards() int { return o.db.Shards() }
 
 // Relay claims up to limit unsent rows of a shard for dest (FOR UPDATE SKIP LOCKED, so relay
 // replicas share the work instead of sending the same rows), calls send with them and marks
@@ -44,9 +38,10 @@ func NewOutbox(db *DB) *Outbox { return &Outbox{db: db} }
 // ctx bounds the whole transaction, send included: a caller gives it a deadline so that a
 // stuck broker cannot keep the rows locked. The rollback after a failure has a moment of its
 // own, so that a claim cut short by its deadline still ends cleanly on the server.
-func (o *Outbox) Relay(ctx context.Context, shard int, dest Destination, limit int, send func(context.Context, []OutboxRow) error) (n int, err error) {
-	if dest != ToRabbitMQ && dest != ToKafka {
-		return 0, fmt.Errorf("outbox: unknown destination %q", dest)
+func (o *Outbox) Relay(ctx context.Context, shard int, dest flashsale.OutboxDestination, limit int, send func(context.Context, []flashsale.OutboxEvent) error) (n int, err error) {
+	column, err := sentColumn(dest)
+	if err != nil {
+		return 0, err
 	}
 	defer func() {
 		if err != nil {
@@ -66,12 +61,12 @@ func (o *Outbox) Relay(ctx context.Context, shard int, dest Destination, limit i
 	}()
 	rows, err := tx.Query(ctx,
 		`SELECT id, event_id::text, event_type, partition_key, priority, payload, trace_parent FROM outbox
-		 WHERE `+string(dest)+` IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
+		 WHERE `+column+` IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
 	if err != nil {
 		return 0, err
 	}
-	batch, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutboxRow, error) {
-		var row OutboxRow
+	batch, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (flashsale.OutboxEvent, error) {
+		var row flashsale.OutboxEvent
 		err := r.Scan(&row.ID, &row.EventID, &row.Type, &row.Key, &row.Priority, &row.Payload, &row.TraceParent)
 		return row, err
 	})
@@ -86,7 +81,7 @@ func (o *Outbox) Relay(ctx context.Context, shard int, dest Destination, limit i
 		for i, r := range batch {
 			ids[i] = r.ID
 		}
-		if _, err := tx.Exec(ctx, `UPDATE outbox SET `+string(dest)+` = now() WHERE id = ANY($1)`, ids); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE outbox SET `+column+` = now() WHERE id = ANY($1)`, ids); err != nil {
 			return 0, err
 		}
 	}
@@ -102,13 +97,14 @@ const rollbackTimeout = 5 * time.Second
 // Pending reports whether shard has rows not yet sent to dest. It is one statement on the
 // partial index, where a claim (Relay) takes three even when it finds nothing: a relay that
 // polls an empty outbox several times a second looks with this first.
-func (o *Outbox) Pending(ctx context.Context, shard int, dest Destination) (bool, error) {
-	if dest != ToRabbitMQ && dest != ToKafka {
-		return false, fmt.Errorf("outbox: unknown destination %q", dest)
+func (o *Outbox) Pending(ctx context.Context, shard int, dest flashsale.OutboxDestination) (bool, error) {
+	column, err := sentColumn(dest)
+	if err != nil {
+		return false, err
 	}
 	var pending bool
-	err := o.db.pools[shard].QueryRow(ctx,
-		`SELECT EXISTS (SELECT 1 FROM outbox WHERE `+string(dest)+` IS NULL)`).Scan(&pending)
+	err = o.db.pools[shard].QueryRow(ctx,
+		`SELECT EXISTS (SELECT 1 FROM outbox WHERE `+column+` IS NULL)`).Scan(&pending)
 	if err != nil {
 		return false, fmt.Errorf("look for outbox rows of shard %d to %s: %w", shard, dest, err)
 	}
@@ -116,10 +112,14 @@ func (o *Outbox) Pending(ctx context.Context, shard int, dest Destination) (bool
 }
 
 // Backlog returns the number of rows not yet sent to dest on every shard.
-func (o *Outbox) Backlog(ctx context.Context, dest Destination) (int, error) {
+func (o *Outbox) Backlog(ctx context.Context, dest flashsale.OutboxDestination) (int, error) {
+	column, err := sentColumn(dest)
+	if err != nil {
+		return 0, err
+	}
 	counts, err := scatter(ctx, o.db, o.db.allShards(), func(ctx context.Context, shard int) (int, error) {
 		var n int
-		err := o.db.pools[shard].QueryRow(ctx, `SELECT count(*) FROM outbox WHERE `+string(dest)+` IS NULL`).Scan(&n)
+		err := o.db.pools[shard].QueryRow(ctx, `SELECT count(*) FROM outbox WHERE `+column+` IS NULL`).Scan(&n)
 		return n, err
 	})
 	total := 0
@@ -139,15 +139,16 @@ type OutboxStats struct {
 
 // Stats reads shard's rows not yet sent to dest, along the destination's partial index: few,
 // unless a broker is out, when they are what an operator wants to know about.
-func (o *Outbox) Stats(ctx context.Context, shard int, dest Destination) (OutboxStats, error) {
-	if dest != ToRabbitMQ && dest != ToKafka {
-		return OutboxStats{}, fmt.Errorf("outbox: unknown destination %q", dest)
+func (o *Outbox) Stats(ctx context.Context, shard int, dest flashsale.OutboxDestination) (OutboxStats, error) {
+	column, err := sentColumn(dest)
+	if err != nil {
+		return OutboxStats{}, err
 	}
 	var st OutboxStats
 	var oldest float64
-	err := o.db.pools[shard].QueryRow(ctx,
+	err = o.db.pools[shard].QueryRow(ctx,
 		`SELECT count(*), COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(created_at)), 0)::float8
-		 FROM outbox WHERE `+string(dest)+` IS NULL`).Scan(&st.Unsent, &oldest)
+		 FROM outbox WHERE `+column+` IS NULL`).Scan(&st.Unsent, &oldest)
 	if err != nil {
 		return OutboxStats{}, fmt.Errorf("read outbox stats of shard %d to %s: %w", shard, dest, err)
 	}

@@ -19,8 +19,8 @@ func outboxEvents(t *testing.T, db *postgres.DB) []flashsale.OrderEvent {
 	var events []flashsale.OrderEvent
 	for shard := range db.Shards() {
 		for {
-			n, err := postgres.NewOutbox(db).Relay(context.Background(), shard, postgres.ToRabbitMQ, 100,
-				func(_ context.Context, rows []postgres.OutboxRow) error {
+			n, err := postgres.NewOutbox(db).Relay(context.Background(), shard, flashsale.ToRabbitMQ, 100,
+				func(_ context.Context, rows []flashsale.OutboxEvent) error {
 					for _, r := range rows {
 						var e flashsale.OrderEvent
 						if err := json.Unmarshal(r.Payload, &e); err != nil {

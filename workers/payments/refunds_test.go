@@ -147,8 +147,8 @@ func (s *shop) events() []flashsale.OrderEvent {
 	s.t.Helper()
 	var events []flashsale.OrderEvent
 	for shard := range s.db.Shards() {
-		_, err := postgres.NewOutbox(s.db).Relay(context.Background(), shard, postgres.ToRabbitMQ, 1000,
-			func(_ context.Context, rows []postgres.OutboxRow) error {
+		_, err := postgres.NewOutbox(s.db).Relay(context.Background(), shard, flashsale.ToRabbitMQ, 1000,
+			func(_ context.Context, rows []flashsale.OutboxEvent) error {
 				for _, r := range rows {
 					var e flashsale.OrderEvent
 					if err := json.Unmarshal(r.Payload, &e); err != nil {

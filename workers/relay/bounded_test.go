@@ -15,6 +15,7 @@ import (
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/stores/postgres"
 	"github.com/flashsale/flashsale/stores/rabbitmq"
@@ -37,7 +38,7 @@ func TestRelayReleasesItsClaimWhileTheBrokerStalls(t *testing.T) {
 	pub := rabbitmq.NewPublisher(proxyURL, top.Exchange, log)
 	t.Cleanup(func() { pub.Close() })
 	// No deadline of the sink's own: the relay's ClaimTimeout is what bounds the publish.
-	sink := relay.SinkFunc(func(ctx context.Context, rows []postgres.OutboxRow) error {
+	sink := relay.SinkFunc(func(ctx context.Context, rows []flashsale.OutboxEvent) error {
 		msgs := make([]rabbitmq.Message, len(rows))
 		for i, r := range rows {
 			msgs[i] = rabbitmq.Message{ID: r.EventID, RoutingKey: r.Type, Body: r.Payload}
@@ -78,7 +79,7 @@ func TestRelayReleasesItsClaimWhileTheBrokerStalls(t *testing.T) {
 	relayCtx, stopRelay := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		relay.New(db, postgres.ToRabbitMQ, sink, relay.Config{
+		relay.New(postgres.NewOutbox(db), flashsale.ToRabbitMQ, sink, relay.Config{
 			PollInterval: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, ClaimTimeout: limit,
 		}, log).Run(relayCtx)
 	})
@@ -106,7 +107,7 @@ func TestRelayReleasesItsClaimWhileTheBrokerStalls(t *testing.T) {
 	if longest == 0 {
 		t.Errorf("saw no claim transaction while the broker stalled; the relay is not trying")
 	}
-	if backlog, err := outbox.Backlog(ctx, postgres.ToRabbitMQ); err != nil || backlog != n {
+	if backlog, err := outbox.Backlog(ctx, flashsale.ToRabbitMQ); err != nil || backlog != n {
 		t.Errorf("backlog while the broker stalls = %d, %v; want %d", backlog, err, n)
 	}
 
@@ -115,7 +116,7 @@ func TestRelayReleasesItsClaimWhileTheBrokerStalls(t *testing.T) {
 	}
 	testenv.Eventually(t, 30*time.Second, func() error { return arrived(during) })
 	testenv.Eventually(t, 10*time.Second, func() error {
-		if backlog, err := outbox.Backlog(ctx, postgres.ToRabbitMQ); err != nil || backlog != 0 {
+		if backlog, err := outbox.Backlog(ctx, flashsale.ToRabbitMQ); err != nil || backlog != 0 {
 			return fmt.Errorf("backlog after the stall = %d, %v; want 0", backlog, err)
 		}
 		return nil

@@ -12,20 +12,32 @@ import (
 	"sync"
 	"time"
 
-	"github.com/flashsale/flashsale/stores/postgres"
+	"github.com/flashsale/flashsale"
 )
+
+// Outbox is the store of the shards' outboxes that a relay drains (stores/postgres.Outbox).
+type Outbox interface {
+	// Shards returns the number of shards, each with its own outbox.
+	Shards() int
+	// Pending reports whether shard has rows not yet sent to dest.
+	Pending(ctx context.Context, shard int, dest flashsale.OutboxDestination) (bool, error)
+	// Relay claims up to limit of shard's rows not yet sent to dest, calls send with them
+	// and marks them sent only if send succeeded, all within ctx. It returns how many it
+	// sent.
+	Relay(ctx context.Context, shard int, dest flashsale.OutboxDestination, limit int, send func(context.Context, []flashsale.OutboxEvent) error) (int, error)
+}
 
 // Sink delivers a batch of outbox rows to a broker, returning nil only once the broker has
 // confirmed every one.
 type Sink interface {
-	Send(ctx context.Context, rows []postgres.OutboxRow) error
+	Send(ctx context.Context, rows []flashsale.OutboxEvent) error
 }
 
 // SinkFunc adapts a function to Sink.
-type SinkFunc func(ctx context.Context, rows []postgres.OutboxRow) error
+type SinkFunc func(ctx context.Context, rows []flashsale.OutboxEvent) error
 
 // Send calls f.
-func (f SinkFunc) Send(ctx context.Context, rows []postgres.OutboxRow) error { return f(ctx, rows) }
+func (f SinkFunc) Send(ctx context.Context, rows []flashsale.OutboxEvent) error { return f(ctx, rows) }
 
 // Config tunes a relay; zero values take the defaults.
 type Config struct {
@@ -57,16 +69,16 @@ const DefaultClaimTimeout = 10 * time.Second
 
 // Relay drains one destination's column of every shard's outbox into a sink.
 type Relay struct {
-	outbox *postgres.Outbox
+	outbox Outbox
 	shards int
-	dest   postgres.Destination
+	dest   flashsale.OutboxDestination
 	sink   Sink
 	cfg    Config
 	log    *slog.Logger
 }
 
 // New returns a relay of the outbox rows not yet sent to dest.
-func New(db *postgres.DB, dest postgres.Destination, sink Sink, cfg Config, log *slog.Logger) *Relay {
+func New(outbox Outbox, dest flashsale.OutboxDestination, sink Sink, cfg Config, log *slog.Logger) *Relay {
 	if cfg.Batch == 0 {
 		cfg.Batch = 500
 	}
@@ -82,7 +94,7 @@ func New(db *postgres.DB, dest postgres.Destination, sink Sink, cfg Config, log 
 	if cfg.PacedBatch == 0 {
 		cfg.PacedBatch = 32
 	}
-	return &Relay{outbox: postgres.NewOutbox(db), shards: db.Shards(), dest: dest, sink: sink, cfg: cfg,
+	return &Relay{outbox: outbox, shards: outbox.Shards(), dest: dest, sink: sink, cfg: cfg,
 		log: log.With("relay", string(dest))}
 }
 

@@ -31,7 +31,7 @@ func TestRelayCatchesUpAfterRabbitMQOutage(t *testing.T) {
 	proxy, proxyURL := amqpProxy(t, url)
 	pub := rabbitmq.NewPublisher(proxyURL, top.Exchange, log)
 	t.Cleanup(func() { pub.Close() })
-	sink := relay.SinkFunc(func(ctx context.Context, rows []postgres.OutboxRow) error {
+	sink := relay.SinkFunc(func(ctx context.Context, rows []flashsale.OutboxEvent) error {
 		msgs := make([]rabbitmq.Message, len(rows))
 		for i, r := range rows {
 			msgs[i] = rabbitmq.Message{ID: r.EventID, RoutingKey: r.Type, Body: r.Payload, Priority: r.Priority}
@@ -45,7 +45,7 @@ func TestRelayCatchesUpAfterRabbitMQOutage(t *testing.T) {
 	relayCtx, stopRelay := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		relay.New(db, postgres.ToRabbitMQ, sink, relay.Config{PollInterval: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}, log).Run(relayCtx)
+		relay.New(postgres.NewOutbox(db), flashsale.ToRabbitMQ, sink, relay.Config{PollInterval: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}, log).Run(relayCtx)
 	})
 	t.Cleanup(func() { stopRelay(); wg.Wait() })
 
@@ -53,7 +53,7 @@ func TestRelayCatchesUpAfterRabbitMQOutage(t *testing.T) {
 	want := placeOrders(t, db, n)
 	outbox := postgres.NewOutbox(db)
 	time.Sleep(500 * time.Millisecond) // the relay keeps trying meanwhile
-	if backlog, err := outbox.Backlog(ctx, postgres.ToRabbitMQ); err != nil || backlog != n {
+	if backlog, err := outbox.Backlog(ctx, flashsale.ToRabbitMQ); err != nil || backlog != n {
 		t.Fatalf("backlog during the outage = %d, %v; want %d", backlog, err, n)
 	}
 
@@ -97,7 +97,7 @@ func TestRelayCatchesUpAfterRabbitMQOutage(t *testing.T) {
 	}
 	// An event reaches the consumer before the relay hears its confirm and marks it sent.
 	for wait := time.Now().Add(10 * time.Second); ; {
-		backlog, err := outbox.Backlog(ctx, postgres.ToRabbitMQ)
+		backlog, err := outbox.Backlog(ctx, flashsale.ToRabbitMQ)
 		if err == nil && backlog == 0 {
 			break
 		}
@@ -168,7 +168,7 @@ type recordingSink struct {
 	ids     map[string]bool
 }
 
-func (s *recordingSink) Send(_ context.Context, rows []postgres.OutboxRow) error {
+func (s *recordingSink) Send(_ context.Context, rows []flashsale.OutboxEvent) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.batches = append(s.batches, len(rows))
@@ -210,7 +210,7 @@ func TestRelayHoldsRowsWhileHoldWaitsAndGoesAtItsPaceWhenPaced(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
-	wg.Go(func() { relay.New(db, postgres.ToRabbitMQ, sink, cfg, log).Run(ctx) })
+	wg.Go(func() { relay.New(postgres.NewOutbox(db), flashsale.ToRabbitMQ, sink, cfg, log).Run(ctx) })
 	t.Cleanup(func() { cancel(); wg.Wait() })
 
 	started := time.Now()

@@ -1,9 +1,9 @@
-// Package live feeds GraphQL subscriptions: a flash sale's or a product's remaining count as
+// Package stockfeed feeds GraphQL subscriptions: a flash sale's or a product's remaining count as
 // it drops, and a buyer's orders as their status changes. The fan-out across API replicas is
 // the stores' (one Redis subscription per watched pool per process); this package shapes
 // each subscriber's stream: the current value first, then at most MaxPerSecond updates a
 // second, always ending on the newest value, without a slow reader holding anyone back.
-package live
+package stockfeed
 
 import (
 	"context"

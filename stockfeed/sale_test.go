@@ -1,4 +1,4 @@
-package live
+package stockfeed
 
 import (
 	"context"
