@@ -16,6 +16,7 @@ import (
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/graph"
+	"github.com/flashsale/flashsale/perf/burst"
 	"github.com/flashsale/flashsale/stores/kafka"
 	"github.com/flashsale/flashsale/stores/postgres"
 	"github.com/flashsale/flashsale/stores/rabbitmq"
@@ -92,9 +93,9 @@ func declareUntilDone(ctx context.Context, log *slog.Logger, what string, declar
 
 // RunRelays sends the outbox to RabbitMQ (with publisher confirms) and to Kafka until ctx
 // ends. Each destination has its own loop, so an outage of one never holds back the other.
-// In a rush of the API in this process, the events for payments wait while orders are being
-// written (up to half a second) and then go at a pace, and those for analytics wait until the
-// rush is over (up to 5 s).
+// While the API in this process serves a burst (d.Burst), the events for payments wait while
+// orders are being written and then go at a pace, and those for analytics wait for the burst
+// to pass; both waits are bounded.
 func RunRelays(ctx context.Context, d *Deps, kafkaBrokers []string) {
 	if err := registerCollector(d.Registry, newOutboxCollector(d.DB)); err != nil {
 		d.Log.Error("register the outbox metrics", "err", err)
@@ -143,11 +144,11 @@ func RunRelays(ctx context.Context, d *Deps, kafkaBrokers []string) {
 	go func() {
 		defer close(done)
 		relay.New(d.DB, postgres.ToKafka, toKafka, relay.Config{
-			Hold: d.Rush.GiveWay, ClaimTimeout: d.Config.RelayClaimTimeout,
+			Hold: d.Burst.WaitWhileBusy, ClaimTimeout: d.Config.RelayClaimTimeout,
 		}, d.Log).Run(ctx)
 	}()
 	relay.New(d.DB, postgres.ToRabbitMQ, toRabbit, relay.Config{
-		Hold: d.Rush.HoldForSales, Paced: d.Rush.Busy, ClaimTimeout: d.Config.RelayClaimTimeout,
+		Hold: d.Burst.WaitWhileSelling, Paced: d.Burst.Busy, ClaimTimeout: d.Config.RelayClaimTimeout,
 	}, d.Log).Run(ctx)
 	<-done
 }
@@ -176,11 +177,11 @@ func (d *Deps) eventHandler(worker string, handle func(context.Context, flashsal
 	}
 }
 
-// givingWay lets an event that can wait give way to a rush of the API (see Rush) before
-// handle runs.
-func givingWay(r *Rush, handle func(context.Context, flashsale.OrderEvent) error) func(context.Context, flashsale.OrderEvent) error {
+// waitingWhileBusy makes handle wait while the API in this process serves a burst, for at
+// most the detector's bound after the event happened (burst.Detector.WaitWhileBusy).
+func waitingWhileBusy(b *burst.Detector, handle func(context.Context, flashsale.OrderEvent) error) func(context.Context, flashsale.OrderEvent) error {
 	return func(ctx context.Context, e flashsale.OrderEvent) error {
-		r.GiveWay(ctx, e.At)
+		b.WaitWhileBusy(ctx, e.At)
 		return handle(ctx, e)
 	}
 }
@@ -253,7 +254,7 @@ func RunNotifications(ctx context.Context, d *Deps) error {
 		URL: d.Config.RabbitMQURL, Queue: d.Config.NotificationsQueue(), Link: link, Prefetch: 32, Concurrency: 8,
 		Topology: &topology, DrainTimeout: WorkerDrainTimeout,
 		Delays: d.Config.RetryDelays, MaxAttempts: d.Config.MaxAttempts,
-		Handler: d.eventHandler("notifications", givingWay(d.Rush, w.Handle)), Log: d.Log.With("worker", "notifications"),
+		Handler: d.eventHandler("notifications", waitingWhileBusy(d.Burst, w.Handle)), Log: d.Log.With("worker", "notifications"),
 		Forwarded: forwards,
 	})
 }
@@ -311,7 +312,7 @@ func RunAnalytics(ctx context.Context, d *Deps, kafkaBrokers []string) error {
 				events = append(events, e)
 			}
 			if len(events) > 0 {
-				d.Rush.GiveWay(ctx, oldest(events)) // counts can wait for a rush to pass
+				d.Burst.WaitWhileBusy(ctx, oldest(events)) // counts can wait for a burst to pass
 			}
 			err = w.HandleBatch(ctx, events)
 			if flashsale.ErrorCode(err) == flashsale.EINVALID {
