@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/checkout"
+	"github.com/flashsale/flashsale/internal/testenv"
 	"github.com/flashsale/flashsale/perf/burst"
 )
 
@@ -82,5 +85,37 @@ func TestOnlyWrittenOrdersTellTheDetectorOfSales(t *testing.T) {
 	}
 	if len(seen) != 2 {
 		t.Errorf("steps passed on = %v, want both", seen)
+	}
+}
+
+func TestNoBurstSchedulingLeavesTheDetectorOut(t *testing.T) {
+	t.Parallel()
+	cfg := Config{
+		DatabaseShards: testenv.Shards(t, 1), DatabasePoolSize: testenv.PoolSize,
+		RedisURL: testenv.RedisURL(t), Namespace: testenv.Name(),
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, off := range []bool{false, true} {
+		d, err := OpenDeps(t.Context(), cfg, log, Options{NoBurstScheduling: off})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := d.Burst != nil; got == off {
+			t.Errorf("NoBurstScheduling %v: a burst detector %v, want %v", off, got, !off)
+		}
+		d.Close()
+	}
+
+	// Without a detector, the wiring never waits and tells no one of orders.
+	d := &Deps{}
+	d.observeOrder(func(string, time.Duration) {})(checkout.StepWrite, time.Millisecond)
+	handled := false
+	handle := waitingWhileBusy(d.Burst, func(context.Context, flashsale.OrderEvent) error { handled = true; return nil })
+	start := time.Now()
+	if err := handle(t.Context(), flashsale.OrderEvent{At: start}); err != nil || !handled {
+		t.Fatalf("handle without a detector: err %v, handled %v; want the event handled", err, handled)
+	}
+	if took := time.Since(start); took > 100*time.Millisecond {
+		t.Errorf("handle without a detector took %v; want it at once", took)
 	}
 }

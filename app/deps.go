@@ -41,7 +41,8 @@ type Deps struct {
 	Raw      loaders.Stores
 	Checkout *checkout.Service
 	// Burst counts the API's requests in flight when the API runs in this process, so that
-	// the workers here whose work can wait make way for a burst of them.
+	// the workers here whose work can wait make way for a burst of them. Nil with
+	// Options.NoBurstScheduling: then nothing waits.
 	Burst *burst.Detector
 	// PlacementSteps times the steps of every order placed here (the API registers it).
 	PlacementSteps *prometheus.HistogramVec
@@ -124,7 +125,9 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (
 	d := &Deps{Config: cfg, Log: log, PlacementSteps: newPlacementSteps(), Registry: prometheus.NewRegistry(), Repairs: newRepairs()}
 	d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), d.Repairs)
 	registerBuildInfo(d.Registry)
-	d.Burst = burst.New(burst.Config{})
+	if !opts.NoBurstScheduling {
+		d.Burst = burst.New(burst.Config{})
+	}
 	defer func() {
 		if err != nil {
 			d.Close()

@@ -14,4 +14,8 @@ type Options struct {
 	NoBatching bool
 	// NoResponseCache keeps the stores' cache but executes every GraphQL request.
 	NoResponseCache bool
+	// NoBurstScheduling runs the workers in this process as if the API were elsewhere: they
+	// never wait for a burst of API requests, the relay never holds events, and the garbage
+	// collector's pace is never changed (perf/burst).
+	NoBurstScheduling bool
 }
