@@ -193,8 +193,8 @@ type PaymentsConfig struct {
 }
 
 // DefaultPaymentsConcurrency is a payment worker's charges in flight. The gateway is slow,
-// not busy: at its 20ms a charge, 32 in flight left a sale's orders unpaid 2.3-2.6 s after
-// the last sale on two cores, 128 pays them within 1.8-2.0 s (make bench).
+// not busy: its charges spend their time waiting, so many in flight pay a sale's orders
+// sooner without loading the cores.
 const DefaultPaymentsConcurrency = 128
 
 // RunPayments charges placed orders and refunds ended ones until ctx ends. Its refunds are
