@@ -151,7 +151,7 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ 
 		},
 	})
 	a.server = &http.Server{
-		Handler: a.drain.Serve(a.Rush.Track(handler)),
+		Handler: a.drain.Serve(a.Burst.Track(handler)),
 		// Headers must arrive within the read timeout; the body's deadline is set per request
 		// (graph.Serving), since a server-wide one would also cut websockets.
 		ReadHeaderTimeout: cfg.ReadTimeout,

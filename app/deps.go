@@ -14,6 +14,7 @@ import (
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/checkout"
+	"github.com/flashsale/flashsale/perf/burst"
 	"github.com/flashsale/flashsale/perf/soldout"
 	"github.com/flashsale/flashsale/stockfeed"
 	"github.com/flashsale/flashsale/stores/postgres"
@@ -38,9 +39,10 @@ type Deps struct {
 	Stores   flashsale.Stores
 	Raw      flashsale.Stores
 	Checkout *checkout.Service
-	// Rush counts the API's requests in flight when the API runs in this process, so that
-	// the workers here whose work can wait give way to it during a rush.
-	Rush *Rush
+	// Burst counts the API's requests in flight when the API runs in this process, so that
+	// the workers here whose work can wait make way for a burst of them. Nil with
+	// Options.NoBurstScheduling: then nothing waits.
+	Burst *burst.Detector
 	// PlacementSteps times the steps of every order placed here (the API registers it).
 	PlacementSteps *prometheus.HistogramVec
 	// Registry holds the process's metrics, served on the API's or the worker's /metrics.
@@ -96,12 +98,12 @@ func observeSteps(h *prometheus.HistogramVec) func(step string, took time.Durati
 	}
 }
 
-// observeOrder passes each placed order's steps to observe and tells the Rush of every order
-// written.
+// observeOrder passes each placed order's steps to observe and tells the burst detector of
+// every order written.
 func (d *Deps) observeOrder(observe func(step string, took time.Duration)) func(step string, took time.Duration) {
 	return func(step string, took time.Duration) {
 		if step == checkout.StepWrite {
-			d.Rush.OrderPlaced()
+			d.Burst.OrderWritten()
 		}
 		observe(step, took)
 	}
@@ -119,9 +121,12 @@ const attemptsFlush = time.Second
 // The databases must be prepared.
 func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ *Deps, err error) {
 	dbOpts := opts.DB
-	d := &Deps{Config: cfg, Log: log, Rush: NewRush(), PlacementSteps: newPlacementSteps(), Registry: prometheus.NewRegistry(), Repairs: newRepairs()}
+	d := &Deps{Config: cfg, Log: log, PlacementSteps: newPlacementSteps(), Registry: prometheus.NewRegistry(), Repairs: newRepairs()}
 	d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), d.Repairs)
 	registerBuildInfo(d.Registry)
+	if !opts.NoBurstScheduling {
+		d.Burst = burst.New(burst.Config{})
+	}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -217,11 +222,12 @@ func (d *Deps) checks() map[string]func(context.Context) error {
 	}
 }
 
-// Close closes every connection.
+// Close closes every connection and stops the burst detector's goroutine.
 func (d *Deps) Close() {
 	if d.SoldOut != nil {
 		d.SoldOut.Close() // before the bus its subscriptions are on
 	}
+	d.Burst.Close()
 	if d.StockBus != nil {
 		d.StockBus.Close()
 	}

@@ -17,4 +17,8 @@ type Options struct {
 	// NoSoldOutFastPath turns off the sold-out fast path (perf/soldout): the checkout asks
 	// Redis for every order attempt, and GraphQL answers every order.
 	NoSoldOutFastPath bool
+	// NoBurstScheduling runs the workers in this process as if the API were elsewhere: they
+	// never wait for a burst of API requests, the relay never holds events, and the garbage
+	// collector's pace is never changed (perf/burst).
+	NoBurstScheduling bool
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/graph"
+	"github.com/flashsale/flashsale/perf/burst"
 	"github.com/flashsale/flashsale/stores/kafka"
 	"github.com/flashsale/flashsale/stores/postgres"
 	"github.com/flashsale/flashsale/stores/rabbitmq"
@@ -91,9 +92,9 @@ func declareUntilDone(ctx context.Context, log *slog.Logger, what string, declar
 
 // RunRelays sends the outbox to RabbitMQ (with publisher confirms) and to Kafka until ctx
 // ends. Each destination has its own loop, so an outage of one never holds back the other.
-// In a rush of the API in this process, the events for payments wait while orders are being
-// written (up to half a second) and then go at a pace, and those for analytics wait until the
-// rush is over (up to 5 s).
+// While the API in this process serves a burst (d.Burst), the events for payments wait while
+// orders are being written and then go at a pace, and those for analytics wait for the burst
+// to pass; both waits are bounded.
 func RunRelays(ctx context.Context, d *Deps, kafkaBrokers []string) {
 	if err := registerCollector(d.Registry, newOutboxCollector(d.DB)); err != nil {
 		d.Log.Error("register the outbox metrics", "err", err)
@@ -129,11 +130,11 @@ func RunRelays(ctx context.Context, d *Deps, kafkaBrokers []string) {
 	go func() {
 		defer close(done)
 		relay.New(outbox, flashsale.ToKafka, toKafka, relay.Config{
-			Hold: d.Rush.GiveWay, ClaimTimeout: d.Config.RelayClaimTimeout,
+			Hold: d.Burst.WaitWhileBusy, ClaimTimeout: d.Config.RelayClaimTimeout,
 		}, d.Log).Run(ctx)
 	}()
 	relay.New(outbox, flashsale.ToRabbitMQ, toRabbit, relay.Config{
-		Hold: d.Rush.HoldForSales, Paced: d.Rush.Busy, ClaimTimeout: d.Config.RelayClaimTimeout,
+		Hold: d.Burst.WaitWhileSelling, Paced: d.Burst.Busy, ClaimTimeout: d.Config.RelayClaimTimeout,
 	}, d.Log).Run(ctx)
 	<-done
 }
@@ -162,11 +163,11 @@ func (d *Deps) eventHandler(worker string, handle func(context.Context, flashsal
 	}
 }
 
-// givingWay lets an event that can wait give way to a rush of the API (see Rush) before
-// handle runs.
-func givingWay(r *Rush, handle func(context.Context, flashsale.OrderEvent) error) func(context.Context, flashsale.OrderEvent) error {
+// waitingWhileBusy makes handle wait while the API in this process serves a burst, for at
+// most the detector's bound after the event happened (burst.Detector.WaitWhileBusy).
+func waitingWhileBusy(b *burst.Detector, handle func(context.Context, flashsale.OrderEvent) error) func(context.Context, flashsale.OrderEvent) error {
 	return func(ctx context.Context, e flashsale.OrderEvent) error {
-		r.GiveWay(ctx, e.At)
+		b.WaitWhileBusy(ctx, e.At)
 		return handle(ctx, e)
 	}
 }
@@ -178,8 +179,8 @@ type PaymentsConfig struct {
 }
 
 // DefaultPaymentsConcurrency is a payment worker's charges in flight. The gateway is slow,
-// not busy: at its 20ms a charge, 32 in flight left a sale's orders unpaid 2.3-2.6 s after
-// the last sale on two cores, 128 pays them within 1.8-2.0 s (make bench).
+// not busy: its charges spend their time waiting, so many in flight pay a sale's orders
+// sooner without loading the cores.
 const DefaultPaymentsConcurrency = 128
 
 // RunPayments charges placed orders and refunds ended ones until ctx ends. Its refunds are
@@ -239,7 +240,7 @@ func RunNotifications(ctx context.Context, d *Deps) error {
 		URL: d.Config.RabbitMQURL, Queue: d.Config.NotificationsQueue(), Link: link, Prefetch: 32, Concurrency: 8,
 		Topology: &topology, DrainTimeout: WorkerDrainTimeout,
 		Delays: d.Config.RetryDelays, MaxAttempts: d.Config.MaxAttempts,
-		Handler: d.eventHandler("notifications", givingWay(d.Rush, w.Handle)), Log: d.Log.With("worker", "notifications"),
+		Handler: d.eventHandler("notifications", waitingWhileBusy(d.Burst, w.Handle)), Log: d.Log.With("worker", "notifications"),
 		Forwarded: forwards,
 	})
 }
@@ -293,7 +294,7 @@ func RunAnalytics(ctx context.Context, d *Deps, kafkaBrokers []string) error {
 				log.Error("skipping undecodable order event", "partition", msgs[i].Partition, "offset", msgs[i].Offset, "err", err)
 			})
 			if len(events) > 0 {
-				d.Rush.GiveWay(ctx, oldest(events)) // counts can wait for a rush to pass
+				d.Burst.WaitWhileBusy(ctx, oldest(events)) // counts can wait for a burst to pass
 			}
 			err = w.HandleBatch(ctx, events)
 			if flashsale.ErrorCode(err) == flashsale.EINVALID {

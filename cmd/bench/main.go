@@ -61,6 +61,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.Subscribers, "subscribers", cfg.Subscribers, "subscriptions: websocket subscribers to open")
 	fs.IntVar(&cfg.SubscriptionQuantity, "subscription-quantity", cfg.SubscriptionQuantity, "subscriptions: units sold out under them")
 	fs.IntVar(&cfg.DrainOrders, "drain-orders", cfg.DrainOrders, "payments: orders per drain")
+	fs.BoolVar(&cfg.NoBurstScheduling, "no-burst-scheduling", false, "run the in-process stack's workers without making way for the API's bursts (perf/burst)")
 	only := fs.String("only", "", "comma-separated benchmarks to run, of "+strings.Join(bench.All, ","))
 	out := fs.String("out", "bench/results.json", "where to write the results as JSON")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (the in-process API included) here")

@@ -79,6 +79,9 @@ type Config struct {
 	ProfileDir string
 	// Log is the in-process stack's logger.
 	Log *slog.Logger
+	// NoBurstScheduling runs the in-process stack with app.Options.NoBurstScheduling: its
+	// workers never make way for the API's bursts.
+	NoBurstScheduling bool
 }
 
 // DefaultConfig returns the sizes: 5,000 buyers making 20,000 attempts at
@@ -132,6 +135,9 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Results, error) 
 		},
 		Skipped: map[string]string{}, Errors: map[string]string{},
 	}
+	if cfg.NoBurstScheduling {
+		res.Run.Mode += " without burst scheduling"
+	}
 	started := time.Now()
 	res.Run.LoadStart = loadAverage()
 	defer func() { res.Run.DurationS, res.Run.LoadEnd = seconds(time.Since(started)), loadAverage() }()
@@ -145,7 +151,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Results, error) 
 		}
 		startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		var err error
-		st, err = StartStack(startCtx, cfg.Services, log, progress)
+		st, err = StartStack(startCtx, cfg.Services, app.Options{NoBurstScheduling: cfg.NoBurstScheduling}, log, progress)
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("start the stack: %w", err)

@@ -34,6 +34,7 @@ type Stack struct {
 	Config app.Config
 	// API is the shop as deployed; the workers share its connections, as in devstack.
 	API      *app.API
+	opts     app.Options
 	brokers  []string
 	embedded *kafka.Embedded
 	log      *slog.Logger
@@ -63,9 +64,9 @@ func shardURLs(base string, n int, names string) ([]string, error) {
 }
 
 // StartStack prepares fresh benchmark databases and brokers and starts the API and every
-// worker. base supplies the services' addresses (ConfigFromEnv); the databases are always
-// the benchmark's own.
-func StartStack(ctx context.Context, base app.Config, log *slog.Logger, progress io.Writer) (_ *Stack, err error) {
+// worker, with opts. base supplies the services' addresses (ConfigFromEnv); the databases are
+// always the benchmark's own.
+func StartStack(ctx context.Context, base app.Config, opts app.Options, log *slog.Logger, progress io.Writer) (_ *Stack, err error) {
 	cfg := base
 	if len(base.DatabaseShards) == 0 {
 		return nil, errors.New("bench: no database shard configured")
@@ -78,7 +79,7 @@ func StartStack(ctx context.Context, base app.Config, log *slog.Logger, progress
 	cfg.BcryptCost = 4 // registering thousands of buyers is otherwise all bcrypt
 	cfg.JWTSecret = randomHex(32)
 
-	s := &Stack{Config: cfg, log: log}
+	s := &Stack{Config: cfg, opts: opts, log: log}
 	defer func() {
 		if err != nil {
 			shutdownCtx, cancel := context.WithTimeout(context.Background(), app.ShutdownTimeout)
@@ -104,7 +105,7 @@ func StartStack(ctx context.Context, base app.Config, log *slog.Logger, progress
 		return nil, err
 	}
 
-	if s.API, err = app.NewAPI(ctx, cfg, log, app.Options{}); err != nil {
+	if s.API, err = app.NewAPI(ctx, cfg, log, opts); err != nil {
 		return nil, err
 	}
 	if err := s.API.Start(); err != nil {
@@ -124,7 +125,8 @@ func StartStack(ctx context.Context, base app.Config, log *slog.Logger, progress
 }
 
 // startVariant starts another API on the stack's data with the config changed by change,
-// and opts (a mechanism turned off, its statements traced). stop shuts it down.
+// and opts (a mechanism turned off, its statements traced) besides the stack's own switches.
+// stop shuts it down.
 //
 // It first closes the stack API's idle PostgreSQL connections (they reopen on demand): at
 // DATABASE_POOL_SIZE connections per shard, two processes' pools can exceed PostgreSQL's
@@ -133,6 +135,7 @@ func (s *Stack) startVariant(ctx context.Context, change func(*app.Config), opts
 	closeIdle(s.API)
 	cfg := s.Config
 	change(&cfg)
+	opts.NoBurstScheduling = opts.NoBurstScheduling || s.opts.NoBurstScheduling
 	if api, err = app.NewAPI(ctx, cfg, s.log, opts); err != nil {
 		return nil, nil, err
 	}

@@ -52,12 +52,12 @@ type Config struct {
 	ClaimTimeout time.Duration
 	// Hold, if set, is called before each claim with the time the rows now waiting were
 	// first seen, and the claim waits until it returns. In one process with the API it lets
-	// the relay give way to a stampede of buyers for a bounded time (app.Rush).
+	// a burst of buyers have the cores for a bounded time (perf/burst).
 	Hold func(ctx context.Context, since time.Time)
 	// Paced, if set, is asked before each claim whether to go slowly: then the claim takes
 	// at most PacedBatch rows (default 32) per shard, and the next one waits PollInterval.
 	// Held events let go at once would reach the broker together, and on shared cores
-	// the broker would take them all for a moment (app.Rush).
+	// the broker would take them all for a moment (perf/burst).
 	Paced      func() bool
 	PacedBatch int
 }
