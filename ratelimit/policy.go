@@ -76,8 +76,8 @@ const DefaultLocalKeys = 100_000
 
 const (
 	// sharedTimeout bounds one shared check, including the wait for a pooled connection in
-	// a rush: a Redis slower than this is treated as down
-	// rather than holding every request up.
+	// a burst: a Redis slower than this is treated as down rather than holding every
+	// request up.
 	sharedTimeout = time.Second
 	// probeEvery is how often, while the shared limiter is down, one request tries it again.
 	probeEvery = time.Second
