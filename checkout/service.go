@@ -2,54 +2,13 @@
 // pool in Redis and then writing the order (with its outbox event) to the buyer's shard,
 // cancels and expires orders, and reconciles the pools with PostgreSQL.
 //
-// The order of the writes is what keeps the invariants. Units are taken first, in one atomic
-// script, so two buyers can never get the same unit. The reservation is then recorded in the
-// ledger while the order row is inserted, and the row commits only once the record has (see
-// flashsale.OrderStore's CreateOrderWhen); if it cannot be written, the units go back, but
-// only once we know the row does not exist. A process that dies in between leaves a hold
-// with no order, which reconciliation returns after a grace period.
-//
-// Redis may lose a pool (FLUSHALL, a restart without persistence) or put back an older copy
-// of it (a failover to a replica that lagged, a restart from an older snapshot). PostgreSQL is
-// the record both are repaired from, through two things kept on the shard of the pool's sale
-// or product: the pool's generation, and the ledger of every reservation it granted, numbered
-// by a sequence the pool keeps with its stock. Redis holds the generation and the last number
-// with the pool, and every reservation returns both. The ledger refuses a record whose
-// generation is not the current one, or whose number was already recorded for another
-// order; the buyer's order is then not written, the pool is rebuilt, and the reservation is
-// made again in the rebuilt pool. An older copy of the pool hands out numbers that were
-// already handed out, so its first reservation is refused: a stale pool is caught before it
-// sells. Reconciliation also rebuilds a pool that lacks the hold of a live order, which
-// catches a stale copy that nobody has bought from since it came back.
-//
-// A rebuild first starts a new generation. The update of the generation row waits for the
-// ledger statements that read it, and any record after it is refused, so once it returns
-// every reservation of the lost or stale pool is either in the ledger or will never have an
-// order. The pool is then built from the orders that hold units, plus the reservations of the
-// last OrphanGrace whose orders are not written yet (their inserts may still be running), and
-// loaded with the new generation, numbering on from the highest recorded. There is no fixed
-// wait: a rebuild takes a few reads, and a buyer waits for it at most RebuildWait, then is
-// answered UNAVAILABLE with a retry-after, as is a buyer whose reservation Redis did not
-// answer. Across processes the generation decides: Load keeps a pool of the same or a later
-// generation and replaces an earlier one whole.
-//
-// Reconciliation also makes each pool agree with itself and with PostgreSQL: a product pool's
-// quantity is the product's stock, the stock is quantity − Σ holds, each buyer's count is the
-// sum of their holds, holds of orders never written or finished are released. Each repair is
-// counted by kind (CountRepair). A product's stock is written to PostgreSQL first and the
-// pool follows before the row commits, so a refused update changes neither; a crash between
-// the two leaves the pool ahead, which reconciliation sets back. Reconciliation reads the
-// stock under the row's lock, so it waits for an update in flight rather than undoing it.
-//
-// A sale's window is judged by the Redis server's clock inside the reservation script, the
-// one clock all API replicas share, so replicas with drifting clocks open and close a sale at
-// the same instant. Statuses shown to readers (SaleStatus) use the process's clock; they only
-// describe.
-//
-// One double fault is not covered: a process that dies between taking units and recording
-// them, followed by Redis going back to a copy older than that reservation. The number it was
-// given is then never recorded, so the older copy's reuse of that one number is not refused,
-// and that one order is accepted from the older copy's count; the next number is refused.
+// The order of the writes keeps the invariants. Units are taken first, in one atomic script,
+// so two buyers never get the same unit. The reservation is recorded in the ledger while the
+// order is inserted, and the order commits only once the record has: the ledger refuses a
+// reservation of an older generation or under a number already granted, which is how a pool
+// that Redis lost or gave back stale is caught before it sells and rebuilt from PostgreSQL.
+// Reconciliation returns the units of holds without orders and sets drift right.
+// docs/design.md walks through each case, and the one double fault not covered.
 package checkout
 
 import (
