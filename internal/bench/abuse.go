@@ -37,13 +37,14 @@ func (p Probe) Hash() string {
 
 // AbuseProbes returns one of each probe:
 //   - introspection-aliases: 3,000 aliases of __schema, each walking every type through the
-//     introspection query's fragments (answered with 39.8 MB after 14 s before the limits);
+//     introspection query's fragments, tens of megabytes of answer without the limits;
 //   - typename-flood: { __typename } repeated 80,000 times, a megabyte, which validation
-//     compared pair by pair for minutes;
+//     would compare pair by pair;
 //   - login-aliases: a mutation of 29 aliased logins, 29 bcrypt checks, just under the
 //     complexity limit;
-//   - large-persisted-query: a 700 kB document sent with its persisted-query hash, which was
-//     kept before it was even parsed (LargePersistedQuery makes distinct ones).
+//   - large-persisted-query: a 700 kB document sent with its persisted-query hash, which must
+//     not be kept unless it parses and passes the limits (LargePersistedQuery makes distinct
+//     ones).
 //
 // The first two are refused for their size alone; three smaller ones of the same kinds pass
 // the size limits and are refused by the limits that parse and measure the document:

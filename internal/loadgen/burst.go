@@ -13,9 +13,8 @@ const placeMutation = `mutation($input: PlaceFlashSaleOrderInput!) {
   placeFlashSaleOrder(input: $input) { id quantity }
 }`
 
-// placeVars are placeMutation's variables. A struct, not a map, since the load generator
-// shares the cores it measures: encoding the request costs 0.5 µs and 5 allocations instead of
-// 1.6 µs and 19.
+// placeVars are placeMutation's variables. A struct, not a map: the load generator shares
+// the cores it measures, and a struct encodes in a third of the time and allocations.
 type placeVars struct {
 	Input placeInput `json:"input"`
 }

@@ -285,7 +285,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	// As go test does before each benchmark, the burst starts on a collected heap: the floor
 	// and the registrations before it allocated hundreds of megabytes, and where the
 	// collector's cycle stood at the sale's first millisecond otherwise differed from round
-	// to round (a cycle starting with the burst made its p99 15 ms worse). Against a stack in
+	// to round, and a cycle starting with the burst shows in its p99. Against a stack in
 	// another process this collects the load generator's heap alone.
 	runtime.GC()
 	endBurst := func() {}
