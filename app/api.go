@@ -15,6 +15,7 @@ import (
 	"github.com/flashsale/flashsale/auth"
 	"github.com/flashsale/flashsale/graph"
 	"github.com/flashsale/flashsale/live"
+	"github.com/flashsale/flashsale/perf/responsecache"
 	"github.com/flashsale/flashsale/resolvers"
 	"github.com/flashsale/flashsale/stores/postgres"
 	"github.com/flashsale/flashsale/stores/redis"
@@ -93,9 +94,9 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ 
 
 	reg := a.Registry
 	reg.MustRegister(a.PlacementSteps)
-	var responses *graph.ResponseCache
-	if a.Invalidations != nil && !opts.NoResponseCache { // the stores keep near copies; whole responses may be kept too
-		responses = graph.NewResponseCache(a.Invalidations, reg)
+	var responses *responsecache.Cache
+	if a.Invalidations != nil && !opts.NoResponseCache { // invalidations are heard: whole responses may be cached
+		responses = responsecache.New(a.Invalidations, reg)
 	}
 	refusals := graph.NewRefusals(a.Checkout, reg)
 	limits := newRateLimits(cfg, a.Redis, log, reg)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/graph/media"
+	"github.com/flashsale/flashsale/perf/responsecache"
 	"github.com/flashsale/flashsale/ratelimit"
 )
 
@@ -46,7 +47,7 @@ type HTTPConfig struct {
 	Checks   map[string]Check // by dependency name, for /readyz
 	Extra    map[string]http.Handler
 	// ResponseCache (nil: none) answers repeated public reads; NewGraphQL must be given it too.
-	ResponseCache *ResponseCache
+	ResponseCache *responsecache.Cache
 	// Refusals (nil: none) answers the stampede after a sell-out; NewGraphQL must be given it too.
 	Refusals *Refusals
 	// MaxBodyBytes bounds a request's body (zero: MaxBodyBytes).
@@ -119,8 +120,8 @@ func limitBody(most int, next http.Handler) http.Handler {
 	})
 }
 
-// readBody is a request body limitBody has read, which the response cache and the door read
-// without copying it.
+// readBody is a request body limitBody has read, which the response cache and the sold-out
+// fast path read without copying it.
 type readBody struct {
 	*bytes.Reader
 	b []byte
@@ -128,8 +129,8 @@ type readBody struct {
 
 func (*readBody) Close() error { return nil }
 
-// bytes returns the body, or nil for a nil readBody.
-func (b *readBody) bytes() []byte {
+// Bytes returns the body, or nil for a nil readBody.
+func (b *readBody) Bytes() []byte {
 	if b == nil {
 		return nil
 	}

@@ -78,6 +78,9 @@ type refusal struct {
 // under its text and its hash.
 const maxRefusalShapes = 1000
 
+// maxRefusedRequest bounds the length of a query text and operation name remembered.
+const maxRefusedRequest = 4 << 10
+
 // NewRefusals returns Refusals that ask memory; reg (nil: none) gets its counter.
 func NewRefusals(memory SoldOutMemory, reg prometheus.Registerer) *Refusals {
 	r := &Refusals{memory: memory, known: map[refusalKey]*refusal{},
@@ -223,7 +226,7 @@ func (l learn) InterceptResponse(ctx context.Context, next graphql.ResponseHandl
 	if !ok {
 		return resp
 	}
-	if len(oc.RawQuery)+len(oc.OperationName) > maxCachedRequest {
+	if len(oc.RawQuery)+len(oc.OperationName) > maxRefusedRequest {
 		return resp // clients choose the texts: long ones are not kept
 	}
 	key := refusalKey{query: oc.RawQuery, operationName: oc.OperationName}

@@ -17,6 +17,7 @@ import (
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/graph/generated"
 	"github.com/flashsale/flashsale/graph/loaders"
+	"github.com/flashsale/flashsale/perf/responsecache"
 	"github.com/flashsale/flashsale/ratelimit"
 	"github.com/flashsale/flashsale/resolvers"
 )
@@ -40,8 +41,8 @@ type Config struct {
 	// DefaultPersistedQueriesBytes.
 	QueryCacheBytes       int
 	PersistedQueriesBytes int
-	// ResponseCache (nil: none) is told which responses it may keep; NewHTTPHandler serves them.
-	ResponseCache *ResponseCache
+	// ResponseCache (nil: none) is told which responses it may cache; NewHTTPHandler serves them.
+	ResponseCache *responsecache.Cache
 	// Refusals (nil: none) learns GraphQL's SOLD_OUT answers; NewHTTPHandler replays them.
 	Refusals *Refusals
 	// NoIntrospection refuses __schema and __type queries (production's default).
@@ -132,13 +133,13 @@ func NewGraphQL(cfg Config) *handler.Server {
 	})
 	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
 	srv.Use(persisted.record()) // after every mutator that may refuse the operation
+	// observe is the GraphQL metrics' count of a request answered without GraphQL, if any.
+	var observe func(op, outcome string, d time.Duration)
 	if cfg.Registry != nil {
 		m := newMetrics(cfg.Registry)
 		registerCacheMetrics(cfg.Registry, parsed, persisted.cache)
 		srv.Use(m)
-		if cfg.ResponseCache != nil {
-			cfg.ResponseCache.stats = m.observe
-		}
+		observe = m.observe
 		if cfg.Refusals != nil {
 			cfg.Refusals.stats = m.observe
 		}
@@ -155,7 +156,7 @@ func NewGraphQL(cfg Config) *handler.Server {
 		srv.Use(limitFields{cfg.Limits})
 	}
 	if cfg.ResponseCache != nil {
-		srv.Use(watch{})
+		srv.Use(cfg.ResponseCache.Extension(operationLabel, observe))
 	}
 	if cfg.Refusals != nil {
 		cfg.Refusals.persisted = persisted.cache.Contains
