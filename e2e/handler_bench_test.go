@@ -51,7 +51,7 @@ func BenchmarkHandler(b *testing.B) {
 		want                      string // in the response body
 	}{
 		{"floor", "plain", "", `{ __typename }`, nil, `"Query"`},
-		// The viewer comes from the near cache: beyond the floor, mostly the shared limit's
+		// The viewer comes from its local copy: beyond the floor, mostly the shared limit's
 		// Redis round trip, which every read that is not answered from memory pays.
 		{"viewer-read", "plain", late, `{ me { id } }`, nil, `"me"`},
 		{"sold-out", "plain", late, placeInSale, lateOrder, `"SOLD_OUT"`},

@@ -36,7 +36,7 @@ type CacheResult struct {
 	StoresOnlyP50Ms float64 `json:"stores_cache_only_p50_ms,omitempty"`
 	StoresOnlyP99Ms float64 `json:"stores_cache_only_p99_ms,omitempty"`
 	// FloorPerS is { __typename } against the cached API at the same concurrency: the cost of
-	// HTTP and of running GraphQL at all. A kept response skips the second, so the cached read
+	// HTTP and of running GraphQL at all. A cached response skips the second, so the cached read
 	// can beat it.
 	FloorPerS float64 `json:"floor_per_s"`
 }
