@@ -2,10 +2,15 @@ package responsecache
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/flashsale/flashsale/graph/media"
 )
@@ -160,5 +165,31 @@ func TestCacheStartsOverPastItsBytes(t *testing.T) {
 	serveTwice(t, h, func() *http.Request { return post(`{"query":"{ product b }"}`) })
 	if exec.n != 2 || c.Len() != 1 || c.bytes != len(`{"query":"{ product b }"}`)+len(`{"data":{"product":null}}`) {
 		t.Errorf("%d executions (want 2), %d cached (want 1), %d bytes counted", exec.n, c.Len(), c.bytes)
+	}
+}
+
+// A request answered from the cache is counted in the GraphQL metrics under the label its
+// execution had.
+func TestCacheCountsItsAnswersUnderTheOperationsLabel(t *testing.T) {
+	b := newBus()
+	c := New(b, nil)
+	var observed []string
+	ext := c.Extension(func(*graphql.OperationContext) string { return "query:product" },
+		func(op, outcome string, _ time.Duration) { observed = append(observed, op+" "+outcome) })
+	exec := &executions{}
+	h := c.Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// What gqlgen does around an execution: the extension sees the response.
+		ctx := graphql.WithOperationContext(r.Context(), &graphql.OperationContext{})
+		ext.(graphql.ResponseInterceptor).InterceptResponse(ctx, func(context.Context) *graphql.Response {
+			exec.ServeHTTP(w, r)
+			return &graphql.Response{}
+		})
+	}))
+	serveTwice(t, h, func() *http.Request { return post(`{"query":"{ product }"}`) })
+	if exec.n != 1 {
+		t.Fatalf("two identical reads executed %d times, want 1", exec.n)
+	}
+	if want := []string{"query:product ok"}; !slices.Equal(observed, want) {
+		t.Errorf("observed %q, want %q", observed, want)
 	}
 }
