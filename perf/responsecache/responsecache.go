@@ -256,8 +256,12 @@ func (f *fill) Write(b []byte) (int, error) {
 func (f *fill) Unwrap() http.ResponseWriter { return f.ResponseWriter }
 
 // Extension returns the gqlgen extension that decides which responses may be cached; the
-// GraphQL server behind Serve must use it. observe (nil: none) counts the requests the cache
-// answers in the GraphQL metrics, under the operation's label. Call it once, before serving.
+// GraphQL server behind Serve must use it. A response may be cached if it answers a query
+// whose every field is in cacheableFields (stored columns: no live stock, no status that
+// depends on the clock, nothing of a viewer) without errors and with status 200, and no
+// invalidation was heard while it ran. observe (nil: none) counts the requests the cache
+// answers in the GraphQL metrics, under label's name for the operation. Call it once, before
+// serving.
 func (c *Cache) Extension(label func(*graphql.OperationContext) string, observe func(op, outcome string, d time.Duration)) graphql.HandlerExtension {
 	c.label, c.observe = label, observe
 	return watch{c}
