@@ -133,13 +133,12 @@ func NewGraphQL(cfg Config) *handler.Server {
 	})
 	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
 	srv.Use(persisted.record()) // after every mutator that may refuse the operation
-	// observe is the GraphQL metrics' count of a request answered without GraphQL, if any.
 	var observe func(op, outcome string, d time.Duration)
 	if cfg.Registry != nil {
 		m := newMetrics(cfg.Registry)
+		observe = m.observe
 		registerCacheMetrics(cfg.Registry, parsed, persisted.cache)
 		srv.Use(m)
-		observe = m.observe
 		if cfg.Refusals != nil {
 			cfg.Refusals.stats = m.observe
 		}
@@ -156,7 +155,7 @@ func NewGraphQL(cfg Config) *handler.Server {
 		srv.Use(limitFields{cfg.Limits})
 	}
 	if cfg.ResponseCache != nil {
-		srv.Use(cfg.ResponseCache.Extension(operationLabel, observe))
+		srv.Use(cfg.ResponseCache.Extension(responsecache.GraphQL{Observe: observe, Label: operationLabel}))
 	}
 	if cfg.Refusals != nil {
 		cfg.Refusals.persisted = persisted.cache.Contains

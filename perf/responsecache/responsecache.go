@@ -255,15 +255,22 @@ func (f *fill) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the real writer.
 func (f *fill) Unwrap() http.ResponseWriter { return f.ResponseWriter }
 
+// GraphQL is what the cache needs of the GraphQL server behind it.
+type GraphQL struct {
+	// Observe (nil: none) counts a request the cache answered in the server's metrics, under
+	// the label Label gave the operation when its response was cached.
+	Observe func(op, outcome string, d time.Duration)
+	Label   func(*graphql.OperationContext) string
+}
+
 // Extension returns the gqlgen extension that decides which responses may be cached; the
 // GraphQL server behind Serve must use it. A response may be cached if it answers a query
 // whose every field is in cacheableFields (stored columns: no live stock, no status that
 // depends on the clock, nothing of a viewer) without errors and with status 200, and no
-// invalidation was heard while it ran. observe (nil: none) counts the requests the cache
-// answers in the GraphQL metrics, under label's name for the operation. Call it once, before
-// serving.
-func (c *Cache) Extension(label func(*graphql.OperationContext) string, observe func(op, outcome string, d time.Duration)) graphql.HandlerExtension {
-	c.label, c.observe = label, observe
+// invalidation was heard while it ran. Call it once, while building the server, before
+// Serve answers anything.
+func (c *Cache) Extension(g GraphQL) graphql.HandlerExtension {
+	c.label, c.observe = g.Label, g.Observe
 	return watch{c}
 }
 

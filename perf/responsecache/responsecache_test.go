@@ -174,8 +174,10 @@ func TestCacheCountsItsAnswersUnderTheOperationsLabel(t *testing.T) {
 	b := newBus()
 	c := New(b, nil)
 	var observed []string
-	ext := c.Extension(func(*graphql.OperationContext) string { return "query:product" },
-		func(op, outcome string, _ time.Duration) { observed = append(observed, op+" "+outcome) })
+	ext := c.Extension(GraphQL{
+		Observe: func(op, outcome string, _ time.Duration) { observed = append(observed, op+" "+outcome) },
+		Label:   func(*graphql.OperationContext) string { return "query:product" },
+	})
 	exec := &executions{}
 	h := c.Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// What gqlgen does around an execution: the extension sees the response.
