@@ -17,7 +17,7 @@ test: services vet check-generated e2e-deps
 
 # The tests test-cluster runs again on a cluster, besides all of stores/redis: a flash sale,
 # live stock across processes, the caches and the rate limits, through checkout and the API.
-CLUSTER_TESTS := ^(TestAPIRunsOnTheClusterInClusterMode|TestConcurrentBuyersGetExactlyTheStock|TestSameIdempotencyKeyGivesOneOrder|TestCancelReleasesExactlyOnce|TestUnitsThatComeBackAreSoldDespiteTheFastPath|TestStockFansOutAcrossAPIProcesses|TestOneRedisSubscriptionPerSalePerProcess|TestAReplicaDropsItsKeptResponsesWhenAnotherWrites|TestCachedProductSeesUpdates|TestRateLimitViewerConcurrentAcrossReplicas|TestRateLimitOrders|TestPlacedOrderIsPaidNotifiedAndCounted)$$
+CLUSTER_TESTS := ^(TestAPIRunsOnTheClusterInClusterMode|TestConcurrentBuyersGetExactlyTheStock|TestSameIdempotencyKeyGivesOneOrder|TestCancelReleasesExactlyOnce|TestUnitsThatComeBackAreSoldDespiteTheFastPath|TestStockFansOutAcrossAPIProcesses|TestOneRedisSubscriptionPerSalePerProcess|TestAReplicaDropsItsCachedResponsesWhenAnotherWrites|TestCachedProductSeesUpdates|TestRateLimitViewerConcurrentAcrossReplicas|TestRateLimitOrders|TestPlacedOrderIsPaidNotifiedAndCounted)$$
 
 ## test-cluster: the Redis tests against a local three-master Redis Cluster that each test
 ## binary starts on free ports (TEST_REDIS_CLUSTER=1; set it to host:port,... for another)

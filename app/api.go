@@ -14,6 +14,7 @@ import (
 
 	"github.com/flashsale/flashsale/auth"
 	"github.com/flashsale/flashsale/graph"
+	"github.com/flashsale/flashsale/perf/responsecache"
 	"github.com/flashsale/flashsale/perf/soldout"
 	"github.com/flashsale/flashsale/resolvers"
 	"github.com/flashsale/flashsale/stockfeed"
@@ -94,9 +95,9 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ 
 
 	reg := a.Registry
 	reg.MustRegister(a.PlacementSteps)
-	var responses *graph.ResponseCache
-	if a.Invalidations != nil && !opts.NoResponseCache { // the stores keep near copies; whole responses may be kept too
-		responses = graph.NewResponseCache(a.Invalidations, reg)
+	var responses *responsecache.Cache
+	if a.Invalidations != nil && !opts.NoResponseCache { // invalidations are heard: whole responses may be cached
+		responses = responsecache.New(a.Invalidations, reg)
 	}
 	var soldOut *soldout.Handler
 	if !opts.NoSoldOutFastPath {

@@ -33,7 +33,7 @@ type Deps struct {
 	OrderBus  *redis.OrderBus
 	// Attempts counts the order attempts refused from memory into their pools' counts.
 	Attempts *redis.AttemptTally
-	// Invalidations tell every process to drop its near copies of cached entries.
+	// Invalidations tell every process to drop its local copies of cached entries.
 	Invalidations *redis.Invalidations
 	// Stores read through the Redis cache; Raw reads PostgreSQL directly.
 	Stores   flashsale.Stores
@@ -170,7 +170,7 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (
 		Sales:    postgres.NewSaleStore(d.DB),
 		Orders:   postgres.NewOrderStore(d.DB),
 	}
-	cacheCfg := redis.CacheConfig{Prefix: prefix}
+	cacheCfg := redis.CacheConfig{Prefix: prefix, NoLocalCache: opts.NoLocalCache}
 	if !opts.NoCache {
 		d.Invalidations = redis.NewInvalidations(d.Redis, prefix, log)
 		cacheCfg.Invalidations = d.Invalidations

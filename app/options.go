@@ -7,13 +7,16 @@ import "github.com/flashsale/flashsale/stores/postgres"
 // the benchmarks' baselines (cmd/bench). The zero value is what production runs.
 type Options struct {
 	DB postgres.Options
-	// NoCache reads PostgreSQL directly, without the Redis read cache and its near copies.
+	// NoCache reads PostgreSQL directly, without the Redis read cache and its local copies.
 	// Such a process must not write data that cached processes read: it would not tell them.
 	NoCache bool
 	// NoBatching gives every dataloader key its own batch.
 	NoBatching bool
 	// NoResponseCache keeps the stores' cache but executes every GraphQL request.
 	NoResponseCache bool
+	// NoLocalCache keeps the Redis read cache but no local copies of its entries in memory:
+	// every read of a product, sale or user goes to Redis.
+	NoLocalCache bool
 	// NoSoldOutFastPath turns off the sold-out fast path (perf/soldout): the checkout asks
 	// Redis for every order attempt, and GraphQL answers every order.
 	NoSoldOutFastPath bool

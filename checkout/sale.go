@@ -49,7 +49,7 @@ func productTerms(p *flashsale.Product) flashsale.PoolTerms {
 }
 
 // saleCacheTTL is how long the service keeps a sale in memory; reading it again goes to the
-// sale store's cache, whose near copies staff changes drop in every process.
+// sale store's cache, whose local copies staff changes drop in every process.
 const saleCacheTTL = time.Second
 
 // cachedSale is a sale kept in memory and when it was read.

@@ -175,8 +175,8 @@ func TestRealClientsAreAnsweredByTheFastPath(t *testing.T) {
 	})
 }
 
-// Each client's product read is answered from the response cache once kept, with the
-// Content-Type it asked for.
+// Each client's product read is answered from the response cache once its response is
+// cached, with the Content-Type it asked for.
 func TestRealClientsReadsComeFromTheResponseCache(t *testing.T) {
 	t.Parallel()
 	s := apitest.Start(t)
@@ -196,7 +196,7 @@ func TestRealClientsReadsComeFromTheResponseCache(t *testing.T) {
 				again := s.HTTP(t, f.request(t, "", "Product", productPrinted, vars, nil))
 				wantContentType(t, again, f.wantType)
 				if !bytes.Equal(again.Body, first.Body) {
-					t.Errorf("a kept answer %s differs from the first %s", again.Body, first.Body)
+					t.Errorf("a cached response %s differs from the first %s", again.Body, first.Body)
 				}
 			}
 			if got := cachedResponses(t, s) - before; got != 3 {

@@ -21,11 +21,11 @@ import (
 )
 
 // BenchmarkHandler measures the API's own cost per request, with no network and no client:
-// the floor ({ __typename }), a flash-sale order refused as SOLD_OUT (by the sold-out fast path, since
-// GraphQL answered the same query text SOLD_OUT during setup), and a cached product read (a
-// kept answer after the first). The flash-sale benchmark (make bench) compares the second
-// with the first over HTTP; this tells how much of the gap is the server's. Run with
-// go test ./e2e -run '^$' -bench Handler -benchmem.
+// the floor ({ __typename }), a flash-sale order refused as SOLD_OUT (by the sold-out fast
+// path, since GraphQL answered the same query text SOLD_OUT during setup), and a cached
+// product read (a cached response after the first). The flash-sale benchmark (make bench)
+// compares the second with the first over HTTP; this tells how much of the gap is the
+// server's. Run with go test ./e2e -run '^$' -bench Handler -benchmem.
 //
 // The sold-out refusal and the cached read are also sent as Apollo Client 4 sends them
 // (POST, its Accept, extensions.clientLibrary) and the read as urql 6 does (GET, its
@@ -51,7 +51,7 @@ func BenchmarkHandler(b *testing.B) {
 		want                      string // in the response body
 	}{
 		{"floor", "plain", "", `{ __typename }`, nil, `"Query"`},
-		// The viewer comes from the near cache: beyond the floor, mostly the shared limit's
+		// The viewer comes from its local copy: beyond the floor, mostly the shared limit's
 		// Redis round trip, which every read that is not answered from memory pays.
 		{"viewer-read", "plain", late, `{ me { id } }`, nil, `"me"`},
 		{"sold-out", "plain", late, placeInSale, lateOrder, `"SOLD_OUT"`},

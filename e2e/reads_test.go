@@ -72,7 +72,7 @@ func ordersQuery(ids []flashsale.OrderID) string {
 	return b.String()
 }
 
-// flushCache drops the read cache of the server's namespace, and the server's near copies,
+// flushCache drops the read cache of the server's namespace, and the server's local copies,
 // so a request starts cold.
 func flushCache(t *testing.T, s *apitest.Server) {
 	t.Helper()

@@ -19,10 +19,10 @@ func cachedResponses(t *testing.T, s *apitest.Server) int {
 	return metric(t, s, "flashsale_graphql_cached_responses_total")
 }
 
-// readUntilKept reads until an answer comes from the response cache. An API hears its own
+// readUntilCached reads until an answer comes from the response cache. An API hears its own
 // invalidations (the product's creation) back over pub/sub a moment after making them, and
-// each drops what was kept before it arrived, so the first reads may not be kept.
-func readUntilKept(t *testing.T, s *apitest.Server, token, query string, vars map[string]any) *apitest.Response {
+// each drops what was cached before it arrived, so the first reads may not be cached.
+func readUntilCached(t *testing.T, s *apitest.Server, token, query string, vars map[string]any) *apitest.Response {
 	t.Helper()
 	deadline := time.Now().Add(patience)
 	for {
@@ -47,7 +47,7 @@ func TestRepeatedProductReadsAreAnsweredFromTheResponseCache(t *testing.T) {
 	p := createProduct(t, s, "Popular", 1200, 5)
 	vars := map[string]any{"id": p.ID}
 	buyers := []string{customer(t, s, testenv.Name()+"-1@example.test"), customer(t, s, testenv.Name()+"-2@example.test"), ""}
-	first := readUntilKept(t, s, "", productPage, vars)
+	first := readUntilCached(t, s, "", productPage, vars)
 	before := cachedResponses(t, s)
 	for _, token := range buyers {
 		again := s.Do(t, token, productPage, vars)
@@ -60,7 +60,7 @@ func TestRepeatedProductReadsAreAnsweredFromTheResponseCache(t *testing.T) {
 		t.Errorf("3 repeated reads: %d answered from the response cache, want 3", got)
 	}
 
-	// A write drops the kept response at once in the process that made it.
+	// A write drops the cached response at once in the process that made it.
 	s.Do(t, s.AdminToken(t), `mutation($id: ID!) { updateProduct(id: $id, input: {priceCents: 999}) { id } }`, vars).
 		MustData(t, &map[string]any{})
 	var data struct{ Product struct{ PriceCents int } }
@@ -70,14 +70,14 @@ func TestRepeatedProductReadsAreAnsweredFromTheResponseCache(t *testing.T) {
 	}
 }
 
-func TestAReplicaDropsItsKeptResponsesWhenAnotherWrites(t *testing.T) {
+func TestAReplicaDropsItsCachedResponsesWhenAnotherWrites(t *testing.T) {
 	t.Parallel()
 	a := apitest.StartStack(t)
 	b := apitest.StartReplica(t, a)
 	p := createProduct(t, a, "Old name", 1200, 5)
 	vars := map[string]any{"id": p.ID}
 	var data struct{ Product struct{ Name string } }
-	readUntilKept(t, b, "", productPage, vars)
+	readUntilCached(t, b, "", productPage, vars)
 	a.Do(t, a.AdminToken(t), `mutation($id: ID!) { updateProduct(id: $id, input: {name: "New name"}) { id } }`, vars).
 		MustData(t, &map[string]any{})
 	deadline := time.Now().Add(2 * time.Second) // one pub/sub hop; far below the 5 s lapse
@@ -93,7 +93,7 @@ func TestAReplicaDropsItsKeptResponsesWhenAnotherWrites(t *testing.T) {
 	}
 }
 
-// Nothing that depends on the viewer, the clock or live counters is ever kept, nor anything
+// Nothing that depends on the viewer, the clock or live counters is ever cached, nor anything
 // with errors: each of these asks the same request twice and must see no cached answer.
 func TestResponseCacheKeepsOnlyWhatIsTheSameForEveryone(t *testing.T) {
 	t.Parallel()

@@ -24,6 +24,7 @@ import (
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/graph/media"
+	"github.com/flashsale/flashsale/perf/responsecache"
 	"github.com/flashsale/flashsale/perf/soldout"
 	"github.com/flashsale/flashsale/ratelimit"
 )
@@ -47,7 +48,7 @@ type HTTPConfig struct {
 	Checks   map[string]Check // by dependency name, for /readyz
 	Extra    map[string]http.Handler
 	// ResponseCache (nil: none) answers repeated public reads; NewGraphQL must be given it too.
-	ResponseCache *ResponseCache
+	ResponseCache *responsecache.Cache
 	// SoldOut (nil: none) is the sold-out fast path; NewGraphQL must be given it too.
 	SoldOut *soldout.Handler
 	// MaxBodyBytes bounds a request's body (zero: MaxBodyBytes).
@@ -129,11 +130,8 @@ type readBody struct {
 
 func (*readBody) Close() error { return nil }
 
-// Bytes returns the body; the sold-out fast path reads it through this method.
-func (b *readBody) Bytes() []byte { return b.b }
-
-// bytes returns the body, or nil for a nil readBody.
-func (b *readBody) bytes() []byte {
+// Bytes returns the body, or nil for a nil readBody.
+func (b *readBody) Bytes() []byte {
 	if b == nil {
 		return nil
 	}

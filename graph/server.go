@@ -17,6 +17,7 @@ import (
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/graph/generated"
 	"github.com/flashsale/flashsale/graph/loaders"
+	"github.com/flashsale/flashsale/perf/responsecache"
 	"github.com/flashsale/flashsale/perf/soldout"
 	"github.com/flashsale/flashsale/ratelimit"
 	"github.com/flashsale/flashsale/resolvers"
@@ -41,8 +42,8 @@ type Config struct {
 	// DefaultPersistedQueriesBytes.
 	QueryCacheBytes       int
 	PersistedQueriesBytes int
-	// ResponseCache (nil: none) is told which responses it may keep; NewHTTPHandler serves them.
-	ResponseCache *ResponseCache
+	// ResponseCache (nil: none) is told which responses it may cache; NewHTTPHandler serves them.
+	ResponseCache *responsecache.Cache
 	// SoldOut (nil: none) learns GraphQL's SOLD_OUT answers; NewHTTPHandler replays them.
 	SoldOut *soldout.Handler
 	// NoIntrospection refuses __schema and __type queries (production's default).
@@ -139,9 +140,6 @@ func NewGraphQL(cfg Config) *handler.Server {
 		observe = m.observe
 		registerCacheMetrics(cfg.Registry, parsed, persisted.cache)
 		srv.Use(m)
-		if cfg.ResponseCache != nil {
-			cfg.ResponseCache.stats = m.observe
-		}
 	}
 	if cfg.Tracer != nil {
 		for _, ext := range traceGraphQL(cfg.Tracer) {
@@ -155,7 +153,7 @@ func NewGraphQL(cfg Config) *handler.Server {
 		srv.Use(limitFields{cfg.Limits})
 	}
 	if cfg.ResponseCache != nil {
-		srv.Use(watch{})
+		srv.Use(cfg.ResponseCache.Extension(responsecache.GraphQL{Observe: observe, Label: operationLabel}))
 	}
 	if cfg.SoldOut != nil {
 		srv.Use(cfg.SoldOut.Extension(soldout.GraphQL{

@@ -8,13 +8,13 @@ import (
 	"github.com/graph-gophers/dataloader/v7"
 )
 
-// loader reads values of one kind by key for one response: from the near cache when the
-// store keeps one, else from the dataloader, whose cache answers a key asked before and
-// whose batches gather keys asked within its window. prefetch fills that cache for a whole
-// family of keys in one store call.
+// loader reads values of one kind by key for one response. A key the store holds a local
+// copy of costs nothing; the rest go through a dataloader, so that a response costs a store
+// call per batch rather than per key: its cache answers a key asked before, its batches
+// gather the keys asked within its window, and prefetch reads a whole family at once.
 type loader[K comparable, V any] struct {
 	fetch    func(context.Context, []K) ([]V, []error)
-	peek     func(K) (V, bool) // nil: no near cache
+	peek     func(K) (V, bool) // nil: the store keeps no local copies
 	batching bool
 
 	// The dataloader and its cache are made on first use: every response gets a loader of
@@ -77,7 +77,7 @@ func (l *loader[K, V]) fetchDetached(ctx context.Context, keys []K) ([]V, []erro
 
 // prefetch reads every key not yet known, in one store call per batchCapacity keys, and
 // leaves each answer, value or error, in the dataloader's cache, so that loading any of the
-// keys afterwards sends nothing. It returns the values of all keys it could find (near,
+// keys afterwards sends nothing. It returns the values of all keys it could find (local,
 // cached or read), once each; zero keys are skipped.
 func (l *loader[K, V]) prefetch(ctx context.Context, keys []K) []V {
 	var (

@@ -1,17 +1,10 @@
-// Package loaders batches the reads of one GraphQL response on graph-gophers/dataloader: every
-// resolver that needs a user, product, flash sale or order by id asks the request's loaders,
-// and each store call sends one statement per shard touched.
-//
-// Batches do not wait for a timer to gather a level of the response. Values read together
-// (the rows of one list, the answers of one batch, the root fields of one query) form a
-// family, and the first resolver that asks for something each of them refers to (an order's
-// user, a sale's product) reads it for the whole family in one store call, leaving every
-// answer in the loader's cache; its siblings find theirs there. So a level's keys go out
-// together however the scheduler interleaves the resolvers. Only keys outside any family (a
-// mutation's result, a subscription's event) are gathered by the dataloader's short window.
-//
-// Loaders are made per response (PerResponse) and reached with For(ctx); nothing is shared
-// between requests, so one viewer never sees another's cached answers.
+// Package loaders batches the reads of one GraphQL response on graph-gophers/dataloader, so
+// that a level of a query costs one statement per shard touched rather than one per key.
+// Values read together (a list's rows, a query's root fields) form a family: the first
+// resolver that needs something they refer to (an order's user) reads it for the whole family
+// in one store call, so batching does not depend on how the scheduler interleaves resolvers;
+// only keys outside any family wait for the dataloader's short window. Loaders are made per
+// response (PerResponse, reached with For), so one viewer never sees another's answers.
 package loaders
 
 import (
@@ -92,7 +85,7 @@ func New(s flashsale.Stores, batching bool) *Loaders {
 	}
 }
 
-// peeker is a store that may hold a near copy of an entity in memory (stores/redis's caches
+// peeker is a store that may hold a local copy of an entity in memory (stores/redis's caches
 // do): a key it holds is answered at once, with no store call.
 type peeker[K any, V any] interface {
 	Peek(K) (*V, bool)

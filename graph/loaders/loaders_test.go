@@ -10,12 +10,12 @@ import (
 	"github.com/flashsale/flashsale"
 )
 
-// table is a fake store of one entity: rows by key, near copies (the near cache), and the
+// table is a fake store of one entity: rows by key, local copies (Peek), and the
 // keys of every call, in order.
 type table[K comparable, V any] struct {
 	mu    sync.Mutex
 	rows  map[K]V
-	near  map[K]V
+	local map[K]V
 	calls [][]K
 }
 
@@ -41,7 +41,7 @@ func (t *table[K, V]) find(ctx context.Context, keys []K) ([]V, []error) {
 func (t *table[K, V]) peek(k K) (V, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	v, ok := t.near[k]
+	v, ok := t.local[k]
 	return v, ok
 }
 
@@ -89,7 +89,7 @@ func (s orders) FindOrdersByIDs(ctx context.Context, ids []flashsale.OrderID) ([
 	return s.find(ctx, ids)
 }
 
-// shop is a fake shop of 5 users, 3 products (the third kept near), 2 sales and 60 orders,
+// shop is a fake shop of 5 users, 3 products (the third with a local copy), 2 sales and 60 orders,
 // the order i by user i%5 of product i%3, every other one in sale i%2+1.
 type shop struct {
 	users    *table[flashsale.UserID, *flashsale.User]
@@ -102,7 +102,7 @@ type shop struct {
 func newShop() *shop {
 	s := &shop{
 		users:    &table[flashsale.UserID, *flashsale.User]{rows: map[flashsale.UserID]*flashsale.User{}},
-		products: &table[flashsale.ProductID, *flashsale.Product]{rows: map[flashsale.ProductID]*flashsale.Product{}, near: map[flashsale.ProductID]*flashsale.Product{}},
+		products: &table[flashsale.ProductID, *flashsale.Product]{rows: map[flashsale.ProductID]*flashsale.Product{}, local: map[flashsale.ProductID]*flashsale.Product{}},
 		sales:    &table[flashsale.SaleID, *flashsale.FlashSale]{rows: map[flashsale.SaleID]*flashsale.FlashSale{}},
 		orders:   &table[flashsale.OrderID, *flashsale.Order]{rows: map[flashsale.OrderID]*flashsale.Order{}},
 	}
@@ -113,7 +113,7 @@ func newShop() *shop {
 		p := &flashsale.Product{ID: flashsale.ProductID(i + 1), Name: fmt.Sprint("product ", i+1)}
 		s.products.rows[p.ID] = p
 		if i == 2 {
-			s.products.near[p.ID] = p
+			s.products.local[p.ID] = p
 		}
 	}
 	for i := range 2 {
@@ -168,7 +168,7 @@ func TestListedOrdersReadEachReferenceOnceForAll(t *testing.T) {
 			}
 		}
 	})
-	// One call each, with each key once; product 3 is near, so never read.
+	// One call each, with each key once; product 3 has a local copy, so is never read.
 	if got, want := fmt.Sprint(s.users.callsSoFar()), "[[usr_1 usr_2 usr_3 usr_4 usr_5]]"; got != want {
 		t.Errorf("user reads = %s, want %s", got, want)
 	}
@@ -255,9 +255,9 @@ func TestLoneReferencesAreLoadedOnce(t *testing.T) {
 	if len(seen) != 5 {
 		t.Errorf("users read = %v, want the 5 of the orders", seen)
 	}
-	// A near product needs no read at all.
+	// A product with a local copy needs no read at all.
 	if p, err := l.ProductOfOrder(ctx, s.list[2]); err != nil || p.ID != 3 || len(s.products.callsSoFar()) != 0 {
-		t.Errorf("near product: %v, %v after %d reads; want product 3 and no read", p, err, len(s.products.callsSoFar()))
+		t.Errorf("product with a local copy: %v, %v after %d reads; want product 3 and no read", p, err, len(s.products.callsSoFar()))
 	}
 }
 

@@ -12,8 +12,8 @@ import (
 )
 
 // CacheResult is product reads per second through GraphQL with the shop's caches, with the
-// stores' cache alone (Redis and near copies, no response cache: app.Config.NoResponseCache)
-// and with no cache at all (app.Config.NoCache): APIs of the same process on the same data.
+// stores' cache alone (Redis and local copies, no response cache: app.Options.NoResponseCache)
+// and with no cache at all (app.Options.NoCache): APIs of the same process on the same data.
 type CacheResult struct {
 	// RequestShapes names how the reads and their floor were sent (loadgen.Describe): as
 	// the frontend clients send them, read by read in turn.
@@ -36,7 +36,7 @@ type CacheResult struct {
 	StoresOnlyP50Ms float64 `json:"stores_cache_only_p50_ms,omitempty"`
 	StoresOnlyP99Ms float64 `json:"stores_cache_only_p99_ms,omitempty"`
 	// FloorPerS is { __typename } against the cached API at the same concurrency: the cost of
-	// HTTP and of running GraphQL at all. A kept response skips the second, so the cached read
+	// HTTP and of running GraphQL at all. A cached response skips the second, so the cached read
 	// can beat it.
 	FloorPerS float64 `json:"floor_per_s"`
 }

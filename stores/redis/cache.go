@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/flashsale/flashsale"
+	"github.com/flashsale/flashsale/perf/localcache"
 )
 
 // CacheConfig tunes the read cache; zero values take the defaults.
@@ -28,9 +29,12 @@ type CacheConfig struct {
 	// NegativeTTL is how long "no such id" is remembered, so that probing unknown ids cannot
 	// hammer PostgreSQL; short, because the id may be created soon after. Default 10s.
 	NegativeTTL time.Duration
-	// Invalidations, if set, lets products, sales and users keep near copies in this
+	// Invalidations, if set, lets products, sales and users keep local copies in this
 	// process's memory, dropped everywhere when any process invalidates them.
 	Invalidations *Invalidations
+	// NoLocalCache keeps no local copies; writes still tell the other processes, whose
+	// copies and cached responses must go.
+	NoLocalCache bool
 }
 
 // cache is the cache-aside machinery one entity type's decorator uses: one MGET for a batch,
@@ -49,7 +53,8 @@ type cache[K ~int64, V any] struct {
 	// while its insert may still be committing, and must be found the moment it commits.
 	negatives bool
 	kind      string
-	near      *near[K, V] // nil: every read goes to Redis
+	bus       *Invalidations          // nil: writes tell no other process
+	local     *localcache.Cache[K, V] // nil: every read goes to Redis
 }
 
 const negative = "-" // the stored form of "no such id"
@@ -97,19 +102,33 @@ func newCache[K ~int64, V any](client goredis.UniversalClient, kind, what string
 		negatives: true, kind: kind}
 }
 
-// keepNear turns near copies on (when the config has an invalidation bus).
-func (c *cache[K, V]) keepNear() {
-	if c.cfg.Invalidations != nil {
-		c.near = newNear[K, V](c.cfg.Invalidations, c.kind)
+// keepLocal has this entity type's writes heard by every process (when the config has an
+// invalidation bus) and, unless the config says NoLocalCache, keeps local copies.
+func (c *cache[K, V]) keepLocal() {
+	if c.cfg.Invalidations == nil {
+		return
 	}
+	c.bus = c.cfg.Invalidations
+	if c.cfg.NoLocalCache {
+		return
+	}
+	local := localcache.New[K, V](c.bus)
+	c.bus.register(c.kind, func(ids []int64) {
+		keys := make([]K, len(ids))
+		for i, id := range ids {
+			keys[i] = K(id)
+		}
+		local.Drop(keys...)
+	}, local.Clear)
+	c.local = local
 }
 
-// peek returns id's near copy, if this process holds one.
+// peek returns id's local copy, if this process holds one.
 func (c *cache[K, V]) peek(id K) (*V, bool) {
-	if c.near == nil {
+	if c.local == nil {
 		return nil, false
 	}
-	return c.near.get(id)
+	return c.local.Get(id)
 }
 
 func (c *cache[K, V]) key(id K) string { return c.tag + strconv.FormatInt(int64(id), 10) }
@@ -117,36 +136,36 @@ func (c *cache[K, V]) key(id K) string { return c.tag + strconv.FormatInt(int64(
 // load answers ids from Redis where it can and from find for the rest, in the order of ids.
 // A Redis failure is a warning, never an error: reads fall back to the store.
 func (c *cache[K, V]) load(ctx context.Context, ids []K, find func(context.Context, []K) ([]*V, []error)) ([]*V, []error) {
-	if c.near == nil {
-		return c.loadFar(ctx, ids, find)
+	if c.local == nil {
+		return c.loadShared(ctx, ids, find)
 	}
-	gen := c.near.generation()
+	gen := c.local.Generation()
 	values := make([]*V, len(ids))
 	errs := make([]error, len(ids))
-	var farIDs []K
-	var farAt []int
+	var sharedIDs []K
+	var sharedAt []int
 	for i, id := range ids {
-		if v, ok := c.near.get(id); ok {
+		if v, ok := c.local.Get(id); ok {
 			values[i] = v
 		} else {
-			farIDs, farAt = append(farIDs, id), append(farAt, i)
+			sharedIDs, sharedAt = append(sharedIDs, id), append(sharedAt, i)
 		}
 	}
-	if len(farIDs) == 0 {
+	if len(sharedIDs) == 0 {
 		return values, errs
 	}
-	found, findErrs := c.loadFar(ctx, farIDs, find)
-	for j, i := range farAt {
+	found, findErrs := c.loadShared(ctx, sharedIDs, find)
+	for j, i := range sharedAt {
 		values[i], errs[i] = found[j], findErrs[j]
 		if found[j] != nil && findErrs[j] == nil {
-			c.near.put(farIDs[j], found[j], gen)
+			c.local.Put(sharedIDs[j], found[j], gen)
 		}
 	}
 	return values, errs
 }
 
-// loadFar answers ids from Redis and the store.
-func (c *cache[K, V]) loadFar(ctx context.Context, ids []K, find func(context.Context, []K) ([]*V, []error)) ([]*V, []error) {
+// loadShared answers ids from Redis, which every process shares, and the store.
+func (c *cache[K, V]) loadShared(ctx context.Context, ids []K, find func(context.Context, []K) ([]*V, []error)) ([]*V, []error) {
 	values := make([]*V, len(ids))
 	errs := make([]error, len(ids))
 	keys := make([]string, len(ids))
@@ -283,13 +302,13 @@ func (c *cache[K, V]) invalidate(ctx context.Context, ids ...K) {
 	for i, id := range ids {
 		keys[i] = c.key(id)
 	}
-	if c.near == nil {
+	if c.bus == nil {
 		if err := c.client.Del(ctx, keys...).Err(); err != nil {
 			c.warn(ctx, "invalidate", err)
 		}
 		return
 	}
-	// One round trip deletes the entries and tells the other processes to drop their near
+	// One round trip deletes the entries and tells the other processes to drop their local
 	// copies; ours go after the DEL, so that no read of ours refills them from the old entry.
 	raw := make([]int64, len(ids))
 	for i, id := range ids {
@@ -297,11 +316,11 @@ func (c *cache[K, V]) invalidate(ctx context.Context, ids ...K) {
 	}
 	pipe := c.client.Pipeline()
 	pipe.Del(ctx, keys...)
-	c.cfg.Invalidations.publish(ctx, pipe, c.kind, raw)
+	c.bus.publish(ctx, pipe, c.kind, raw)
 	if _, err := pipe.Exec(ctx); err != nil {
 		c.warn(ctx, "invalidate", err)
 	}
-	c.cfg.Invalidations.dropLocal(c.kind, raw)
+	c.bus.dropLocal(c.kind, raw)
 }
 
 // warn logs a Redis failure at most once every 10 seconds per entity type.

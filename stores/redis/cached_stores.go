@@ -20,11 +20,11 @@ type ProductCache struct {
 // NewProductCache decorates store with the read cache.
 func NewProductCache(store flashsale.ProductStore, client goredis.UniversalClient, cfg CacheConfig, log *slog.Logger) *ProductCache {
 	c := newCache[flashsale.ProductID, flashsale.Product](client, KindProduct, "product", cfg, log)
-	c.keepNear()
+	c.keepLocal()
 	return &ProductCache{ProductStore: store, c: c}
 }
 
-// Peek returns the product if this process holds a near copy (the loaders answer from it
+// Peek returns the product if this process holds a local copy (the loaders answer from it
 // without waiting for a batch).
 func (s *ProductCache) Peek(id flashsale.ProductID) (*flashsale.Product, bool) { return s.c.peek(id) }
 
@@ -66,11 +66,11 @@ type SaleCache struct {
 // NewSaleCache decorates store with the read cache.
 func NewSaleCache(store flashsale.SaleStore, client goredis.UniversalClient, cfg CacheConfig, log *slog.Logger) *SaleCache {
 	c := newCache[flashsale.SaleID, flashsale.FlashSale](client, KindSale, "flash sale", cfg, log)
-	c.keepNear()
+	c.keepLocal()
 	return &SaleCache{SaleStore: store, c: c}
 }
 
-// Peek returns the sale if this process holds a near copy.
+// Peek returns the sale if this process holds a local copy.
 func (s *SaleCache) Peek(id flashsale.SaleID) (*flashsale.FlashSale, bool) { return s.c.peek(id) }
 
 // FindSaleByID reads through the cache.
@@ -104,11 +104,11 @@ type UserCache struct {
 // NewUserCache decorates store with the read cache.
 func NewUserCache(store flashsale.UserStore, client goredis.UniversalClient, cfg CacheConfig, log *slog.Logger) *UserCache {
 	c := newCache[flashsale.UserID, flashsale.User](client, KindUser, "user", cfg, log)
-	c.keepNear()
+	c.keepLocal()
 	return &UserCache{UserStore: store, c: c}
 }
 
-// Peek returns the user if this process holds a near copy.
+// Peek returns the user if this process holds a local copy.
 func (s *UserCache) Peek(id flashsale.UserID) (*flashsale.User, bool) { return s.c.peek(id) }
 
 // FindUserByID reads through the cache.

@@ -1,11 +1,16 @@
-package graph
+package responsecache
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/flashsale/flashsale/graph/media"
 )
@@ -24,9 +29,19 @@ func (b *bus) Watch(_ []string, clear func()) { b.clear = clear }
 func (b *bus) invalidate()                    { b.gen.Add(1); b.clear() }
 func newBus() *bus                            { b := &bus{}; b.live.Store(true); return b }
 func post(body string) *http.Request          { return postWith(body, "application/json") }
+
+// memBody is a request body read into memory, as graph's body limit leaves it.
+type memBody struct {
+	*bytes.Reader
+	b []byte
+}
+
+func (*memBody) Close() error    { return nil }
+func (b *memBody) Bytes() []byte { return b.b }
+
 func postWith(body, ct string) *http.Request {
 	r := httptest.NewRequest(http.MethodPost, "/query", nil)
-	r.Body = &readBody{Reader: bytes.NewReader([]byte(body)), b: []byte(body)}
+	r.Body = &memBody{Reader: bytes.NewReader([]byte(body)), b: []byte(body)}
 	r.Header.Set("Content-Type", ct)
 	return r
 }
@@ -61,9 +76,9 @@ func serveTwice(t *testing.T, h http.Handler, r func() *http.Request) {
 	}
 }
 
-func TestResponseCacheKeepsAReadAndDropsItOnInvalidation(t *testing.T) {
+func TestCacheKeepsAReadAndDropsItOnInvalidation(t *testing.T) {
 	b, exec := newBus(), &executions{}
-	c := NewResponseCache(b, nil)
+	c := New(b, nil)
 	h := c.Serve(exec)
 	serveTwice(t, h, func() *http.Request { return post(`{"query":"{ product }"}`) })
 	if exec.n != 1 {
@@ -81,15 +96,15 @@ func TestResponseCacheKeepsAReadAndDropsItOnInvalidation(t *testing.T) {
 	}
 	serveTwice(t, h, func() *http.Request { return postWith(`{"query":"{ product }"}`, "text/plain") })
 	if exec.n != 4 {
-		t.Errorf("a text/plain body was answered from the kept response (%d executions, want 4)", exec.n)
+		t.Errorf("a text/plain body was answered from the cached response (%d executions, want 4)", exec.n)
 	}
 }
 
 // urql sends queries as GET: the query string is the key, apart from POST bodies, and the
-// Accept header must choose the kept response's Content-Type.
-func TestResponseCacheKeepsGETReads(t *testing.T) {
+// Accept header must choose the cached response's Content-Type.
+func TestCacheKeepsGETReads(t *testing.T) {
 	b, exec := newBus(), &executions{}
-	h := NewResponseCache(b, nil).Serve(exec)
+	h := New(b, nil).Serve(exec)
 	get := func(rawQuery, accept string) func() *http.Request {
 		return func() *http.Request {
 			r := httptest.NewRequest(http.MethodGet, "/query?"+rawQuery, nil)
@@ -101,34 +116,34 @@ func TestResponseCacheKeepsGETReads(t *testing.T) {
 	if exec.n != 1 {
 		t.Fatalf("two identical GET reads executed %d times, want 1", exec.n)
 	}
-	// The kept response is application/graphql-response+json, which this Accept does not
-	// choose: the first read executes, and its response is kept in place of the other.
+	// The cached response is application/graphql-response+json, which this Accept does not
+	// choose: the first read executes, and its response is cached in place of the other.
 	serveTwice(t, h, get("query=%7B+product+%7D", "application/json"))
 	if exec.n != 2 {
 		t.Errorf("GET reads asking for application/json executed %d times in all, want 2", exec.n)
 	}
 	serveTwice(t, h, func() *http.Request { return post("query=%7B+product+%7D") })
 	if exec.n != 3 {
-		t.Errorf("a POST body equal to a kept query string: %d executions in all, want 3 (the first not from the GET's)", exec.n)
+		t.Errorf("a POST body equal to a cached query string: %d executions in all, want 3 (the first not from the GET's)", exec.n)
 	}
 }
 
-func TestResponseCacheDoesNotKeepAReadThatAnInvalidationOvertook(t *testing.T) {
+func TestCacheDoesNotKeepAReadThatAnInvalidationOvertook(t *testing.T) {
 	b := newBus()
 	exec := &executions{}
 	exec.during = func() { b.gen.Add(1) } // a write elsewhere committed while the read ran
-	h := NewResponseCache(b, nil).Serve(exec)
+	h := New(b, nil).Serve(exec)
 	serveTwice(t, h, func() *http.Request { return post(`{"query":"{ product }"}`) })
 	if exec.n != 2 {
 		t.Errorf("reads overtaken by an invalidation executed %d times, want 2 (none kept)", exec.n)
 	}
 }
 
-func TestResponseCacheIsUnusedWhileInvalidationsAreNotHeard(t *testing.T) {
+func TestCacheIsUnusedWhileInvalidationsAreNotHeard(t *testing.T) {
 	b, exec := newBus(), &executions{}
-	c := NewResponseCache(b, nil)
+	c := New(b, nil)
 	h := c.Serve(exec)
-	serveTwice(t, h, func() *http.Request { return post(`{"query":"{ product }"}`) }) // kept
+	serveTwice(t, h, func() *http.Request { return post(`{"query":"{ product }"}`) }) // cached
 	b.live.Store(false)
 	serveTwice(t, h, func() *http.Request { return post(`{"query":"{ product }"}`) })
 	if exec.n != 3 {
@@ -137,18 +152,46 @@ func TestResponseCacheIsUnusedWhileInvalidationsAreNotHeard(t *testing.T) {
 	b.live.Store(true)
 	serveTwice(t, h, func() *http.Request { return post(`{"query":"mutation { m }"}`) })
 	if exec.n != 5 || c.Len() != 1 {
-		t.Errorf("a mutation twice: %d executions in all (want 5), %d kept (want 1)", exec.n, c.Len())
+		t.Errorf("a mutation twice: %d executions in all (want 5), %d cached (want 1)", exec.n, c.Len())
 	}
 }
 
-func TestResponseCacheStartsOverPastItsBytes(t *testing.T) {
+func TestCacheStartsOverPastItsBytes(t *testing.T) {
 	b, exec := newBus(), &executions{}
-	c := NewResponseCache(b, nil)
+	c := New(b, nil)
 	c.maxBytes = 60 // two answers of 25 bytes and their ~25-byte keys do not fit
 	h := c.Serve(exec)
 	serveTwice(t, h, func() *http.Request { return post(`{"query":"{ product a }"}`) })
 	serveTwice(t, h, func() *http.Request { return post(`{"query":"{ product b }"}`) })
 	if exec.n != 2 || c.Len() != 1 || c.bytes != len(`{"query":"{ product b }"}`)+len(`{"data":{"product":null}}`) {
-		t.Errorf("%d executions (want 2), %d kept (want 1), %d bytes counted", exec.n, c.Len(), c.bytes)
+		t.Errorf("%d executions (want 2), %d cached (want 1), %d bytes counted", exec.n, c.Len(), c.bytes)
+	}
+}
+
+// A request answered from the cache is counted in the GraphQL metrics under the label its
+// execution had.
+func TestCacheCountsItsAnswersUnderTheOperationsLabel(t *testing.T) {
+	b := newBus()
+	c := New(b, nil)
+	var observed []string
+	ext := c.Extension(GraphQL{
+		Observe: func(op, outcome string, _ time.Duration) { observed = append(observed, op+" "+outcome) },
+		Label:   func(*graphql.OperationContext) string { return "query:product" },
+	})
+	exec := &executions{}
+	h := c.Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// What gqlgen does around an execution: the extension sees the response.
+		ctx := graphql.WithOperationContext(r.Context(), &graphql.OperationContext{})
+		ext.(graphql.ResponseInterceptor).InterceptResponse(ctx, func(context.Context) *graphql.Response {
+			exec.ServeHTTP(w, r)
+			return &graphql.Response{}
+		})
+	}))
+	serveTwice(t, h, func() *http.Request { return post(`{"query":"{ product }"}`) })
+	if exec.n != 1 {
+		t.Fatalf("two identical reads executed %d times, want 1", exec.n)
+	}
+	if want := []string{"query:product ok"}; !slices.Equal(observed, want) {
+		t.Errorf("observed %q, want %q", observed, want)
 	}
 }

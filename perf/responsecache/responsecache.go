@@ -1,4 +1,9 @@
-package graph
+// Package responsecache answers repeated public reads, such as the product page a crowd
+// refreshes before a sale, with the bytes GraphQL produced the first time. Serve sits in
+// front of the GraphQL handler; the gqlgen extension from Cache.Extension tells it which
+// responses are the same for everyone and so may be cached; an Invalidator (stores/redis's
+// Invalidations) tells it when products and sales change in any process.
+package responsecache
 
 import (
 	"bytes"
@@ -16,41 +21,23 @@ import (
 	"github.com/flashsale/flashsale/graph/media"
 )
 
-// Invalidator tells a cache above the stores when cached entries change: it is
-// stores/redis.Invalidations, which hears every process's writes over Redis pub/sub.
+// Invalidator tells the cache when cached entries change, in this process or another.
 type Invalidator interface {
 	// Generation changes with every invalidation and every loss of the subscription.
 	Generation() uint64
-	// Live reports whether invalidations are being heard; nothing is served or kept otherwise.
+	// Live reports whether invalidations are being heard; nothing is served or cached otherwise.
 	Live() bool
 	// Watch calls clear on every invalidation of an entry of one of kinds.
 	Watch(kinds []string, clear func())
 }
 
-// ResponseCache keeps whole responses to public reads, the product page a crowd refreshes
-// before a sale, and answers the same request again without running GraphQL at all. A read
-// of a cached product still costs the handler 1.5 times the floor in gqlgen's variables,
-// field collection and marshalling (the cache bench's profile); a stored response costs a map
-// lookup and a write.
-//
-// A response is kept only if it is the same for every viewer and every moment:
-//   - the operation is a query whose root fields read one product or one sale, and every field
-//     it resolved is in cacheableFields (stored columns: no live stock, no sale status, which
-//     depends on the clock, nothing of a viewer);
-//   - it has no errors and status 200;
-//   - no invalidation of a product or sale was heard while it ran, and invalidations are
-//     being heard at all.
-//
-// Any invalidation of a product or a sale, from any process, drops every kept response, as
-// product writes are rare; entries also lapse after ttl, bounding the harm of an invalidation
-// lost without the subscription noticing.
-//
-// It serves what frontend clients send by default: a POST's JSON body (Apollo Client, fetch)
-// or a GET's query string (urql sends queries as GET), extensions and all, which are part of
-// the key; the key is the body or query string as sent, and a kept response is served to a
-// request of the same method whose Accept header GraphQL answers with the response's own
-// Content-Type (media.ResponseType).
-type ResponseCache struct {
+// Cache keeps whole responses to public product and sale reads and answers repeats without
+// running GraphQL, whose parsing, field collection and marshalling cost far more than a map
+// lookup. A response is kept only when it is the same for every viewer and every moment (see
+// Extension), and only while invalidations are heard. Any invalidation of a product or sale
+// drops every cached response, as such writes are rare; entries also lapse after a TTL in
+// case an invalidation is lost without anyone noticing.
+type Cache struct {
 	bus        Invalidator
 	ttl        time.Duration
 	maxEntries int
@@ -58,10 +45,11 @@ type ResponseCache struct {
 
 	mu      sync.RWMutex
 	entries map[string]*cachedResponse
-	bytes   int // of the keys and bodies kept, bounded by maxBytes
+	bytes   int // of the keys and bodies cached, bounded by maxBytes
 
-	hits  prometheus.Counter
-	stats func(op, outcome string, d time.Duration) // the GraphQL metrics, if any
+	hits    prometheus.Counter
+	label   func(*graphql.OperationContext) string    // the GraphQL metrics' operation label
+	observe func(op, outcome string, d time.Duration) // the GraphQL metrics, if any
 }
 
 type cachedResponse struct {
@@ -72,7 +60,7 @@ type cachedResponse struct {
 	expires time.Time
 }
 
-// Limits of what is kept: small request bodies (the key), small responses, a bounded number.
+// Limits of what is cached: small request bodies (the key), small responses, a bounded number.
 const (
 	responseCacheTTL   = 5 * time.Second
 	maxCachedRequest   = 4 << 10
@@ -81,7 +69,7 @@ const (
 	maxCachedBytes     = 32 << 20
 )
 
-// cacheableFields are the fields a kept response may contain, as Object.field. A field left
+// cacheableFields are the fields a cached response may contain, as Object.field. A field left
 // out makes the response uncacheable, so a field added to the schema is safe until added here.
 var cacheableFields = map[[2]string]bool{
 	{"Query", "product"}: true, {"Query", "flashSale"}: true,
@@ -93,10 +81,10 @@ var cacheableFields = map[[2]string]bool{
 	{"FlashSale", "startsAt"}: true, {"FlashSale", "endsAt"}: true,
 }
 
-// NewResponseCache returns a cache that trusts bus for invalidations of products and sales.
-// reg (nil: none) gets its hit counter.
-func NewResponseCache(bus Invalidator, reg prometheus.Registerer) *ResponseCache {
-	c := &ResponseCache{bus: bus, ttl: responseCacheTTL, maxEntries: maxCachedResponses, maxBytes: maxCachedBytes,
+// New returns a cache that trusts bus for invalidations of products and sales. reg (nil:
+// none) gets its hit counter.
+func New(bus Invalidator, reg prometheus.Registerer) *Cache {
+	c := &Cache{bus: bus, ttl: responseCacheTTL, maxEntries: maxCachedResponses, maxBytes: maxCachedBytes,
 		entries: map[string]*cachedResponse{},
 		hits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "flashsale_graphql_cached_responses_total",
@@ -109,14 +97,14 @@ func NewResponseCache(bus Invalidator, reg prometheus.Registerer) *ResponseCache
 	return c
 }
 
-// Len is the number of responses kept.
-func (c *ResponseCache) Len() int {
+// Len is the number of responses cached.
+func (c *Cache) Len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return len(c.entries)
 }
 
-func (c *ResponseCache) clear() {
+func (c *Cache) clear() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	clear(c.entries)
@@ -124,35 +112,49 @@ func (c *ResponseCache) clear() {
 }
 
 // Serve answers a request it holds a response for and otherwise passes it on, watching
-// whether its response may be kept. It sits after limitBody, whose body it reads.
-func (c *ResponseCache) Serve(next http.Handler) http.Handler {
+// whether its response may be cached. It serves what frontend clients send by default: a
+// POST's JSON body (Apollo Client, fetch) or a GET's query string (urql), extensions and
+// all, as sent. A cached response is served only to a request of the same method whose
+// Accept header GraphQL answers with the response's own Content-Type (media.ResponseType).
+//
+// A POST is served only if its body was read already (a Body with a Bytes method, as graph's
+// body limit leaves it), so that the cache never copies a body.
+func (c *Cache) Serve(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key, get, ok := cacheKey(r)
 		// Only a request that may read a cacheable root field, and names no mutation, is
 		// followed, so that orders and other reads pay nothing for the cache (a query that
 		// merely says "mutation" in a string goes uncached: no harm).
-		if !ok || len(key) > maxCachedRequest || !mayKeep(key) || !c.bus.Live() {
+		if !ok || len(key) > maxCachedRequest || !mayCache(key) || !c.bus.Live() {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if c.serveKept(w, r, key, get) {
+		if c.serveCached(w, r, key, get) {
 			return
 		}
 		f := &fill{ResponseWriter: w, gen: c.bus.Generation()}
 		next.ServeHTTP(f, r.WithContext(context.WithValue(r.Context(), fillKey{}, f)))
-		c.keep(key, get, f)
+		c.add(key, get, f)
 	})
 }
 
-// cacheKey returns what a request is kept under: a POST's JSON body (as limitBody read it),
-// or a GET's query string, which GraphQL reads in its place.
+// readBody is a request body already read into memory.
+type readBody interface {
+	Bytes() []byte
+}
+
+// cacheKey returns what a request is cached under: a POST's JSON body, or a GET's query
+// string, which GraphQL reads in its place.
 func cacheKey(r *http.Request) (key []byte, get bool, ok bool) {
 	switch r.Method {
 	case http.MethodPost:
-		body, ok := r.Body.(*readBody)
-		return body.bytes(), false, ok && media.IsJSONBody(r.Header.Get("Content-Type"))
+		body, ok := r.Body.(readBody)
+		if !ok || !media.IsJSONBody(r.Header.Get("Content-Type")) {
+			return nil, false, false
+		}
+		return body.Bytes(), false, true
 	case http.MethodGet:
-		// The GET transport reads the query string; one that is too long to keep is not
+		// The GET transport reads the query string; one that is too long to cache is not
 		// copied.
 		if len(r.URL.RawQuery) > maxCachedRequest || r.Header.Get("Upgrade") != "" {
 			return nil, true, false
@@ -162,15 +164,15 @@ func cacheKey(r *http.Request) (key []byte, get bool, ok bool) {
 	return nil, false, false
 }
 
-// mayKeep is a cheap look at a body or query string for the root fields of cacheableFields
+// mayCache is a cheap look at a body or query string for the root fields of cacheableFields
 // or a persisted query's hash (a persisted query sent alone names no field).
-func mayKeep(key []byte) bool {
+func mayCache(key []byte) bool {
 	return !bytes.Contains(key, []byte("mutation")) &&
 		(bytes.Contains(key, []byte("product")) || bytes.Contains(key, []byte("flashSale")) ||
 			bytes.Contains(key, []byte("sha256Hash")))
 }
 
-func (c *ResponseCache) serveKept(w http.ResponseWriter, r *http.Request, key []byte, get bool) bool {
+func (c *Cache) serveCached(w http.ResponseWriter, r *http.Request, key []byte, get bool) bool {
 	start := time.Now()
 	c.mu.RLock()
 	e := c.entries[string(key)]
@@ -181,13 +183,14 @@ func (c *ResponseCache) serveKept(w http.ResponseWriter, r *http.Request, key []
 	w.Header().Set("Content-Type", e.header)
 	w.Write(e.body)
 	c.hits.Inc()
-	if c.stats != nil {
-		c.stats(e.op, "ok", time.Since(start))
+	if c.observe != nil {
+		c.observe(e.op, "ok", time.Since(start))
 	}
 	return true
 }
 
-func (c *ResponseCache) keep(key []byte, get bool, f *fill) {
+// add caches the response f followed, if it may be cached.
+func (c *Cache) add(key []byte, get bool, f *fill) {
 	if !f.cacheable() || f.status != 0 && f.status != http.StatusOK || f.body == nil ||
 		!c.bus.Live() || c.bus.Generation() != f.gen {
 		return
@@ -233,7 +236,7 @@ func (f *fill) WriteHeader(status int) {
 	f.ResponseWriter.WriteHeader(status)
 }
 
-// Write copies the response only once execution has said it may be kept (gqlgen writes the
+// Write copies the response only once execution has said it may be cached (gqlgen writes the
 // whole response after executing it), so that other responses cost no copy.
 func (f *fill) Write(b []byte) (int, error) {
 	if f.cacheable() {
@@ -252,9 +255,28 @@ func (f *fill) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the real writer.
 func (f *fill) Unwrap() http.ResponseWriter { return f.ResponseWriter }
 
+// GraphQL is what the cache needs of the GraphQL server behind it.
+type GraphQL struct {
+	// Observe (nil: none) counts a request the cache answered in the server's metrics, under
+	// the label Label gave the operation when its response was cached.
+	Observe func(op, outcome string, d time.Duration)
+	Label   func(*graphql.OperationContext) string
+}
+
+// Extension returns the gqlgen extension that decides which responses may be cached; the
+// GraphQL server behind Serve must use it. A response may be cached if it answers a query
+// whose every field is in cacheableFields (stored columns: no live stock, no status that
+// depends on the clock, nothing of a viewer) without errors and with status 200, and no
+// invalidation was heard while it ran. Call it once, while building the server, before
+// Serve answers anything.
+func (c *Cache) Extension(g GraphQL) graphql.HandlerExtension {
+	c.label, c.observe = g.Label, g.Observe
+	return watch{c}
+}
+
 // watch is the GraphQL side of the response cache: for a request being followed it watches
 // every field resolved (only such requests pay for it) and the response's errors.
-type watch struct{}
+type watch struct{ c *Cache }
 
 var _ interface {
 	graphql.HandlerExtension
@@ -290,9 +312,9 @@ func (watch) MutateOperationContext(ctx context.Context, oc *graphql.OperationCo
 	return nil
 }
 
-// InterceptResponse spoils a response with errors, and has a kept one remember its metrics
-// label.
-func (watch) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+// InterceptResponse spoils a response with errors, and has a cacheable one remember its
+// metrics label.
+func (w watch) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 	resp := next(ctx)
 	f, ok := ctx.Value(fillKey{}).(*fill)
 	if !ok || !graphql.HasOperationContext(ctx) {
@@ -300,8 +322,8 @@ func (watch) InterceptResponse(ctx context.Context, next graphql.ResponseHandler
 	}
 	if resp == nil || len(resp.Errors) > 0 {
 		f.spoiled.Store(true)
-	} else if f.cacheable() {
-		f.op = operationLabel(graphql.GetOperationContext(ctx))
+	} else if f.cacheable() && w.c.label != nil {
+		f.op = w.c.label(graphql.GetOperationContext(ctx))
 	}
 	return resp
 }

@@ -7,19 +7,15 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// Invalidations carries cache invalidations between processes, so that each process may keep
-// a near copy of hot entries (products, sales, users) in memory: a product page read many
-// times a second then costs no Redis round trip at all, and a write anywhere drops the copies
-// everywhere within a pub/sub hop.
-//
-// The near copies are trusted only while the subscription is known to be up: a process that
-// loses it, or is told it subscribed anew (after a reconnect, when messages may have been
-// missed), drops every copy and fills none until the subscription is confirmed again.
+// Invalidations carries cache invalidations between processes over Redis pub/sub, so that
+// each process may keep local copies of hot entries (perf/localcache) and drop them when any
+// process writes. It is the caches' localcache.Invalidator: copies are trusted only while
+// the subscription is known to be up, and a lost or renewed subscription (messages may have
+// been missed) drops every copy.
 type Invalidations struct {
 	client  goredis.UniversalClient
 	channel string
@@ -31,7 +27,7 @@ type Invalidations struct {
 	gen atomic.Uint64
 
 	mu    sync.Mutex
-	drops map[string][]func([]int64) // kind -> drops of that kind's near copies
+	drops map[string][]func([]int64) // kind -> drops of that kind's local copies
 	clear []func()
 
 	ps     *goredis.PubSub
@@ -49,14 +45,14 @@ func NewInvalidations(client goredis.UniversalClient, prefix string, log *slog.L
 	return b
 }
 
-// Close ends the subscription; near copies are no longer used.
+// Close ends the subscription; local copies are no longer used.
 func (b *Invalidations) Close() {
 	b.cancel()
 	b.ps.Close() // a Receive blocked on the connection does not watch its context
 	<-b.done
 }
 
-// DropAll drops every near copy of this process (tests start cold with it).
+// DropAll drops every local copy of this process (tests start cold with it).
 func (b *Invalidations) DropAll() {
 	b.gen.Add(1)
 	b.mu.Lock()
@@ -80,11 +76,11 @@ const (
 // and keeps the read's result only if it has not changed since.
 func (b *Invalidations) Generation() uint64 { return b.gen.Load() }
 
-// Live reports whether the subscription is confirmed up, so that near copies may be trusted.
+// Live reports whether the subscription is confirmed up, so that local copies may be trusted.
 func (b *Invalidations) Live() bool { return b.live.Load() }
 
 // Watch calls clear whenever an entry of one of kinds (KindProduct...) is
-// invalidated, in this process or another, and whenever every near copy is dropped.
+// invalidated, in this process or another, and whenever every local copy is dropped.
 func (b *Invalidations) Watch(kinds []string, clear func()) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -133,7 +129,7 @@ func (b *Invalidations) run(ctx context.Context) {
 		}
 		if err != nil {
 			// go-redis reconnects and subscribes again on the next Receive; until it
-			// confirms, nothing near is trusted.
+			// confirms, no local copy is trusted.
 			b.setLive(false)
 			failures++
 			if failures == 1 {
@@ -157,7 +153,7 @@ func (b *Invalidations) run(ctx context.Context) {
 	}
 }
 
-// setLive clears every near copy when the subscription is lost or renewed.
+// setLive clears every local copy when the subscription is lost or renewed.
 func (b *Invalidations) setLive(live bool) {
 	b.gen.Add(1)
 	if !live {
@@ -178,81 +174,4 @@ func (b *Invalidations) receive(payload string) {
 		}
 	}
 	b.dropLocal(kind, ids)
-}
-
-// near is one entity type's in-memory copies. Entries expire after ttl even if no
-// invalidation came, which bounds the harm of one that was lost without the subscription
-// noticing.
-type near[K ~int64, V any] struct {
-	bus     *Invalidations
-	ttl     time.Duration
-	max     int
-	mu      sync.RWMutex
-	entries map[K]nearEntry[V]
-}
-
-type nearEntry[V any] struct {
-	v       *V
-	expires int64 // unix nanoseconds
-}
-
-const (
-	nearTTL = 5 * time.Second
-	nearMax = 10_000
-)
-
-func newNear[K ~int64, V any](bus *Invalidations, kind string) *near[K, V] {
-	n := &near[K, V]{bus: bus, ttl: nearTTL, max: nearMax, entries: map[K]nearEntry[V]{}}
-	bus.register(kind, n.drop, n.clearAll)
-	return n
-}
-
-// generation is taken before a read of Redis or the store, and given to put with its result.
-func (n *near[K, V]) generation() uint64 { return n.bus.gen.Load() }
-
-// get returns a copy of id's entry (callers may not share one value).
-func (n *near[K, V]) get(id K) (*V, bool) {
-	if !n.bus.live.Load() {
-		return nil, false
-	}
-	n.mu.RLock()
-	e, ok := n.entries[id]
-	n.mu.RUnlock()
-	if !ok || time.Now().UnixNano() > e.expires {
-		return nil, false
-	}
-	v := *e.v
-	return &v, true
-}
-
-// put keeps v unless anything was invalidated since gen was taken: the value may be older
-// than that invalidation.
-func (n *near[K, V]) put(id K, v *V, gen uint64) {
-	if !n.bus.live.Load() || n.bus.gen.Load() != gen {
-		return
-	}
-	c := *v
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.bus.gen.Load() != gen { // an invalidation ran while we waited for the lock
-		return
-	}
-	if len(n.entries) >= n.max {
-		clear(n.entries)
-	}
-	n.entries[id] = nearEntry[V]{v: &c, expires: time.Now().Add(n.ttl).UnixNano()}
-}
-
-func (n *near[K, V]) drop(ids []int64) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for _, id := range ids {
-		delete(n.entries, K(id))
-	}
-}
-
-func (n *near[K, V]) clearAll() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	clear(n.entries)
 }
