@@ -117,7 +117,7 @@ func (r *Results) Rows() []Row {
 		}
 		add(row)
 		if c.StoresOnlyPerS > 0 && c.UncachedSkipped == "" {
-			add(Row{"cache: the stores' cache alone (no responses kept)", num(c.StoresOnlyPerS), "cache off: " + num(c.UncachedPerS),
+			add(Row{"cache: the stores' cache alone (no response cache)", num(c.StoresOnlyPerS), "cache off: " + num(c.UncachedPerS),
 				ratio(c.StoresOnlyPerS, c.UncachedPerS), "", ""})
 		}
 		add(Row{"cache: product reads/s vs floor", num(c.CachedPerS), "floor { __typename }: " + num(c.FloorPerS),
