@@ -108,7 +108,7 @@ func NewAPI(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (_ 
 		Resolver: &resolvers.Resolver{
 			Auth: a.Auth, Users: a.Stores.Users, Catalog: a.Stores.Products, OrderStore: a.Stores.Orders,
 			Checkout: a.Checkout, NotificationReader: postgres.NewNotificationStore(a.DB),
-			Live: stockfeed.NewStock(stockSource{a.StockBus}, cfg.StockUpdatesPerSecond), OrderFeed: a.OrderBus,
+			StockFeed: stockfeed.NewStock(stockSource{a.StockBus}, cfg.StockUpdatesPerSecond), OrderFeed: a.OrderBus,
 		},
 		Auth:                  a.Auth,
 		Log:                   log,

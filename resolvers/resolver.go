@@ -21,8 +21,8 @@ type Resolver struct {
 	// OrderStore is not called Orders: that name is taken by User.orders' resolver method.
 	OrderStore flashsale.OrderStore
 	Checkout   *checkout.Service
-	// Live shapes stock subscriptions; OrderFeed streams a buyer's order changes.
-	Live      *stockfeed.Stock
+	// StockFeed shapes stock subscriptions; OrderFeed streams a buyer's order changes.
+	StockFeed *stockfeed.Stock
 	OrderFeed OrderFeed
 	// Notifications reads the notifications the notification worker stored.
 	NotificationReader flashsale.NotificationReader

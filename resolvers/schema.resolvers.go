@@ -348,7 +348,7 @@ func (r *subscriptionResolver) FlashSaleStock(ctx context.Context, flashSaleID s
 	if err != nil {
 		return nil, err
 	}
-	return r.Live.WatchSale(ctx, sale, func(ctx context.Context) (int, error) {
+	return r.StockFeed.WatchSale(ctx, sale, func(ctx context.Context) (int, error) {
 		return r.Checkout.SaleRemaining(ctx, sale)
 	}, func(ctx context.Context) (*flashsale.FlashSale, error) {
 		return r.Checkout.Sale(ctx, sid)
@@ -364,7 +364,7 @@ func (r *subscriptionResolver) ProductStock(ctx context.Context, productID strin
 	if err != nil {
 		return nil, err
 	}
-	return r.Live.WatchProduct(ctx, pid, func(ctx context.Context) (int, error) {
+	return r.StockFeed.WatchProduct(ctx, pid, func(ctx context.Context) (int, error) {
 		return r.Checkout.ProductRemaining(ctx, p)
 	})
 }
