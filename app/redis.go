@@ -106,12 +106,17 @@ const redisPoolSize = 64
 // OpenRedis connects to cfg.RedisURL, or to the Redis Cluster of cfg.Redis.ClusterAddrs when
 // set, and checks that every node answers. Every key the project writes is hash-tagged, so
 // the same code runs on either.
+//
+// Calls end with their context's deadline (ContextTimeoutEnabled), not only after the
+// client's read timeout: every caller bounds its own wait, the checkout's reservations and
+// the cache's reads (which then go to PostgreSQL) alike, and a Redis that stops answering
+// without closing its connections must not hold them longer.
 func OpenRedis(ctx context.Context, cfg Config) (goredis.UniversalClient, error) {
 	s := cfg.Redis
 	var client goredis.UniversalClient
 	if len(s.ClusterAddrs) > 0 {
 		opts := &goredis.ClusterOptions{Addrs: s.ClusterAddrs, Username: s.Username, Password: s.Password,
-			PoolSize: redisPoolSize}
+			PoolSize: redisPoolSize, ContextTimeoutEnabled: true}
 		if s.TLS {
 			tc, err := tlsConfig(s.CAFile)
 			if err != nil {
@@ -143,6 +148,7 @@ func OpenRedis(ctx context.Context, cfg Config) (goredis.UniversalClient, error)
 		}
 		opts.PoolSize = redisPoolSize
 		opts.MinIdleConns = 8
+		opts.ContextTimeoutEnabled = true
 		client = goredis.NewClient(opts)
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -97,6 +97,29 @@ func TestDrillRedisCutAndSlowed(t *testing.T) {
 	}})
 }
 
+// Redis stops answering for two seconds without closing a connection, as a network that
+// drops packets or a node frozen mid-failover does: every call in flight waits on a silent
+// socket until its caller's deadline.
+func TestDrillRedisSilent(t *testing.T) {
+	t.Parallel()
+	redis := testenv.StartRedisServer(t)
+	proxy, addr := testenv.Proxy(t, redisAddr(t, redis.URL))
+	st := drill.StartStack(t, drill.Options{Config: func(c *app.Config) { c.RedisURL = "redis://" + addr + "/0" }})
+	drill.Drill(t, st, drill.DefaultSale, drill.Fault{Name: "redis-silent", Inject: func(ctx context.Context, r *drill.Run) error {
+		if _, err := proxy.Toxics.AddToxicJson(strings.NewReader(
+			`{"name":"silence","type":"timeout","stream":"upstream","attributes":{"timeout":0}}`)); err != nil {
+			return err
+		}
+		time.Sleep(2 * time.Second)
+		// The silent connections stay stuck; clients must give them up and dial anew.
+		proxy.Stop()
+		if err := proxy.Toxics.RemoveToxic(ctx, "silence"); err != nil {
+			return err
+		}
+		return proxy.Start()
+	}})
+}
+
 // The workers' RabbitMQ connections (the relay's publisher, the consumers) are cut for a
 // second, then slowed.
 func TestDrillRabbitMQCutAndSlowed(t *testing.T) {

@@ -3,10 +3,13 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
 
 	"github.com/flashsale/flashsale"
 	"github.com/flashsale/flashsale/app"
@@ -179,5 +182,43 @@ func TestReadsSurviveARedisOutageOfTheCache(t *testing.T) {
 	s.Do(t, "", `query($id: ID!) { product(id: $id) { name } }`, map[string]any{"id": p.ID}).MustData(t, &data)
 	if data.Product.Name != "Sturdy" {
 		t.Errorf("name during the outage = %q, want Sturdy", data.Product.Name)
+	}
+}
+
+// A Redis that stops answering without closing its connections (a network that drops
+// packets, a node frozen mid-failover) must not hold reads either: the cache gives up on it
+// within its budget and reads PostgreSQL, and says so in its log.
+func TestReadsFallBackToPostgreSQLWhenRedisStopsAnswering(t *testing.T) {
+	t.Parallel()
+	var proxy *toxiproxy.Proxy
+	s := apitest.Start(t, apitest.WithShards(1), apitest.WithConfig(func(c *app.Config) {
+		proxy, c.RedisURL = throughProxy(t, c.RedisURL)
+	}))
+	names := []string{"Cold", "Colder", "Coldest"}
+	var ids []string
+	for _, name := range names {
+		ids = append(ids, createProduct(t, s, name, 100, 5).ID)
+	}
+	if _, err := proxy.Toxics.AddToxicJson(strings.NewReader(
+		`{"name":"silence","type":"timeout","stream":"upstream","toxicity":1,"attributes":{"timeout":0}}`)); err != nil {
+		t.Fatal(err)
+	}
+	read := func(i int) {
+		t.Helper()
+		var data struct{ Product struct{ Name string } }
+		r := s.Do(t, "", `query($id: ID!) { product(id: $id) { name } }`, map[string]any{"id": ids[i]})
+		if len(r.Errors) > 0 {
+			t.Fatalf("read of %s while Redis is silent: %v; want PostgreSQL's answer", names[i], r.Codes())
+		}
+		r.MustData(t, &data)
+		if data.Product.Name != names[i] {
+			t.Errorf("name = %q, want %q", data.Product.Name, names[i])
+		}
+	}
+	read(0)
+	read(1)
+	read(2)
+	if len(s.Logs(slog.LevelWarn)) == 0 {
+		t.Error("no warning of the outage was logged")
 	}
 }

@@ -55,6 +55,31 @@ type cache[K ~int64, V any] struct {
 	kind      string
 	bus       *Invalidations          // nil: writes tell no other process
 	local     *localcache.Cache[K, V] // nil: every read goes to Redis
+	// pausedUntil (unix nanoseconds) is when reads may try Redis again after a failure.
+	pausedUntil atomic.Int64
+}
+
+// A cache must not be slower than what it caches. A healthy Redis answers in a millisecond;
+// a call still waiting after redisBudget is taken for Redis being away (a failover, a
+// network that drops packets), and reads leave Redis alone for redisPause, going to the
+// store, so that such an outage costs one budget per pause rather than one per request.
+// Writes wait longer for their invalidation, which keeps other readers from stale entries.
+const (
+	redisBudget      = 500 * time.Millisecond
+	redisPause       = time.Second
+	invalidateBudget = 2 * time.Second
+)
+
+// redisUp reports whether reads may try Redis.
+func (c *cache[K, V]) redisUp() bool { return time.Now().UnixNano() >= c.pausedUntil.Load() }
+
+// failed notes a Redis failure of op: reads leave Redis alone for redisPause, unless the
+// caller itself gave up (ctx ended), which says nothing of Redis.
+func (c *cache[K, V]) failed(ctx context.Context, op string, err error) {
+	if ctx.Err() == nil {
+		c.pausedUntil.Store(time.Now().Add(redisPause).UnixNano())
+	}
+	c.warn(ctx, op, err)
 }
 
 const negative = "-" // the stored form of "no such id"
@@ -172,10 +197,15 @@ func (c *cache[K, V]) loadShared(ctx context.Context, ids []K, find func(context
 	for i, id := range ids {
 		keys[i] = c.key(id)
 	}
-	cached, err := c.client.MGet(ctx, keys...).Result()
+	if !c.redisUp() {
+		return find(ctx, ids)
+	}
+	rctx, cancel := context.WithTimeout(ctx, redisBudget)
+	cached, err := c.client.MGet(rctx, keys...).Result()
+	cancel()
 	if err != nil {
-		c.warn(ctx, "read", err)
-		cached = make([]any, len(ids))
+		c.failed(ctx, "read", err)
+		return find(ctx, ids)
 	}
 	var missIDs []K
 	var missAt []int
@@ -227,7 +257,11 @@ func (c *cache[K, V]) loadOne(ctx context.Context, id K, find func(context.Conte
 		// Detached: the first caller's cancellation must not fail the others waiting on it.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if raw, err := c.client.Get(ctx, c.key(id)).Result(); err == nil && !isLease(raw) {
+		if !c.redisUp() {
+			vs, errs := find(ctx, []K{id})
+			return result{vs[0], errs[0]}, nil
+		}
+		if raw, err := c.get(ctx, c.key(id)); err == nil && !isLease(raw) {
 			if raw == negative {
 				return result{nil, flashsale.Errorf(flashsale.ENOTFOUND, "%s not found", c.what)}, nil
 			}
@@ -245,18 +279,34 @@ func (c *cache[K, V]) loadOne(ctx context.Context, id K, find func(context.Conte
 	return []*V{res.v}, []error{res.err}
 }
 
+// get reads one entry within redisBudget; redis.Nil is a miss, not a failure.
+func (c *cache[K, V]) get(ctx context.Context, key string) (string, error) {
+	rctx, cancel := context.WithTimeout(ctx, redisBudget)
+	defer cancel()
+	raw, err := c.client.Get(rctx, key).Result()
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		c.failed(ctx, "read", err)
+	}
+	return raw, err
+}
+
 // lease claims the missing entries of ids before the store is read, and returns the lease
 // of each id ("" where another reader holds one, or Redis failed: no fill then).
 func (c *cache[K, V]) lease(ctx context.Context, ids []K) []string {
 	leases := make([]string, len(ids))
+	if !c.redisUp() {
+		return leases
+	}
+	rctx, cancel := context.WithTimeout(ctx, redisBudget)
+	defer cancel()
 	pipe := c.client.Pipeline()
 	cmds := make([]*goredis.BoolCmd, len(ids))
 	for i, id := range ids {
 		leases[i] = leasePrefix + rand.Text()
-		cmds[i] = pipe.SetNX(ctx, c.key(id), leases[i], leaseTTL)
+		cmds[i] = pipe.SetNX(rctx, c.key(id), leases[i], leaseTTL)
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
-		c.warn(ctx, "lease", err)
+	if _, err := pipe.Exec(rctx); err != nil && !errors.Is(err, goredis.Nil) {
+		c.failed(ctx, "lease", err)
 	}
 	for i, cmd := range cmds {
 		if ok, err := cmd.Result(); err != nil || !ok {
@@ -290,8 +340,10 @@ func (c *cache[K, V]) fill(ctx context.Context, ids []K, leases []string, values
 	if len(keys) == 0 {
 		return
 	}
-	if err := fillScript.Run(ctx, c.client, keys, args...).Err(); err != nil {
-		c.warn(ctx, "write", err)
+	rctx, cancel := context.WithTimeout(ctx, redisBudget)
+	defer cancel()
+	if err := fillScript.Run(rctx, c.client, keys, args...).Err(); err != nil {
+		c.failed(ctx, "write", err)
 	}
 }
 
@@ -302,6 +354,8 @@ func (c *cache[K, V]) invalidate(ctx context.Context, ids ...K) {
 	for i, id := range ids {
 		keys[i] = c.key(id)
 	}
+	ctx, cancel := context.WithTimeout(ctx, invalidateBudget)
+	defer cancel()
 	if c.bus == nil {
 		if err := c.client.Del(ctx, keys...).Err(); err != nil {
 			c.warn(ctx, "invalidate", err)
