@@ -15,8 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/flashsale/flashsale/ratelimit"
 )
 
@@ -105,13 +103,6 @@ type Config struct {
 	// defaults of stores/rabbitmq, 1s, 5s, 30s and 5 attempts). Tests shorten them.
 	RetryDelays []time.Duration
 	MaxAttempts int
-	// OrphanGrace overrides how old a hold without an order must be before reconciliation
-	// returns its units (checkout.Config.OrphanGrace; zero keeps its default). Fault drills
-	// shorten it so that the units a crash left held come back while the test runs.
-	OrphanGrace time.Duration
-	// Clock, when set, is the checkout's clock instead of time.Now: drills of replicas whose
-	// clocks disagree.
-	Clock func() time.Time
 	// RelayClaimTimeout bounds how long the relay holds claimed outbox rows while a broker
 	// confirms them (RELAY_CLAIM_TIMEOUT, default relay.DefaultClaimTimeout); past it the
 	// claim rolls back and is tried again later.
@@ -138,10 +129,6 @@ type Config struct {
 	// TrustedProxies are the peers whose X-Forwarded-For names the client (TRUSTED_PROXIES;
 	// nil: the loopback, empty: none).
 	TrustedProxies []netip.Prefix
-	// Tracer, when set, traces the process instead of the exporter that
-	// OTEL_EXPORTER_OTLP_ENDPOINT turns on (tests give an in-memory one). Nil and without the
-	// endpoint: no tracing (tracing.go).
-	Tracer trace.TracerProvider
 	// ShutdownDelay is how long an API told to stop (SIGTERM) keeps serving with /readyz
 	// failing before it stops taking requests (SHUTDOWN_DELAY, default 5s): the time load
 	// balancers take to notice and send new requests to the other replicas.
@@ -154,7 +141,7 @@ type Config struct {
 const minDedupRetention = time.Hour
 
 // minReservationRetention is the least RESERVATION_RETENTION accepted: a rebuild reads the
-// reservations of the last OrphanGrace, and an order's hold lives at most its reservation's
+// reservations of the last orphan grace (checkout.Config), and an order's hold lives at most its reservation's
 // TTL; an hour outlasts both.
 const minReservationRetention = time.Hour
 

@@ -135,7 +135,7 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (
 	if dbOpts.MaxConns == 0 {
 		dbOpts.MaxConns = cfg.DatabasePoolSize
 	}
-	if err := d.openTracing(ctx, cfg, &dbOpts); err != nil {
+	if err := d.openTracing(ctx, opts.Tracer, &dbOpts); err != nil {
 		return nil, fmt.Errorf("tracing: %w", err)
 	}
 	if d.DB, err = postgres.Open(ctx, cfg.DatabaseShards, dbOpts); err != nil {
@@ -200,9 +200,9 @@ func OpenDeps(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (
 		Log:         log,
 		ObserveStep: d.observeOrder(observeSteps(d.PlacementSteps)),
 		CountRepair: func(kind string) { d.Repairs.WithLabelValues(kind).Inc() },
-	}, checkout.Config{ReservationTTL: cfg.ReservationTTL, OrphanGrace: cfg.OrphanGrace})
-	if cfg.Clock != nil {
-		d.Checkout.SetClock(cfg.Clock)
+	}, checkout.Config{ReservationTTL: cfg.ReservationTTL, OrphanGrace: opts.OrphanGrace})
+	if opts.Clock != nil {
+		d.Checkout.SetClock(opts.Clock)
 	}
 	return d, nil
 }

@@ -1,12 +1,27 @@
 package app
 
-import "github.com/flashsale/flashsale/stores/postgres"
+import (
+	"time"
 
-// Options are what the code that starts a process chooses, not its operator (Config): the
-// databases' statement tracing, for tests, and the switches that turn a mechanism off, for
-// the benchmarks' baselines (cmd/bench). The zero value is what production runs.
+	"github.com/flashsale/flashsale/stores/postgres"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Options are what the code that starts a process chooses, not its operator (Config): what
+// tests observe or shorten, and the switches that turn a mechanism off, for the benchmarks'
+// baselines (cmd/bench). The zero value is what production runs.
 type Options struct {
 	DB postgres.Options
+	// Tracer, when set, traces the process instead of the exporter that
+	// OTEL_EXPORTER_OTLP_ENDPOINT turns on (tests give an in-memory one).
+	Tracer trace.TracerProvider
+	// OrphanGrace overrides how old a hold without an order must be before reconciliation
+	// returns its units (checkout.Config.OrphanGrace; zero keeps its default): fault drills
+	// shorten it so that the units a crash left held come back while the test runs.
+	OrphanGrace time.Duration
+	// Clock, when set, is the checkout's clock instead of time.Now: drills of replicas whose
+	// clocks disagree.
+	Clock func() time.Time
 	// NoCache reads PostgreSQL directly, without the Redis read cache and its local copies.
 	// Such a process must not write data that cached processes read: it would not tell them.
 	NoCache bool

@@ -58,11 +58,11 @@ func newTracerProvider(ctx context.Context, getenv func(string) string) (*sdktra
 	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(res)), nil
 }
 
-// openTracing sets d.Tracer from the config or the environment and instruments what OpenDeps
-// is about to open. Without tracing it does nothing at all: no hook on a statement, command
-// or request.
-func (d *Deps) openTracing(ctx context.Context, cfg Config, dbOpts *postgres.Options) error {
-	d.Tracer = cfg.Tracer
+// openTracing sets d.Tracer to tracer (Options.Tracer) or to the environment's, and
+// instruments what OpenDeps is about to open. Without tracing it does nothing at all: no hook
+// on a statement, command or request.
+func (d *Deps) openTracing(ctx context.Context, tracer trace.TracerProvider, dbOpts *postgres.Options) error {
+	d.Tracer = tracer
 	if d.Tracer == nil {
 		tp, err := newTracerProvider(ctx, os.Getenv)
 		if err != nil {

@@ -275,8 +275,8 @@ func TestDrillReplicasWithSkewedClocks(t *testing.T) {
 	t.Parallel()
 	st := drill.StartStack(t, drill.Options{})
 	drill.Drill(t, st, drill.DefaultSale, drill.Fault{Name: "replicas-skewed-clocks", Inject: func(ctx context.Context, r *drill.Run) error {
-		st.AddReplica(apitest.WithConfig(func(c *app.Config) {
-			c.Clock = func() time.Time { return time.Now().Add(-2 * time.Minute) }
+		st.AddReplica(apitest.WithOptions(func(o *app.Options) {
+			o.Clock = func() time.Time { return time.Now().Add(-2 * time.Minute) }
 		}))
 		return nil
 	}})

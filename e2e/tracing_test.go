@@ -22,7 +22,7 @@ func TestOneTraceFromOrderToCharge(t *testing.T) {
 	spans := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
 	t.Cleanup(func() { tp.Shutdown(t.Context()) })
-	s := apitest.StartStack(t, apitest.WithConfig(func(c *app.Config) { c.Tracer = tp }))
+	s := apitest.StartStack(t, apitest.WithOptions(func(o *app.Options) { o.Tracer = tp }))
 
 	saleID, _ := activeSale(t, s, "Traced", 5, 1)
 	buyer := customer(t, s, "traced@example.test")

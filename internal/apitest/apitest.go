@@ -30,8 +30,9 @@ type Server struct {
 	URL string
 	// API is the running assembly; tests may reach its DB and Auth.
 	API *app.API
-	// Config is what the API was started with.
-	Config app.Config
+	// Config and Options are what the API was started with.
+	Config  app.Config
+	Options app.Options
 
 	client   *client
 	logs     *recorder
@@ -113,7 +114,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		api.Shutdown(ctx)
 		t.Fatalf("apitest: start the API: %v", err)
 	}
-	s := &Server{URL: api.URL(), API: api, Config: cfg, logs: logs}
+	s := &Server{URL: api.URL(), API: api, Config: cfg, Options: appOpts, logs: logs}
 	s.client = newClient()
 	t.Cleanup(func() {
 		s.client.close()

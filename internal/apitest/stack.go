@@ -74,8 +74,9 @@ func StartStack(t testing.TB, opts ...Option) *Server {
 // StartReplica starts a second API process beside first: the same shards, Redis, brokers,
 // namespace and JWT secret, on a port of its own, as a second replica behind a load balancer
 // would be. Tokens of one work on the other; fan-out tests subscribe on one and buy on the
-// other. It shuts down when the test ends, before first does. WithConfig options change its
-// config alone (pointing it at a proxy of Redis, a clock of its own); other options are ignored.
+// other. It shuts down when the test ends, before first does. It keeps first's OrphanGrace;
+// WithConfig and WithOptions change its config and options alone (pointing it at a proxy of
+// Redis, a clock of its own); other options are ignored.
 func StartReplica(t testing.TB, first *Server, opts ...Option) *Server {
 	t.Helper()
 	cfg := first.Config
@@ -87,10 +88,14 @@ func StartReplica(t testing.TB, first *Server, opts ...Option) *Server {
 	for _, f := range o.configure {
 		f(&cfg)
 	}
+	appOpts := app.Options{OrphanGrace: first.Options.OrphanGrace}
+	for _, f := range o.options {
+		f(&appOpts)
+	}
 	logs := newRecorder(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	api, err := app.NewAPI(ctx, cfg, slog.New(logs), app.Options{})
+	api, err := app.NewAPI(ctx, cfg, slog.New(logs), appOpts)
 	if err != nil {
 		t.Fatalf("apitest: start the replica API: %v", err)
 	}
@@ -98,7 +103,7 @@ func StartReplica(t testing.TB, first *Server, opts ...Option) *Server {
 		api.Shutdown(ctx)
 		t.Fatalf("apitest: start the replica API: %v", err)
 	}
-	s := &Server{URL: api.URL(), API: api, Config: cfg, logs: logs, client: newClient()}
+	s := &Server{URL: api.URL(), API: api, Config: cfg, Options: appOpts, logs: logs, client: newClient()}
 	t.Cleanup(func() {
 		s.client.close()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -83,8 +83,9 @@ const ReconcileEvery = time.Second
 func StartStack(t *testing.T, o Options) *Stack {
 	t.Helper()
 	s := &Stack{t: t, procs: map[string]*proc{}}
-	s.first = apitest.Start(t, apitest.WithShards(Shards), apitest.WithConfig(func(c *app.Config) {
-		c.OrphanGrace = OrphanGrace
+	s.first = apitest.Start(t, apitest.WithShards(Shards), apitest.WithOptions(func(opts *app.Options) {
+		opts.OrphanGrace = OrphanGrace
+	}), apitest.WithConfig(func(c *app.Config) {
 		if o.Config != nil {
 			o.Config(c)
 		}
@@ -128,7 +129,7 @@ func StartStack(t *testing.T, o Options) *Stack {
 	if o.Workers != nil {
 		o.Workers(&wcfg)
 	}
-	deps, err := app.OpenDeps(ctx, wcfg, s.log, app.Options{DB: postgres.Options{MaxConns: testenv.PoolSize}})
+	deps, err := app.OpenDeps(ctx, wcfg, s.log, app.Options{DB: postgres.Options{MaxConns: testenv.PoolSize}, OrphanGrace: OrphanGrace})
 	if err != nil {
 		t.Fatalf("drill: open the worker process's connections: %v", err)
 	}
@@ -198,7 +199,7 @@ func (s *Stack) StartWorker(name string, configure func(*app.Config)) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		var err error
-		if own, err = app.OpenDeps(ctx, cfg, s.log.With("worker", name), app.Options{DB: postgres.Options{MaxConns: testenv.PoolSize}}); err != nil {
+		if own, err = app.OpenDeps(ctx, cfg, s.log.With("worker", name), app.Options{DB: postgres.Options{MaxConns: testenv.PoolSize}, OrphanGrace: OrphanGrace}); err != nil {
 			s.t.Errorf("drill: open the %s worker's connections: %v", name, err)
 			return
 		}
