@@ -175,7 +175,6 @@ func waitingWhileBusy(b *burst.Detector, handle func(context.Context, flashsale.
 // PaymentsConfig sizes the payment worker.
 type PaymentsConfig struct {
 	Concurrency int // charges in flight; default DefaultPaymentsConcurrency
-
 }
 
 // DefaultPaymentsConcurrency is a payment worker's charges in flight. The gateway is slow,
