@@ -198,14 +198,14 @@ func (c *cache[K, V]) loadShared(ctx context.Context, ids []K, find func(context
 		keys[i] = c.key(id)
 	}
 	if !c.redisUp() {
-		return find(ctx, ids)
+		return c.loadWithoutRedis(ctx, ids, find)
 	}
 	rctx, cancel := context.WithTimeout(ctx, redisBudget)
 	cached, err := c.client.MGet(rctx, keys...).Result()
 	cancel()
 	if err != nil {
 		c.failed(ctx, "read", err)
-		return find(ctx, ids)
+		return c.loadWithoutRedis(ctx, ids, find)
 	}
 	var missIDs []K
 	var missAt []int
@@ -241,6 +241,15 @@ func (c *cache[K, V]) loadShared(ctx context.Context, ids []K, find func(context
 		values[i], errs[i] = found[j], findErrs[j]
 	}
 	return values, errs
+}
+
+// loadWithoutRedis reads the store while Redis is away, a lone id still through loadOne's
+// flight, so that a crowd on one page sends one query.
+func (c *cache[K, V]) loadWithoutRedis(ctx context.Context, ids []K, find func(context.Context, []K) ([]*V, []error)) ([]*V, []error) {
+	if len(ids) == 1 {
+		return c.loadOne(ctx, ids[0], find)
+	}
+	return find(ctx, ids)
 }
 
 // loadOne collapses concurrent misses of one key into one store call. The flight reads the
