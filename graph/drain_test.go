@@ -44,8 +44,8 @@ func TestCloseSocketsEndsEverySocketAndWaitsForIt(t *testing.T) {
 	go func() {
 		<-ctx.Done()
 		time.Sleep(50 * time.Millisecond) // the handler writes its close frame
+		close(returned)                   // before done, which CloseSockets waits for
 		done()
-		close(returned)
 	}()
 	if d.closing() {
 		t.Fatal("closing before CloseSockets")
